@@ -1,0 +1,100 @@
+"""Fit-speed benchmark: the 4,500-start Approach-3 grid, scalinglaw_jax vs a scipy loop.
+
+Same process, same data (Epoch AI's 240 Chinchilla points), same objective. JAX is timed warm
+(after compilation; compile time reported apart), median of ``--repeats``; scipy runs one
+L-BFGS-B ``minimize`` per start with the analytic gradient. ``--scipy-starts K`` times an evenly
+spaced subset of K starts and extrapolates to the grid (reported as such); 4500 runs all.
+Prints one JSON object.
+
+    python benchmarks/bench_fit.py --data ../shared/data/svg_extracted_data.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalinglaw_jax import scipy_reference
+from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.solvers import chinchilla_grid
+
+
+def time_jax(runs, dtype, repeats: int) -> dict:
+    started = time.perf_counter()
+    fit = fit_parametric(runs, dtype=dtype)
+    first = time.perf_counter() - started
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fit = fit_parametric(runs, dtype=dtype)  # device_get inside: blocks until ready
+        times.append(time.perf_counter() - started)
+    warm = statistics.median(times)
+    return {
+        "dtype": jnp.dtype(dtype).name,
+        "warm_s": warm,
+        "warm_all_s": times,
+        "compile_s": max(first - warm, 0.0),
+        "objective": fit.objective,
+        "params": fit.params,
+        "a": float(fit.frontier.a),
+        "start_status": fit.start_status,
+        "mean_steps": float(np.mean(fit.per_start.steps)),
+        "max_steps": int(np.max(fit.per_start.steps)),
+    }
+
+
+def time_scipy(runs, n_starts: int) -> dict:
+    grid = chinchilla_grid()
+    subset = grid[np.linspace(0, len(grid) - 1, n_starts).round().astype(int)]
+    arrays = (np.log(runs.params), np.log(runs.tokens), np.log(runs.loss))
+    started = time.perf_counter()
+    best = scipy_reference.fit_grid(subset, *arrays)
+    elapsed = time.perf_counter() - started
+    return {
+        "n_starts_timed": n_starts,
+        "timed_s": elapsed,
+        "full_grid_s": elapsed * len(grid) / n_starts,
+        "extrapolated": n_starts < len(grid),
+        "objective": float(best.fun),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/svg_extracted_data.csv")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scipy-starts", type=int, default=4500)
+    parser.add_argument("--dtypes", default="float64,float32")
+    args = parser.parse_args()
+    runs = load_runs(args.data, drop_highest_loss=5)
+    jax_results = [time_jax(runs, jnp.dtype(d), args.repeats) for d in args.dtypes.split(",")]
+    report = {
+        "benchmark": "approach3_full_grid",
+        "n_rows": len(runs),
+        "n_starts": len(chinchilla_grid()),
+        "device": str(jax.devices()[0].device_kind),
+        "platform": jax.default_backend(),
+        "jax_version": jax.__version__,
+        "machine": platform.machine(),
+        "jax": jax_results,
+    }
+    if args.scipy_starts > 0:
+        scipy_result = time_scipy(runs, args.scipy_starts)
+        report["scipy_lbfgsb"] = scipy_result
+        report["speedup_float64"] = scipy_result["full_grid_s"] / jax_results[0]["warm_s"]
+        report["objective_rel_diff"] = (
+            jax_results[0]["objective"] - scipy_result["objective"]
+        ) / scipy_result["objective"]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

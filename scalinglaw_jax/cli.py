@@ -1,0 +1,153 @@
+"""The ``scalinglaw`` command: ``demo``, ``fit`` and the uncertainty sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from scalinglaw_jax import laws
+from scalinglaw_jax.cli_common import (
+    add_data_arguments,
+    fail,
+    output_dir,
+    read_config,
+    runs_from_args,
+    update_summary,
+)
+from scalinglaw_jax.data import DataError
+from scalinglaw_jax.workflow import (
+    APPROACH_NAMES,
+    demo_tables,
+    fit_study,
+    tables_for,
+    write_figures,
+)
+
+APPROACH_CHOICES = ("1", "2", "3", "all")
+
+
+def selected_approaches(choice: str) -> tuple[str, ...]:
+    return ("1", "2", "3") if choice == "all" else (choice,)
+
+
+def nominal_budgets(value):
+    """``"chinchilla"`` -> the paper's nine budgets; a list of numbers as given; None: cluster."""
+    if value in (None, "", "none"):
+        return None
+    if value == "chinchilla":
+        return laws.CHINCHILLA_ISOFLOP_BUDGETS
+    if isinstance(value, str):
+        return tuple(float(v) for v in value.split(","))
+    return tuple(float(v) for v in value)
+
+
+def report_study(study, out: Path, section: str = "approaches") -> None:
+    """Print each approach's report and the comparison table; write summary and figures."""
+    for key, result in sorted(study.results.items()):
+        print(f"\n== {APPROACH_NAMES[key]} ==")
+        if hasattr(result, "report"):
+            print(result.report())
+        else:
+            print(parametric_report(result))
+    print("\n" + study.comparison_table())
+    for key, content in study.summary().items():
+        update_summary(out, section, key, content)
+    written = write_figures(study, out)
+    print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
+
+
+def parametric_report(fit) -> str:
+    params = fit.params
+    counts = ", ".join(f"{n} {name}" for name, n in fit.start_status.items() if n)
+    return "\n".join(
+        [
+            f"L(N, D) = {params['E']:.4f} + {params['A']:.1f} / N^{params['alpha']:.4f}"
+            f" + {params['B']:.1f} / D^{params['beta']:.4f}",
+            f"objective (summed Huber, delta={fit.delta:g}) = {fit.objective:.6e}",
+            f"a = {fit.frontier.a:.4f}, b = {fit.frontier.b:.4f}, "
+            f"G = {float(np.exp(laws.log_coefficient_g(fit.frontier))):.4g}",
+            f"starts: {fit.n_starts} ({counts}); best start gradient norm {fit.grad_norm:.2e}",
+        ]
+    )
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    config = read_config(args.config)
+    try:
+        runs = runs_from_args(args, config)
+    except DataError as error:
+        return fail(str(error))
+    out = output_dir(args, config, "scalinglaw-out")
+    nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
+    approaches = selected_approaches(args.approach or config.get("approach", "all"))
+    study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal)
+    if not study.results:
+        reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())
+        return fail(f"no approach could be fitted: {reasons}")
+    report_study(study, out)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    config = read_config(args.config)
+    demo = config.get("demo", {})
+    started = time.perf_counter()
+    out = output_dir(args, config, "scalinglaw-demo")
+    seed = args.seed if args.seed is not None else demo.get("seed", 0)
+    tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
+    true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
+    print(
+        f"Simulated a Chinchilla-shaped study from the paper's Approach-3 law (a = {true_a:.4f}):"
+        f" {len(tables['1'])} curve points, {len(tables['2'])} IsoFLOP runs, "
+        f"{len(tables['3'])} final losses"
+    )
+    study = fit_study(tables, isoflop_nominal=None)
+    report_study(study, out)
+    print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scalinglaw",
+        description="Fit compute-optimal scaling laws (Chinchilla approaches 1-3) in JAX.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run all approaches on a built-in simulated study")
+    demo.add_argument("--out", type=Path, default=None, help="output directory")
+    demo.add_argument("--seed", type=int, default=None, help="PRNG seed of the simulation")
+    demo.add_argument("--config", type=Path, default=None, help="TOML config file")
+    demo.set_defaults(func=run_demo)
+
+    fit = commands.add_parser("fit", help="fit the approaches a table supports")
+    add_data_arguments(fit)
+    fit.add_argument("--approach", choices=APPROACH_CHOICES, default=None)
+    fit.add_argument(
+        "--isoflop-nominal",
+        default=None,
+        help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
+        "(default: the table's budget column, else clustering by gaps in log FLOPs)",
+    )
+    fit.set_defaults(func=run_fit)
+
+    # Imported here: these modules use helpers defined above in this one.
+    from scalinglaw_jax import cli_bayes, cli_bootstrap, cli_realdata
+
+    for module in (cli_bootstrap, cli_bayes, cli_realdata):
+        module.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""``scalinglaw sample`` (posterior by NUTS) and ``scalinglaw calibrate`` (coverage study)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from scalinglaw_jax import bayes
+from scalinglaw_jax.cli_common import (
+    add_data_arguments,
+    output_dir,
+    read_config,
+    runs_from_args,
+    update_summary,
+)
+from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+
+BAND_POINTS = 41
+
+
+def _nuts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chains", type=int, default=None, help="NUTS chains (default 4)")
+    parser.add_argument("--draws", type=int, default=None, help="draws per chain (default 1000)")
+    parser.add_argument("--warmup", type=int, default=None, help="warmup steps (default 500)")
+    parser.add_argument("--seed", type=int, default=None, help="PRNG seed (default 0)")
+    parser.add_argument(
+        "--likelihood",
+        choices=bayes.LIKELIHOODS,
+        default=None,
+        help="robust likelihood on residuals (default huber)",
+    )
+
+
+def register(subparsers) -> None:
+    """Add the ``sample`` and ``calibrate`` sub-commands."""
+    sample = subparsers.add_parser(
+        "sample",
+        help="posterior of an approach by NUTS (Approach 1: Bayesian bootstrap)",
+        description="Posterior draws, credible bands and diagnostics; writes DIR/summary.json "
+        "(posterior[approach]) and DIR/posterior_approach{N}.nc. Config: [posterior] with "
+        "chains, draws, warmup, seed, likelihood, huber_k, student_df, target_accept, "
+        "e_below_min_loss, learning_rate, init_starts, nominal_budgets and a [posterior.priors] "
+        "table.",
+    )
+    add_data_arguments(sample)
+    sample.add_argument("--approach", type=int, choices=(1, 2, 3), default=3)
+    _nuts_arguments(sample)
+    sample.add_argument(
+        "--nominal-budgets",
+        choices=("chinchilla", "none"),
+        default=None,
+        help="Approach 2: match rows to Chinchilla's nine budgets, or cluster FLOPs by gaps "
+        "(default: the budget column if any, else gaps)",
+    )
+    sample.add_argument(
+        "--e-below-min-loss", action="store_true", default=None, help="Approach 3: E < min(loss)"
+    )
+    sample.add_argument(
+        "--learning-rate",
+        default=None,
+        help="Approach 3: likelihood power eta, or 'sandwich' (default): eta calibrated by a "
+        "pilot run so that the (alpha, beta) covariance matches the sandwich covariance; 1 "
+        "gives the plain likelihood",
+    )
+    sample.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sample.set_defaults(func=run_sample)
+
+    calibrate = subparsers.add_parser(
+        "calibrate",
+        help="coverage of bootstrap and posterior intervals on simulated studies",
+        description="Simulate K studies from a known law, fit each with the bootstrap and the "
+        "posterior, and report how often nominal 50/80/90/95%% intervals for a and b cover "
+        "the truth (with binomial Monte-Carlo standard errors).",
+    )
+    calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
+    calibrate.add_argument("--approach", type=int, action="append", choices=(2, 3), default=None)
+    calibrate.add_argument("--noise", type=float, default=0.01, help="log-normal loss noise")
+    calibrate.add_argument("--points-per-budget", type=int, default=9)
+    calibrate.add_argument("--span-dex", type=float, default=1.2)
+    calibrate.add_argument("--resamples", type=int, default=200, help="bootstrap resamples")
+    calibrate.add_argument("--chains", type=int, default=4)
+    calibrate.add_argument("--draws", type=int, default=500)
+    calibrate.add_argument("--warmup", type=int, default=500)
+    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.add_argument(
+        "--learning-rate",
+        default="1",
+        help="Approach 3 posterior: likelihood power eta, or 'sandwich' (default 1: the "
+        "simulated noise is iid)",
+    )
+    calibrate.add_argument("--out", type=Path, default=Path("calibration"))
+    calibrate.set_defaults(func=run_calibrate)
+
+
+def _learning_rate(value) -> float | str:
+    """``"sandwich"`` or a positive number (from the CLI or config)."""
+    return value if value == "sandwich" else float(value)
+
+
+def _pick(cli_value, config: dict, name: str, default):
+    return cli_value if cli_value is not None else config.get(name, default)
+
+
+def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
+    defaults = bayes.NutsSettings()
+    return bayes.NutsSettings(
+        chains=int(_pick(args.chains, config, "chains", defaults.chains)),
+        draws=int(_pick(args.draws, config, "draws", defaults.draws)),
+        warmup=int(_pick(args.warmup, config, "warmup", defaults.warmup)),
+        target_accept=float(config.get("target_accept", defaults.target_accept)),
+        progress_bar=progress,
+    )
+
+
+def _band_dict(posterior: bayes.Posterior, flops: np.ndarray) -> dict:
+    lo, hi = np.log10(flops.min()) - 1.0, max(np.log10(flops.max()) + 1.0, 26.0)
+    band = posterior.band(np.logspace(lo, hi, BAND_POINTS))
+    return {
+        "level": band.level,
+        "flops": band.flops,
+        "n_opt": [band.n_low, band.n_high],
+        "d_opt": [band.d_low, band.d_high],
+    }
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
+    config = read_config(args.config)
+    post_config = dict(config.get("posterior", {}))
+    runs = runs_from_args(args, config)
+    out = output_dir(args, config, "posterior")
+    seed = int(_pick(args.seed, post_config, "seed", 0))
+    key = jax.random.key(seed)
+    settings = _settings(args, post_config, progress=not args.no_progress)
+    kind = _pick(args.likelihood, post_config, "likelihood", "huber")
+    common = dict(
+        key=key,
+        settings=settings,
+        likelihood_kind=kind,
+        huber_k=float(post_config.get("huber_k", bayes.DEFAULT_HUBER_K)),
+        student_df=float(post_config.get("student_df", bayes.DEFAULT_STUDENT_DF)),
+        priors=post_config.get("priors"),
+    )
+    if args.approach == 3:
+        from scalinglaw_jax.approaches.parametric import fit_parametric
+
+        starts = post_config.get("init_starts", 64)
+        key_fit = jax.random.fold_in(key, 1)
+        point = fit_parametric(runs, starts=starts, key=key_fit)
+        posterior = bayes.sample_parametric(
+            runs,
+            init_theta=point.theta,
+            e_below_min_loss=bool(
+                _pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)
+            ),
+            learning_rate=_learning_rate(
+                _pick(args.learning_rate, post_config, "learning_rate", "sandwich")
+            ),
+            **common,
+        )
+    elif args.approach == 2:
+        nominal = _pick(args.nominal_budgets, post_config, "nominal_budgets", "none")
+        posterior = bayes.sample_isoflop(
+            runs, nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None, **common
+        )
+    else:
+        posterior = bayes.bayesian_bootstrap_envelope(
+            runs, key=key, chains=settings.chains, draws=settings.draws
+        )
+    netcdf = out / f"posterior_approach{args.approach}.nc"
+    posterior.save(netcdf)
+    content = posterior.to_dict()
+    content["band"] = _band_dict(posterior, runs.flops)
+    content["netcdf"] = str(netcdf)
+    update_summary(out, "posterior", str(args.approach), content)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        print(posterior.summary_table().to_string())
+    diag = posterior.diagnostics
+    print(
+        f"R-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
+        f"divergences {diag.divergences}; wrote {netcdf} and {out / 'summary.json'}"
+    )
+    if not diag.ok:
+        print(
+            f"WARNING: the Approach {args.approach} posterior failed its checks: "
+            + "; ".join(diag.reasons)
+            + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
+    from scalinglaw_jax import calibrate
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result = calibrate.run_calibration(
+        jax.random.key(args.seed),
+        approaches=tuple(args.approach or (2, 3)),
+        n_studies=args.studies,
+        noise=args.noise,
+        points_per_budget=args.points_per_budget,
+        span_dex=args.span_dex,
+        n_resamples=args.resamples,
+        settings=bayes.NutsSettings(
+            chains=args.chains, draws=args.draws, warmup=args.warmup, progress_bar=False
+        ),
+        learning_rate=_learning_rate(args.learning_rate),
+    )
+    path = result.save(out / "calibration.json")
+    print(result.table().to_string(index=False))
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,187 @@
+"""The ``scalinglaw bootstrap`` sub-command: resampling sweeps, intervals, bands, checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+
+import jax.numpy as jnp
+
+from scalinglaw_jax import laws, resample
+from scalinglaw_jax.cli_common import (
+    add_data_arguments,
+    fail,
+    output_dir,
+    read_config,
+    runs_from_args,
+    update_summary,
+)
+from scalinglaw_jax.data import DataError
+
+APPROACH_TITLES = {
+    "1": "Approach 1 (envelope of training curves)",
+    "2": "Approach 2 (IsoFLOP profiles)",
+    "3": "Approach 3 (parametric loss)",
+}
+DEFAULTS = {
+    "approach": "3",
+    "scheme": "nonparametric",
+    "resamples": 1000,
+    "seed": 0,
+    "mode": "fast",
+    "k_starts": 8,
+    "level": 0.95,
+}
+
+
+def register(subparsers) -> None:
+    """Add the ``bootstrap`` sub-command."""
+    parser = subparsers.add_parser(
+        "bootstrap",
+        help="bootstrap intervals for the approaches (batched, sharded, resumable sweeps)",
+        description="Refit an approach on N resamples of the runs (weight vectors: multinomial "
+        "counts, Dirichlet weights, 80%% subsamples, or whole budgets / curves), chunked and "
+        "sharded over the local devices. Writes DIR/summary.json (bootstrap[approach]: "
+        "n_resamples, n_failed, se, interval), DIR/bootstrap_approach{N}.nc (per-resample "
+        "draws and N_opt/D_opt bands) and checkpoints in DIR/bootstrap_approach{N}_chunks/ "
+        "(rerun with --resume to continue a killed sweep). Config: a [bootstrap] table with "
+        "the long option names (approach, scheme, resamples, seed, mode, k_starts, level).",
+    )
+    add_data_arguments(parser)
+    parser.add_argument("--approach", choices=("1", "2", "3", "all"), default=None)
+    parser.add_argument(
+        "--scheme",
+        choices=resample.SCHEMES,
+        default=None,
+        help="nonparametric: rows with replacement (default); bayesian: Dirichlet weights; "
+        "subsample: 80%% without replacement (Chinchilla's Table 2); block: whole budgets "
+        "(Approach 2) or curves (Approach 1) with replacement",
+    )
+    parser.add_argument("--resamples", type=int, default=None, metavar="N", help="default 1000")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="PRNG seed (0)")
+    parser.add_argument(
+        "--mode",
+        choices=resample.MODES,
+        default=None,
+        help="Approach 3: fast = warm start from the full-data optimum plus the best "
+        "--k-starts grid starts (default); full = all 4,500 grid starts per resample",
+    )
+    parser.add_argument("--k-starts", type=int, default=None, metavar="K", help="default 8")
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        metavar="K",
+        help="resamples per chunk (default: sized from free memory; a multiple of the devices)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the sweep in --out")
+    parser.add_argument("--level", type=float, default=None, help="interval level (0.95)")
+    parser.add_argument(
+        "--exclude-failed",
+        action="store_true",
+        help="leave Approach-3 resamples that stopped at max-steps out of the intervals "
+        "(they are always counted)",
+    )
+    parser.add_argument("--no-bca", action="store_true", help="skip the BCa jackknife")
+    parser.add_argument(
+        "--float32", action="store_true", help="the float32 fast path (default float64)"
+    )
+    parser.add_argument(
+        "--nominal-budgets",
+        choices=("chinchilla", "none"),
+        default=None,
+        help="Approach 2: match rows to Chinchilla's nine budgets, or cluster FLOPs by gaps "
+        "(default: the budget column if any, else gaps)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="multi-host: coordinator address for jax.distributed.initialize (or "
+        "SCALINGLAW_COORDINATOR); with --num-processes and --process-id",
+    )
+    parser.add_argument("--num-processes", type=int, default=None)
+    parser.add_argument("--process-id", type=int, default=None)
+    parser.set_defaults(func=run)
+
+
+def _setting(args: argparse.Namespace, config: dict, name: str):
+    value = getattr(args, name)
+    if value is None:
+        value = config.get(name, DEFAULTS[name])
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweeps, print a table per approach, write summary.json and netCDF files."""
+    if args.coordinator or args.num_processes is not None:
+        try:
+            resample.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        except RuntimeError as error:
+            return fail(f"jax.distributed.initialize failed: {error}")
+    config = read_config(args.config)
+    settings = config.get("bootstrap", {})
+    approach = str(_setting(args, settings, "approach"))
+    scheme = _setting(args, settings, "scheme")
+    n_resamples = int(_setting(args, settings, "resamples"))
+    if n_resamples < 2:
+        return fail(f"--resamples must be at least 2, got {n_resamples}")
+    try:
+        runs = runs_from_args(args, config)
+    except DataError as error:
+        return fail(str(error))
+    out = output_dir(args, config, "scalinglaw-bootstrap")
+    nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
+    approaches = ("1", "2", "3") if approach == "all" else (approach,)
+    dtype = jnp.float32 if args.float32 else jnp.float64
+    done, skipped = 0, []
+    for key in approaches:
+        print(f"\n== {APPROACH_TITLES[key]}: {scheme} bootstrap, {n_resamples} resamples ==")
+        try:
+            problem = resample.prepare(
+                runs,
+                key,
+                scheme,
+                mode=_setting(args, settings, "mode"),
+                k_starts=int(_setting(args, settings, "k_starts")),
+                nominal=nominal,
+                dtype=dtype,
+            )
+        except DataError as error:
+            # With --approach all, an approach the table or scheme does not support is skipped.
+            if len(approaches) == 1:
+                return fail(str(error))
+            print(f"skipped: {error}")
+            skipped.append(key)
+            continue
+        try:
+            result = resample.run_bootstrap(
+                problem,
+                n_resamples,
+                level=float(_setting(args, settings, "level")),
+                exclude_failed=args.exclude_failed,
+                bca=not args.no_bca,
+                seed=int(_setting(args, settings, "seed")),
+                chunk_size=args.chunk_size,
+                checkpoint_dir=out / f"bootstrap_approach{key}_chunks",
+                resume=args.resume,
+                progress=not args.no_progress,
+            )
+        except DataError as error:
+            return fail(str(error))
+        sweep = result.sweep
+        if sweep.resumed_chunks or sweep.recomputed_chunks:
+            print(
+                f"resumed {sweep.resumed_chunks} finished chunk(s), recomputed "
+                f"{sweep.recomputed_chunks} corrupt one(s)"
+            )
+        print(result.table())
+        netcdf = result.save(out / f"bootstrap_approach{key}.nc", resample.flops_grid())
+        content = result.to_dict()
+        content["netcdf"] = netcdf.name
+        update_summary(out, "bootstrap", key, content)
+        done += 1
+    if not done:
+        return fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
+    print(f"\nwrote {out / 'summary.json'} (bootstrap) and the draws as netCDF in {out}")
+    return 0

@@ -1,0 +1,117 @@
+"""Pieces shared by every ``scalinglaw`` sub-command: data arguments, config, summary.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from scalinglaw_jax.data import Runs, load_runs
+from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
+
+SUMMARY_FILE = "summary.json"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``DATA`` plus the options that say how to read it."""
+    parser.add_argument("data", help="CSV or Parquet table of runs")
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="CANONICAL=USER",
+        help="map a canonical column (params, tokens, flops, loss, run, budget) to a column of "
+        "the file, e.g. --column params='Model Size' (repeatable)",
+    )
+    parser.add_argument(
+        "--drop-highest-loss",
+        type=int,
+        default=None,
+        metavar="K",
+        help="drop the K highest-loss rows (Epoch AI drop 5 on the Chinchilla data); reported",
+    )
+    parser.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="leave out rows with missing, non-numeric or non-positive values (each one is "
+        "listed with its reasons) instead of stopping at the first table with bad cells",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+
+
+def read_config(path: Path | None) -> dict:
+    """Parse a TOML config (``{}`` when none is given)."""
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise SystemExit(f"error: config file {path} not found")
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def parse_column_mapping(pairs: list[str]) -> dict[str, str]:
+    """``["params=Model Size", ...]`` -> ``{"params": "Model Size"}``."""
+    mapping = {}
+    for pair in pairs:
+        canonical, sep, user = pair.partition("=")
+        if not sep or not canonical.strip() or not user.strip():
+            raise SystemExit(f"error: --column expects CANONICAL=USER, got {pair!r}")
+        mapping[canonical.strip()] = user.strip()
+    return mapping
+
+
+def runs_from_args(args: argparse.Namespace, config: dict) -> Runs:
+    """Load the table named on the command line, with config ``[data]`` as defaults."""
+    data_config = dict(config.get("data", {}))
+    columns = dict(data_config.get("columns", {}))
+    columns.update(parse_column_mapping(args.column))
+    drop = args.drop_highest_loss
+    if drop is None:
+        drop = int(data_config.get("drop_highest_loss", 0))
+    loader = load_runs_skipping_bad_rows if args.skip_bad_rows else load_runs
+    runs = loader(args.data, columns=columns or None, drop_highest_loss=drop)
+    print(runs.summary())
+    return runs
+
+
+def output_dir(args: argparse.Namespace, config: dict, default: str) -> Path:
+    """The ``--out`` directory (config ``out`` or ``default`` otherwise), created."""
+    out = args.out or Path(config.get("out", default))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def to_jsonable(value):
+    """Recursively turn NumPy / JAX scalars and arrays into plain JSON types."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return to_jsonable(np.asarray(value).tolist())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def update_summary(out_dir: Path, section: str, key: str, content: dict) -> Path:
+    """Merge ``content`` into ``out_dir/summary.json`` under ``[section][key]`` atomically."""
+    path = Path(out_dir) / SUMMARY_FILE
+    summary = json.loads(path.read_text()) if path.is_file() else {}
+    summary.setdefault(section, {})[key] = to_jsonable(content)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False))
+    os.replace(tmp, path)
+    return path
+
+
+def fail(message: str) -> int:
+    """Print a user-facing error and return the CLI's error exit code."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,280 @@
+"""Loss forms and frontier maths.
+
+A *loss form* maps an unconstrained parameter vector ``theta`` and (log N, log D) to a predicted
+log-loss. The Chinchilla form is ``log L = LSE(a - alpha log N, b - beta log D, e)``, i.e.
+``L = E + A / N**alpha + B / D**beta`` with ``A = exp(a)``, ``B = exp(b)``, ``E = exp(e)``.
+
+A *frontier* is the pair of power laws every approach ends in:
+``N_opt(C) = exp(log_g_n) * C**a`` and ``D_opt(C) = exp(log_g_d) * C**b``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+PF_DAY_FLOPS = 8.64e19
+"""FLOPs in one petaflop/s-day (Kaplan et al. 2020 express compute in PF-days)."""
+
+
+class ChinchillaParams(NamedTuple):
+    """Parameters of ``L(N, D) = E + A / N**alpha + B / D**beta`` on the natural scale."""
+
+    E: float
+    A: float
+    B: float
+    alpha: float
+    beta: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The parameters as a plain ``{name: float}`` dict."""
+        return {k: float(v) for k, v in self._asdict().items()}
+
+
+class Frontier(NamedTuple):
+    """Compute-optimal power laws ``N_opt = exp(log_g_n) C^a`` and ``D_opt = exp(log_g_d) C^b``."""
+
+    a: float
+    b: float
+    log_g_n: float
+    log_g_d: float
+
+    def n_opt(self, flops):
+        """Compute-optimal parameter count at FLOP budget(s) ``flops``."""
+        return jnp.exp(self.log_g_n + self.a * jnp.log(jnp.asarray(flops)))
+
+    def d_opt(self, flops):
+        """Compute-optimal token count at FLOP budget(s) ``flops``."""
+        return jnp.exp(self.log_g_d + self.b * jnp.log(jnp.asarray(flops)))
+
+    def flops_for_params(self, params):
+        """Invert ``N_opt``: the budget at which ``params`` parameters are compute-optimal."""
+        return jnp.exp((jnp.log(jnp.asarray(params)) - self.log_g_n) / self.a)
+
+
+# The paper's unrounded Approach-3 estimate (TeX source of Hoffmann et al. 2022).
+PAPER_THETA = (6.0073404, 6.0179186, 0.5267228, 0.33917084, 0.2849083)
+
+
+class ChinchillaForm:
+    """The Chinchilla loss form on unconstrained ``theta = (a, b, e, alpha, beta)``."""
+
+    name = "chinchilla"
+    theta_names = ("a", "b", "e", "alpha", "beta")
+    param_names = ("E", "A", "B", "alpha", "beta")
+    n_params = 5
+
+    @staticmethod
+    def log_loss(theta, log_n, log_d):
+        """Predicted log-loss via a max-shifted log-sum-exp (NaN-safe, fusable elementwise)."""
+        a, b, e, alpha, beta = (theta[..., i] for i in range(5))
+        u1 = a - alpha * log_n
+        u2 = b - beta * log_d
+        top = jnp.maximum(jnp.maximum(u1, u2), e)
+        return top + jnp.log(jnp.exp(u1 - top) + jnp.exp(u2 - top) + jnp.exp(e - top))
+
+    @staticmethod
+    def to_params(theta) -> ChinchillaParams:
+        """Natural-scale ``(E, A, B, alpha, beta)`` of ``theta = (a, b, e, alpha, beta)``."""
+        a, b, e, alpha, beta = (theta[..., i] for i in range(5))
+        return ChinchillaParams(jnp.exp(e), jnp.exp(a), jnp.exp(b), alpha, beta)
+
+    @staticmethod
+    def from_params(params: ChinchillaParams) -> jnp.ndarray:
+        """Inverse of ``to_params``: ``theta = (log A, log B, log E, alpha, beta)``."""
+        return jnp.stack(
+            [
+                jnp.log(params.A),
+                jnp.log(params.B),
+                jnp.log(params.E),
+                jnp.asarray(params.alpha, dtype=float),
+                jnp.asarray(params.beta, dtype=float),
+            ],
+            axis=-1,
+        )
+
+    @staticmethod
+    def frontier(theta) -> Frontier:
+        """Closed-form frontier: ``G = (alpha A / beta B)^(1/(alpha+beta))``.
+
+        ``N_opt = G (C/6)^a`` and ``D_opt = G^-1 (C/6)^b`` with ``a = beta/(alpha+beta)``.
+        Works on batched ``theta`` (last axis holds the five parameters).
+        """
+        a_log, b_log, _, alpha, beta = (theta[..., i] for i in range(5))
+        total = alpha + beta
+        log_g = (jnp.log(alpha) + a_log - jnp.log(beta) - b_log) / total
+        exp_a = beta / total
+        exp_b = alpha / total
+        log6 = math.log(6.0)
+        return Frontier(exp_a, exp_b, log_g - exp_a * log6, -log_g - exp_b * log6)
+
+
+CHINCHILLA = ChinchillaForm()
+PAPER_PARAMS = ChinchillaForm.to_params(jnp.asarray(PAPER_THETA))
+
+
+def log_coefficient_g(frontier: Frontier):
+    """``log G`` of the Chinchilla parametrisation ``N_opt = G (C/6)^a`` for any frontier."""
+    return frontier.log_g_n + frontier.a * math.log(6.0)
+
+
+# Kaplan et al. (2020): N_opt = 1.3e9 * C_pf^0.73, D_opt = 2e10 * C_pf^0.27, C in PF-days.
+KAPLAN_FRONTIER = Frontier(
+    a=0.73,
+    b=0.27,
+    log_g_n=math.log(1.3e9) - 0.73 * math.log(PF_DAY_FLOPS),
+    log_g_d=math.log(2e10) - 0.27 * math.log(PF_DAY_FLOPS),
+)
+
+PROJECTION_SIZES = (4e8, 1e9, 1e10, 6.7e10, 1.75e11, 2.8e11, 5.2e11, 1e12, 1e13)
+"""Model sizes of the paper's Table 3 / Table A3 projections."""
+
+
+def projection_table(
+    frontier: Frontier, sizes: Sequence[float] = PROJECTION_SIZES
+) -> list[dict[str, float]]:
+    """FLOPs and tokens at which each model size is compute-optimal (the paper's Table 3)."""
+    rows = []
+    for n in sizes:
+        flops = float(frontier.flops_for_params(n))
+        rows.append({"params": float(n), "flops": flops, "tokens": float(frontier.d_opt(flops))})
+    return rows
+
+
+def frontier_to_dict(frontier: Frontier) -> dict[str, float]:
+    """JSON-friendly view of a frontier, including ``G`` in the paper's parametrisation."""
+    return {
+        "a": float(frontier.a),
+        "b": float(frontier.b),
+        "G": float(np.exp(log_coefficient_g(frontier))),
+        "log_g_n": float(frontier.log_g_n),
+        "log_g_d": float(frontier.log_g_d),
+    }
+
+
+CHINCHILLA_ISOFLOP_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
+"""The nine IsoFLOP budgets of Hoffmann et al. (2022), Approach 2."""
+
+
+class ReferenceModel(NamedTuple):
+    """A published model drawn as a star in the Chinchilla figures."""
+
+    name: str
+    params: float
+    tokens: float
+
+    @property
+    def flops(self) -> float:
+        """Training FLOPs ``6 N D``."""
+        return 6.0 * self.params * self.tokens
+
+
+REFERENCE_MODELS = (
+    ReferenceModel("Chinchilla", 70e9, 1.4e12),
+    ReferenceModel("Gopher", 280e9, 300e9),
+    ReferenceModel("GPT-3", 175e9, 300e9),
+    ReferenceModel("Megatron-Turing NLG", 530e9, 270e9),
+)
+
+
+class KaplanParams(NamedTuple):
+    """Parameters of Kaplan et al.'s ``L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D``."""
+
+    N_c: float
+    D_c: float
+    alpha_N: float
+    alpha_D: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The parameters as a plain ``{name: float}`` dict."""
+        return {k: float(v) for k, v in self._asdict().items()}
+
+
+class KaplanForm:
+    """Kaplan et al. (2020, eq. 1.5) on ``theta = (log N_c, log D_c, alpha_N, alpha_D)``.
+
+    ``log L = alpha_D * LSE((alpha_N / alpha_D)(log N_c - log N), log D_c - log D)``. It has no
+    irreducible term, so it bends differently from the Chinchilla form at large N and D.
+    """
+
+    name = "kaplan"
+    theta_names = ("log_nc", "log_dc", "alpha_n", "alpha_d")
+    param_names = ("N_c", "D_c", "alpha_N", "alpha_D")
+    n_params = 4
+
+    @staticmethod
+    def log_loss(theta, log_n, log_d):
+        """Predicted log-loss (the LSE form in the class docstring)."""
+        log_nc, log_dc, alpha_n, alpha_d = (theta[..., i] for i in range(4))
+        u1 = alpha_n / alpha_d * (log_nc - log_n)
+        u2 = log_dc - log_d
+        top = jnp.maximum(u1, u2)
+        return alpha_d * (top + jnp.log(jnp.exp(u1 - top) + jnp.exp(u2 - top)))
+
+    @staticmethod
+    def to_params(theta) -> KaplanParams:
+        """Natural-scale ``(N_c, D_c, alpha_N, alpha_D)`` of ``theta``."""
+        log_nc, log_dc, alpha_n, alpha_d = (theta[..., i] for i in range(4))
+        return KaplanParams(jnp.exp(log_nc), jnp.exp(log_dc), alpha_n, alpha_d)
+
+    @staticmethod
+    def from_params(params: KaplanParams) -> jnp.ndarray:
+        """Inverse of ``to_params``: ``theta = (log N_c, log D_c, alpha_N, alpha_D)``."""
+        return jnp.stack(
+            [
+                jnp.log(params.N_c),
+                jnp.log(params.D_c),
+                jnp.asarray(params.alpha_N, dtype=float),
+                jnp.asarray(params.alpha_D, dtype=float),
+            ],
+            axis=-1,
+        )
+
+    @staticmethod
+    def frontier(theta) -> Frontier:
+        """Minimising ``(N_c/N)^p + 6 N D_c / C`` (``p = alpha_N/alpha_D``) at fixed ``C = 6ND``
+        gives ``N_opt = (p N_c^p C / (6 D_c))^(1/(p+1))``: ``a = alpha_D/(alpha_N+alpha_D)``."""
+        log_nc, log_dc, alpha_n, alpha_d = (theta[..., i] for i in range(4))
+        p = alpha_n / alpha_d
+        log_g_n = (jnp.log(p) + p * log_nc - math.log(6.0) - log_dc) / (p + 1.0)
+        exp_a = 1.0 / (p + 1.0)
+        return Frontier(exp_a, 1.0 - exp_a, log_g_n, -math.log(6.0) - log_g_n)
+
+    @staticmethod
+    def start_grid() -> np.ndarray:
+        """256 starts around Kaplan's published N_c = 8.8e13, D_c = 5.4e13, alphas 0.076/0.095."""
+        axes = (
+            np.arange(20.0, 36.0, 5.0),
+            np.arange(20.0, 36.0, 5.0),
+            np.array([0.05, 0.1, 0.2, 0.4]),
+            np.array([0.05, 0.1, 0.2, 0.4]),
+        )
+        return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 4)
+
+
+KAPLAN = KaplanForm()
+FORMS = {CHINCHILLA.name: CHINCHILLA, KAPLAN.name: KAPLAN}
+"""Loss forms by name (``ParametricFit.form_name``)."""
+
+
+def weighted_line(x, y, w, ok):
+    """Weighted least-squares line of ``y`` on ``x``: slope, intercept and weighted rms.
+
+    The power laws of Approaches 1 and 2 are such lines in log-log space (traceable).
+
+    Points of weight 0 contribute exactly nothing; where ``ok`` is False (or ``x`` does not
+    vary over the weighted points) all three are 0, finite placeholders for a status to flag.
+    """
+    total = jnp.maximum(jnp.sum(w), jnp.finfo(x.dtype).tiny)
+    x_bar = jnp.sum(w * x) / total
+    y_bar = jnp.sum(w * y) / total
+    sxx = jnp.sum(w * (x - x_bar) ** 2)
+    ok = ok & (sxx > 0)
+    slope = jnp.where(ok, jnp.sum(w * (x - x_bar) * (y - y_bar)) / jnp.where(ok, sxx, 1.0), 0.0)
+    intercept = jnp.where(ok, y_bar - slope * x_bar, 0.0)
+    rms = jnp.sqrt(jnp.sum(w * (y - intercept - slope * x) ** 2) / total)
+    return slope, intercept, jnp.where(ok, rms, 0.0)

@@ -1,0 +1,664 @@
+"""Figures of Hoffmann et al. (2022) with room for uncertainty bands.
+
+Every function takes plain NumPy arrays and :class:`~scalinglaw_jax.laws.Frontier` values (no
+fitting happens here), so any approach's result can be drawn. Figures are built as
+``matplotlib.figure.Figure`` objects without pyplot: nothing here selects a backend, which keeps
+notebooks' inline display intact while scripts save through Agg/SVG/PDF canvases.
+
+- :func:`plot_params_vs_flops` -- Figure 1 / Figure A3 (left): N_opt against FLOPs.
+- :func:`plot_params_vs_tokens` -- the same frontiers as N_opt against D_opt.
+- :func:`plot_isoflop_profiles` -- Figure 3: IsoFLOP parabolas and the vertices' power laws.
+- :func:`plot_parametric_contours` -- Figure 4 (left): iso-loss contours of the parametric fit.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import Normalize, to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+from scalinglaw_jax.laws import CHINCHILLA, KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
+
+BAND_KINDS = ("bootstrap", "posterior")
+
+# Bootstrap bands are plain translucent fills; posterior bands are hatched and outlined so that
+# both kinds stay distinguishable when drawn over the same line.
+_BAND_STYLE = {
+    "bootstrap": {"face_alpha": 0.25, "edge_alpha": 0.0, "hatch": None, "linewidth": 0.0},
+    "posterior": {"face_alpha": 0.08, "edge_alpha": 0.8, "hatch": "///", "linewidth": 0.7},
+}
+_RUNS_STYLE = {"s": 7, "color": "0.55", "alpha": 0.6, "linewidths": 0, "zorder": 1}
+_STAR_STYLE = {
+    "marker": "*",
+    "s": 150,
+    "facecolor": "0.15",
+    "edgecolor": "white",
+    "linewidths": 0.6,
+    "zorder": 6,
+}
+# Star annotations, in points from the star, chosen so that the four labels never overlap.
+_STAR_OFFSETS_FLOPS = {
+    "Chinchilla": (10, 0, "left"),
+    "Gopher": (10, -2, "left"),
+    "GPT-3": (-10, -4, "right"),
+    "Megatron-Turing NLG": (-10, 4, "right"),
+}
+_STAR_OFFSETS_TOKENS = {
+    "Chinchilla": (10, 0, "left"),
+    "Gopher": (10, 2, "left"),
+    "GPT-3": (10, -2, "left"),
+    "Megatron-Turing NLG": (10, 0, "left"),
+}
+KAPLAN_LABEL = "Kaplan et al. (2020)"
+_BUDGET_CMAP = colormaps["viridis"]
+_LOSS_CMAP = colormaps["viridis"]
+
+
+class Band(NamedTuple):
+    """Pointwise band of ``N_opt(C)`` and ``D_opt(C)`` on the FLOPs grid ``flops``.
+
+    ``kind`` is ``"bootstrap"`` or ``"posterior"``; ``n_draws`` counts the draws used and
+    ``n_dropped`` the draws ignored because a coefficient was not finite.
+    """
+
+    flops: np.ndarray
+    n_low: np.ndarray
+    n_high: np.ndarray
+    d_low: np.ndarray
+    d_high: np.ndarray
+    level: float = 0.95
+    kind: str = "bootstrap"
+    n_draws: int = 0
+    n_dropped: int = 0
+
+
+class FrontierLine(NamedTuple):
+    """One approach to draw: its frontier, optional bands, and style (``color=None``: cycle)."""
+
+    label: str
+    frontier: Frontier
+    bands: tuple[Band, ...] = ()
+    color: str | None = None
+    linestyle: str = "-"
+
+
+def band_from_draws(
+    flops, log_g_n, a, log_g_d, b, level: float = 0.95, kind: str = "bootstrap"
+) -> Band:
+    """Central ``level`` percentile band of the frontiers given by per-draw coefficients.
+
+    Each argument after ``flops`` has shape ``(n_draws,)``. Percentiles are taken pointwise on
+    the log scale (the scale the power laws are linear in). A draw with any non-finite
+    coefficient (a failed fit) is ignored, counted in ``Band.n_dropped`` and warned about.
+    """
+    if kind not in BAND_KINDS:
+        raise ValueError(f"kind must be one of {BAND_KINDS}, got {kind!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    flops = np.asarray(flops, dtype=float)
+    coefs = np.stack([np.asarray(x, dtype=float).ravel() for x in (log_g_n, a, log_g_d, b)])
+    keep = np.all(np.isfinite(coefs), axis=0)
+    n_dropped = int(coefs.shape[1] - keep.sum())
+    if not keep.any():
+        raise ValueError(
+            f"band_from_draws: all {coefs.shape[1]} draws have non-finite coefficients"
+        )
+    if n_dropped:
+        warnings.warn(
+            f"band_from_draws: ignored {n_dropped} of {coefs.shape[1]} draws with non-finite "
+            "coefficients",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    log_g_n, a, log_g_d, b = coefs[:, keep][..., None]
+    log_c = np.log(flops)
+    q = (50.0 * (1.0 - level), 50.0 * (1.0 + level))
+    n_low, n_high = np.exp(np.percentile(log_g_n + a * log_c, q, axis=0))
+    d_low, d_high = np.exp(np.percentile(log_g_d + b * log_c, q, axis=0))
+    return Band(flops, n_low, n_high, d_low, d_high, level, kind, int(keep.sum()), n_dropped)
+
+
+def plot_params_vs_flops(
+    lines: Sequence[FrontierLine],
+    *,
+    runs=None,
+    kaplan: bool = True,
+    stars: bool = True,
+    flops_range: tuple[float, float] = (1e17, 1e26),
+    ax: Axes | None = None,
+) -> Figure:
+    """Compute-optimal parameters against FLOPs, like the paper's Figure 1.
+
+    ``runs`` (a Runs-like object with ``.flops`` and ``.params``, or a ``(flops, params)``
+    tuple) is drawn as grey dots; bands are fills in their line's colour.
+    """
+    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    flops = np.geomspace(*flops_range, 200)
+    y_values = []
+    if runs is not None:
+        run_flops, run_params, _ = _runs_arrays(runs)
+        ax.scatter(run_flops, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
+        y_values.append(run_params)
+    band_keys = {}
+    for i, line in enumerate(lines):
+        color = line.color or f"C{i}"
+        for band in line.bands:
+            ax.fill_between(
+                band.flops,
+                band.n_low,
+                band.n_high,
+                gid=f"band-{band.kind}",
+                **_band_kwargs(band.kind, color),
+            )
+            band_keys[(band.kind, band.level)] = None
+        n_opt = _n_opt(line.frontier, flops)
+        ax.plot(
+            flops,
+            n_opt,
+            color=color,
+            linestyle=line.linestyle,
+            linewidth=2.0,
+            label=_line_label(line),
+            gid="frontier",
+            zorder=4,
+        )
+        y_values.append(n_opt)
+    if kaplan:
+        n_kaplan = _n_opt(KAPLAN_FRONTIER, flops)
+        ax.plot(flops, n_kaplan, **_kaplan_kwargs())
+        if not lines:
+            y_values.append(n_kaplan)
+    if stars:
+        star_x = [m.flops for m in REFERENCE_MODELS]
+        star_y = [m.params for m in REFERENCE_MODELS]
+        _draw_stars(ax, star_x, star_y, _STAR_OFFSETS_FLOPS)
+        y_values.append(np.asarray(star_y))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*flops_range)
+    if y_values:
+        ax.set_ylim(*_log_limits(np.concatenate(y_values)))
+    ax.set_xlabel("FLOPs")
+    ax.set_ylabel("Parameters")
+    _count_axis(ax.yaxis)
+    _finish(ax, band_keys, loc="upper left")
+    return fig
+
+
+def plot_params_vs_tokens(
+    lines: Sequence[FrontierLine],
+    *,
+    runs=None,
+    kaplan: bool = True,
+    stars: bool = True,
+    budgets: Sequence[float] = tuple(10.0**k for k in range(18, 27)),
+    flops_range: tuple[float, float] = (1e17, 1e26),
+    ax: Axes | None = None,
+) -> Figure:
+    """Compute-optimal parameters against tokens, each line traced by ``(D_opt(C), N_opt(C))``.
+
+    FLOP ``budgets`` are marked on every line and labelled on the bundle's token-heavy side (the
+    line with most tokens per parameter, labels below-right, away from Kaplan and the stars).
+
+    A band is drawn as the polygon between the curves ``(d_low(C), n_high(C))`` and
+    ``(d_high(C), n_low(C))``: with ``N D = C/6`` in every draw, a high-N draw is a low-D draw,
+    so the band at one budget is the iso-FLOP segment joining those two corners, and the polygon
+    is the union of those segments.
+    """
+    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    flops = np.geomspace(*flops_range, 200)
+    budgets = np.asarray(budgets, dtype=float)
+    x_values, y_values = [], []
+    if runs is not None:
+        _, run_params, run_tokens = _runs_arrays(runs)
+        ax.scatter(run_tokens, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
+        x_values.append(run_tokens)
+        y_values.append(run_params)
+    band_keys = {}
+    for i, line in enumerate(lines):
+        color = line.color or f"C{i}"
+        for band in line.bands:
+            verts = np.column_stack(
+                [
+                    np.concatenate([band.d_low, band.d_high[::-1]]),
+                    np.concatenate([band.n_high, band.n_low[::-1]]),
+                ]
+            )
+            ax.add_collection(
+                PolyCollection([verts], gid=f"band-{band.kind}", **_band_kwargs(band.kind, color)),
+                autolim=False,
+            )
+            band_keys[(band.kind, band.level)] = None
+        n_opt, d_opt = _n_opt(line.frontier, flops), _d_opt(line.frontier, flops)
+        ax.plot(
+            d_opt,
+            n_opt,
+            color=color,
+            linestyle=line.linestyle,
+            linewidth=2.0,
+            label=_line_label(line),
+            gid="frontier",
+            zorder=4,
+        )
+        bn, bd = _n_opt(line.frontier, budgets), _d_opt(line.frontier, budgets)
+        ax.plot(bd, bn, "o", color=color, markersize=3.5, gid="budget-markers", zorder=5)
+        x_values.append(d_opt)
+        y_values.append(n_opt)
+    if lines:
+        _label_budgets(ax, [line.frontier for line in lines], budgets)
+    if kaplan:
+        ax.plot(_d_opt(KAPLAN_FRONTIER, flops), _n_opt(KAPLAN_FRONTIER, flops), **_kaplan_kwargs())
+        if not lines:
+            x_values.append(_d_opt(KAPLAN_FRONTIER, flops))
+            y_values.append(_n_opt(KAPLAN_FRONTIER, flops))
+    if stars:
+        star_x = [m.tokens for m in REFERENCE_MODELS]
+        star_y = [m.params for m in REFERENCE_MODELS]
+        _draw_stars(ax, star_x, star_y, _STAR_OFFSETS_TOKENS)
+        x_values.append(np.asarray(star_x))
+        y_values.append(np.asarray(star_y))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if x_values:
+        ax.set_xlim(*_log_limits(np.concatenate(x_values)))
+        ax.set_ylim(*_log_limits(np.concatenate(y_values)))
+    ax.set_xlabel("Tokens")
+    ax.set_ylabel("Parameters")
+    _count_axis(ax.xaxis)
+    _count_axis(ax.yaxis)
+    _finish(ax, band_keys, loc="upper left")
+    return fig
+
+
+def plot_isoflop_profiles(
+    profiles,
+    *,
+    frontier: Frontier | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
+    """IsoFLOP profiles (loss against parameters per budget), like the paper's Figure 3.
+
+    Each profile has ``flops``, ``log_n`` (natural log of N), ``loss``, ``coef`` (``c0, c1,
+    c2`` of ``loss = c0 + c1 x + c2 x^2``, ``x = ln N``), ``vertex_log_n`` and ``valid``, as
+    ``IsoflopResult.profiles()`` returns. Invalid profiles are greyed and marked "excluded";
+    profiles without points are skipped. With ``frontier``, two more panels show the valid
+    vertices' N_opt and D_opt = C / (6 N_opt) against FLOPs with the fitted power laws; ``ax``
+    is then a sequence of three axes.
+    """
+    if not profiles:
+        raise ValueError("plot_isoflop_profiles: no profiles to draw")
+    n_panels = 1 if frontier is None else 3
+    if ax is None:
+        fig = Figure(figsize=(4.6 * n_panels, 4.0), layout="constrained")
+        axes = fig.subplots(1, n_panels, squeeze=False)[0]
+    else:
+        axes = [ax] if isinstance(ax, Axes) else list(ax)
+        if len(axes) != n_panels:
+            raise ValueError(f"expected {n_panels} axes, got {len(axes)}")
+        fig = axes[0].figure
+    profiles = sorted(profiles, key=lambda p: p.flops)
+    log_c = np.log10([p.flops for p in profiles])
+    norm = Normalize(log_c.min(), log_c.max())
+
+    def color_of(p):
+        return _BUDGET_CMAP(0.85 * norm(np.log10(p.flops))) if p.valid else "0.6"
+
+    ax0 = axes[0]
+    for p in profiles:
+        color = color_of(p)
+        log_n = np.asarray(p.log_n, dtype=float)
+        if log_n.size == 0:  # a budget left without points has nothing to draw
+            continue
+        label = _format_flops(p.flops) + ("" if p.valid else " (excluded)")
+        ax0.scatter(np.exp(log_n), p.loss, s=14, color=color, zorder=3, label=label, gid="points")
+        if np.all(np.isfinite(p.coef)):  # undetermined parabolas (too few sizes) are NaN
+            span = log_n.max() - log_n.min()
+            x = np.linspace(log_n.min() - 0.1 * span, log_n.max() + 0.1 * span, 100)
+            ax0.plot(
+                np.exp(x),
+                np.polyval(np.asarray(p.coef)[::-1], x),
+                color=color,
+                linewidth=1.2,
+                linestyle="-" if p.valid else "--",
+                gid="parabola",
+            )
+        if p.valid:
+            v = p.vertex_log_n
+            ax0.plot(
+                math.exp(v),
+                np.polyval(np.asarray(p.coef)[::-1], v),
+                marker="D",
+                markersize=5,
+                color=color,
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                zorder=5,
+                gid="vertex",
+            )
+        else:
+            i = int(np.argmin(p.loss))
+            ax0.annotate(
+                "excluded",
+                (math.exp(log_n[i]), p.loss[i]),
+                xytext=(0, 10),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+                color="0.4",
+                gid="excluded-note",
+            )
+    ax0.set_xscale("log")
+    ax0.set_xlabel("Parameters")
+    ax0.set_ylabel("Training loss")
+    _count_axis(ax0.xaxis)
+    ax0.grid(True, which="major", alpha=0.25)
+    ax0.legend(title="FLOPs", fontsize=7, title_fontsize=8, loc="best", framealpha=0.8)
+    if frontier is not None:
+        valid = [p for p in profiles if p.valid]
+        c_vertex = np.array([p.flops for p in valid], dtype=float)
+        n_vertex = np.exp(np.array([p.vertex_log_n for p in valid], dtype=float))
+        d_vertex = c_vertex / (6.0 * n_vertex)
+        colors = [color_of(p) for p in valid]
+        c_all = np.array([p.flops for p in profiles])
+        c_line = np.geomspace(c_all.min() / 3.0, c_all.max() * 3.0, 100)
+        panels = (
+            (axes[1], n_vertex, _n_opt(frontier, c_line), "Parameters", "N", frontier.a),
+            (axes[2], d_vertex, _d_opt(frontier, c_line), "Tokens", "D", frontier.b),
+        )
+        for axis, y_vertex, y_line, ylabel, sym, exponent in panels:
+            axis.plot(
+                c_line,
+                y_line,
+                color="black",
+                linewidth=1.5,
+                label=rf"${sym}_{{opt}} \propto C^{{{float(exponent):.2f}}}$",
+                gid="power-law",
+            )
+            axis.scatter(
+                c_vertex,
+                y_vertex,
+                c=colors,
+                s=30,
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=3,
+                gid="vertices",
+            )
+            axis.set_xscale("log")
+            axis.set_yscale("log")
+            axis.set_ylim(*_log_limits(np.concatenate([y_vertex, y_line]), pad=1.5))
+            axis.set_xlabel("FLOPs")
+            axis.set_ylabel(ylabel)
+            _count_axis(axis.yaxis, subs=(1.0, 3.0))
+            axis.grid(True, which="major", alpha=0.25)
+            axis.legend(loc="upper left", frameon=False)
+    return fig
+
+
+def plot_parametric_contours(
+    theta,
+    *,
+    form=CHINCHILLA,
+    runs=None,
+    flops_range: tuple[float, float] = (1e18, 1e24),
+    params_range: tuple[float, float] = (1e7, 1e12),
+    levels: int | Sequence[float] = 12,
+    ax: Axes | None = None,
+) -> Figure:
+    """Iso-loss contours of a fitted loss law over (FLOPs, Parameters), like Figure 4 (left).
+
+    The loss at ``(C, N)`` is the law at ``D = C / (6N)``. The efficient frontier
+    ``form.frontier(theta)`` is drawn on top. ``runs`` are dots coloured by loss when they carry
+    one (``.loss`` or a third tuple element), grey otherwise. ``levels`` is a count (nice levels
+    between the lowest loss on the grid and the frontier's loss at the smallest budget, padded)
+    or explicit loss values.
+    """
+    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    theta = jnp.asarray(theta)
+    flops = np.geomspace(*flops_range, 240)
+    params = np.geomspace(*params_range, 240)
+    c_grid, n_grid = np.meshgrid(flops, params)
+    log_n = np.log(n_grid)
+    log_d = np.log(c_grid / 6.0) - log_n
+    loss = np.exp(np.asarray(form.log_loss(theta, jnp.asarray(log_n), jnp.asarray(log_d))))
+    frontier = form.frontier(theta)
+    n_front = _n_opt(frontier, flops)
+    if isinstance(levels, int):
+        front_loss = np.exp(
+            np.asarray(form.log_loss(theta, jnp.log(n_front), jnp.log(flops / (6.0 * n_front))))
+        )
+        lo, hi = loss.min(), front_loss.max()
+        levels = MaxNLocator(levels).tick_values(lo, hi + 0.3 * (hi - lo))
+        levels = levels[levels > lo]
+    norm = Normalize(min(levels), max(levels))
+    cs = ax.contour(c_grid, n_grid, loss, levels=levels, cmap=_LOSS_CMAP, norm=norm, linewidths=1.1)
+    cs.set_gid("contours")
+    ax.clabel(cs, cs.levels[::2], fontsize=7, fmt="%.2f", inline_spacing=2)
+    if runs is not None:
+        run_flops, run_params, _ = _runs_arrays(runs)
+        run_loss = _runs_loss(runs)
+        if run_loss is None:
+            ax.scatter(run_flops, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
+        else:
+            ax.scatter(
+                run_flops,
+                run_params,
+                c=run_loss,
+                cmap=_LOSS_CMAP,
+                norm=norm,
+                s=12,
+                edgecolors="0.3",
+                linewidths=0.3,
+                zorder=3,
+                gid="runs",
+                label="Training runs",
+            )
+    inside = (n_front >= params_range[0]) & (n_front <= params_range[1])
+    ax.plot(
+        flops[inside],
+        n_front[inside],
+        color="C0",
+        linewidth=2.2,
+        label=f"Efficient frontier (a={float(frontier.a):.2f})",
+        gid="frontier",
+        zorder=4,
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*flops_range)
+    ax.set_ylim(*params_range)
+    ax.set_xlabel("FLOPs")
+    ax.set_ylabel("Parameters")
+    _count_axis(ax.yaxis)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=_LOSS_CMAP), ax=ax, label="Loss")
+    # Contours fill the whole plane, so the legend sits above the axes.
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def save_figure(
+    fig: Figure,
+    out_dir,
+    stem: str,
+    formats: Sequence[str] = ("png", "svg", "pdf"),
+    dpi: int = 150,
+) -> list[Path]:
+    """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format; returns the paths written.
+
+    ``Figure.savefig`` picks the non-interactive canvas for each format (Agg for PNG), so this
+    works without pyplot and without touching the session's backend.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out_dir / f"{stem}.{fmt}"
+        fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _figure_and_axes(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
+    """A fresh constrained-layout figure with one axes, or the figure holding ``ax``."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _n_opt(frontier: Frontier, flops) -> np.ndarray:
+    return np.exp(float(frontier.log_g_n) + float(frontier.a) * np.log(flops))
+
+
+def _d_opt(frontier: Frontier, flops) -> np.ndarray:
+    return np.exp(float(frontier.log_g_d) + float(frontier.b) * np.log(flops))
+
+
+def _line_label(line: FrontierLine) -> str:
+    return f"{line.label} (a={float(line.frontier.a):.2f})"
+
+
+def _kaplan_kwargs() -> dict:
+    return {
+        "color": "black",
+        "linestyle": "--",
+        "linewidth": 1.5,
+        "label": KAPLAN_LABEL,
+        "gid": "kaplan",
+        "zorder": 3,
+    }
+
+
+def _band_kwargs(kind: str, color) -> dict:
+    """Fill style of a band: translucent for bootstrap, hatched for posterior."""
+    if kind not in _BAND_STYLE:
+        raise ValueError(f"band kind must be one of {BAND_KINDS}, got {kind!r}")
+    style = _BAND_STYLE[kind]
+    return {
+        "facecolor": to_rgba(color, style["face_alpha"]),
+        "edgecolor": to_rgba(color, style["edge_alpha"]),
+        "hatch": style["hatch"],
+        "linewidth": style["linewidth"],
+        "zorder": 2,
+    }
+
+
+def _runs_arrays(runs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(flops, params, tokens)`` of a Runs-like object or a ``(flops, params[, loss])`` tuple.
+
+    Tokens come from ``runs.tokens`` when present, else from ``D = C / (6N)``.
+    """
+    if isinstance(runs, tuple):
+        flops, params = (np.asarray(x, dtype=float) for x in runs[:2])
+        tokens = None
+    else:
+        flops, params = np.asarray(runs.flops, dtype=float), np.asarray(runs.params, dtype=float)
+        tokens = getattr(runs, "tokens", None)
+    tokens = flops / (6.0 * params) if tokens is None else np.asarray(tokens, dtype=float)
+    return flops, params, tokens
+
+
+def _runs_loss(runs) -> np.ndarray | None:
+    if isinstance(runs, tuple):
+        loss = runs[2] if len(runs) > 2 else None
+    else:
+        loss = getattr(runs, "loss", None)
+    return None if loss is None else np.asarray(loss, dtype=float)
+
+
+def _draw_stars(ax: Axes, xs, ys, offsets) -> None:
+    """The four reference models as stars, each annotated with its name and size."""
+    ax.scatter(xs, ys, gid="reference-models", **_STAR_STYLE)
+    for model, x, y in zip(REFERENCE_MODELS, xs, ys, strict=True):
+        dx, dy, ha = offsets[model.name]
+        ax.annotate(
+            f"{model.name} ({_format_count(model.params)})",
+            (x, y),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            ha=ha,
+            va="center",
+            fontsize=8,
+            bbox={
+                "boxstyle": "round,pad=0.15",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.75,
+            },
+            zorder=7,
+            gid="reference-label",
+        )
+
+
+def _label_budgets(ax: Axes, frontiers: Sequence[Frontier], budgets: np.ndarray) -> None:
+    """Label the budgets below-right of the most token-heavy line, the bundle's outer side."""
+    mid = np.exp(np.log(budgets).mean())
+    outer = max(frontiers, key=lambda f: _d_opt(f, mid) / _n_opt(f, mid))
+    for c, x, y in zip(budgets, _d_opt(outer, budgets), _n_opt(outer, budgets), strict=True):
+        ax.annotate(
+            _format_flops(c),
+            (x, y),
+            xytext=(5, -9),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.25",
+            bbox={
+                "boxstyle": "square,pad=0.05",
+                "facecolor": "white",
+                "edgecolor": "none",
+                "alpha": 0.6,
+            },
+            gid="budget-label",
+        )
+
+
+def _log_limits(values: np.ndarray, pad: float = 2.0) -> tuple[float, float]:
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(values.min()) / pad, float(values.max()) * pad
+
+
+def _format_count(x: float) -> str:
+    """``7e10 -> '70B'``, ``1e7 -> '10M'``, ``1e12 -> '1T'``: the paper's axis labels."""
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{suffix}"
+    return f"{x:.3g}"
+
+
+def _format_flops(c: float) -> str:
+    """``6e18``-style label of a FLOP budget."""
+    mantissa, exponent = f"{c:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _count_axis(axis, subs=(1.0,)) -> None:
+    """Ticks labelled 10M / 1B / 1T on a log axis of parameters or tokens."""
+    axis.set_major_locator(LogLocator(base=10.0, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: _format_count(x)))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _finish(ax: Axes, band_keys: dict[tuple[str, float], None], loc: str) -> None:
+    """Light grid and a legend with one neutral swatch per band kind and level."""
+    ax.grid(True, which="major", alpha=0.25)
+    handles, labels = ax.get_legend_handles_labels()
+    for kind, level in band_keys:
+        handles.append(Patch(**_band_kwargs(kind, "0.3")))
+        labels.append(f"{level:.0%} {kind} band")
+    ax.legend(handles, labels, loc=loc, fontsize=8, framealpha=0.9)

@@ -1,0 +1,267 @@
+"""Batched multi-start minimisation with per-start status, and start grids.
+
+The solver is a damped (Levenberg-Marquardt style) Newton method written for ONE start and
+batched with ``vmap``. Each iteration costs one value/gradient/Hessian evaluation at the iterate
+and a few value evaluations at trial points: there is no inner line-search loop, so lanes of a
+batch stay in lock-step. The step solves ``(|H| + lam I) p = -g`` through one
+eigen-decomposition (``|H|`` flips negative curvature, so saddles are left rather than
+approached) for several damping levels ``lam`` at once; the best decrease wins and sets the
+next damping. On the Epoch data this halves the iterations of a one-trial trust-region update
+(mean 46 vs 86 per start), because overshoots at Huber kinks no longer cost reject cycles.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CONVERGED = 0
+MAX_STEPS = 1
+NON_FINITE = 2
+STATUS_NAMES = ("converged", "max-steps", "non-finite")
+
+
+class SolverOptions(NamedTuple):
+    """Static solver settings (hashable, so they may be closed over by ``jit``).
+
+    A start has converged when the gradient's infinity norm is below ``gtol`` times
+    ``max(1, |f|)``, or when ``stall_steps`` consecutive steps change neither the objective
+    (relatively, by more than ``ftol``) nor the parameters (by more than ``xtol``) — the
+    second test catches the kinks of a Huber objective where the gradient jumps.
+    ``damping_trials`` are the multiples of the current damping tried at each step;
+    ``reject_growth`` multiplies it when none decreases the objective. ``round_lanes``
+    (None: 64 on CPU, all starts on accelerators) and ``round_steps`` shape the multi-start
+    schedule (see ``multistart_minimize``); they change speed, not the optimum found.
+    """
+
+    max_steps: int = 400
+    gtol: float = 1e-8
+    ftol: float = 1e-10
+    xtol: float = 1e-12
+    stall_steps: int = 4
+    initial_damping: float = 1e-3
+    round_lanes: int | None = None
+    round_steps: int = 8
+    damping_trials: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0)
+    reject_growth: float = 100.0
+
+
+DEFAULT_OPTIONS = SolverOptions()
+CPU_ROUND_LANES = 64
+"""Lanes stepped together on CPU when ``SolverOptions.round_lanes`` is None (measured best)."""
+
+
+class SolveResult(NamedTuple):
+    """Outcome of one start (batched along leading axes when vmapped)."""
+
+    x: jnp.ndarray
+    value: jnp.ndarray
+    grad_norm: jnp.ndarray
+    steps: jnp.ndarray
+    status: jnp.ndarray
+
+
+class _State(NamedTuple):
+    x: jnp.ndarray
+    value: jnp.ndarray
+    grad: jnp.ndarray
+    hess: jnp.ndarray
+    damping: jnp.ndarray
+    stall: jnp.ndarray
+    steps: jnp.ndarray
+    done: jnp.ndarray
+    lane: object
+
+
+class _Newton(NamedTuple):
+    """Per-lane damped-Newton machinery for one objective (closures over data)."""
+
+    init: Callable
+    step: Callable
+    run: Callable
+    result: Callable
+
+
+def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOptions) -> _Newton:
+    """Machinery for ``fun(x, lane)``: ``lane`` is per-lane data (a pytree, or None)."""
+    if value_grad_hess is None:
+        value_and_grad = jax.value_and_grad(fun)
+        hessian = jax.hessian(fun)
+
+        def value_grad_hess(x, lane):
+            value, grad = value_and_grad(x, lane)
+            return value, grad, hessian(x, lane)
+
+    def gradient_small(value, grad):
+        return jnp.max(jnp.abs(grad)) <= options.gtol * jnp.maximum(1.0, jnp.abs(value))
+
+    def init(x0, lane=None) -> _State:
+        value, grad, hess = value_grad_hess(x0, lane)
+        return _State(
+            x=x0,
+            value=value,
+            grad=grad,
+            hess=hess,
+            damping=jnp.asarray(options.initial_damping, x0.dtype),
+            stall=jnp.asarray(0),
+            steps=jnp.asarray(0),
+            done=gradient_small(value, grad) | ~jnp.isfinite(value),
+            lane=lane,
+        )
+
+    def step(state: _State) -> _State:
+        eigval, eigvec = jnp.linalg.eigh(state.hess)
+        scale = jnp.maximum(1.0, jnp.max(jnp.abs(eigval)))
+        # Several damping levels are tried at once (one objective evaluation each, no loop):
+        # the best decrease wins and sets the damping for the next step.
+        dampings = state.damping * jnp.asarray(options.damping_trials, state.damping.dtype)
+        shifted = jnp.abs(eigval)[None, :] + dampings[:, None] * scale
+        steps = -((eigvec.T @ state.grad)[None, :] / shifted) @ eigvec.T
+        trial_values = jax.vmap(fun, in_axes=(0, None))(state.x[None, :] + steps, state.lane)
+        trial_values = jnp.where(jnp.isfinite(trial_values), trial_values, jnp.inf)
+        best = jnp.argmin(trial_values)
+        p, trial_value = steps[best], trial_values[best]
+        predicted = -(state.grad @ p + 0.5 * p @ state.hess @ p)
+        actual = state.value - trial_value
+        accept = jnp.isfinite(trial_value) & (actual > 0)
+        damping = jnp.where(accept, dampings[best], state.damping * options.reject_growth)
+        damping = jnp.clip(damping, 1e-15, 1e15)
+        x_new = jnp.where(accept, state.x + p, state.x)
+        value_new, grad_new, hess_new = value_grad_hess(x_new, state.lane)
+        tiny_step = jnp.max(jnp.abs(p)) <= options.xtol * (1.0 + jnp.max(jnp.abs(state.x)))
+        # No progress worth having: the model predicts (or the step achieved) a relative
+        # decrease below ftol. Rejected steps with a large predicted decrease do not count.
+        negligible = options.ftol * jnp.abs(state.value)
+        flat = (predicted <= negligible) | (accept & (actual <= negligible))
+        stall = jnp.where(tiny_step | flat, state.stall + 1, 0)
+        done = (
+            gradient_small(value_new, grad_new)
+            | (stall >= options.stall_steps)
+            | ~jnp.isfinite(value_new)
+            | (damping >= 1e15)
+        )
+        return _State(
+            x_new, value_new, grad_new, hess_new, damping, stall, state.steps + 1, done, state.lane
+        )
+
+    def run(state: _State, limit) -> _State:
+        """Step one lane until it is done or has taken ``limit`` steps in all."""
+        return jax.lax.while_loop(lambda s: ~s.done & (s.steps < limit), step, state)
+
+    def result(state: _State) -> SolveResult:
+        finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.x), axis=-1)
+        converged = gradient_small(state.value, state.grad) | (state.stall >= options.stall_steps)
+        status = jnp.where(~finite, NON_FINITE, jnp.where(converged, CONVERGED, MAX_STEPS))
+        grad_norm = jnp.max(jnp.abs(state.grad), axis=-1)
+        return SolveResult(state.x, state.value, grad_norm, state.steps, status)
+
+    return _Newton(init, step, run, result)
+
+
+def newton_minimize(
+    fun: Callable,
+    x0: jnp.ndarray,
+    options: SolverOptions = DEFAULT_OPTIONS,
+    value_grad_hess: Callable | None = None,
+) -> SolveResult:
+    """Minimise ``fun(x)`` from one start ``x0`` by damped Newton; never raises on bad lanes.
+
+    ``value_grad_hess(x)`` may supply closed-form derivatives (cheaper than the autodiff
+    Hessian used otherwise).
+    """
+    newton = _newton(
+        lambda x, _: fun(x),
+        None if value_grad_hess is None else (lambda x, _: value_grad_hess(x)),
+        options,
+    )
+    return newton.result(newton.run(newton.init(x0), options.max_steps))
+
+
+def multistart_minimize(
+    fun: Callable,
+    starts: jnp.ndarray,
+    options: SolverOptions = DEFAULT_OPTIONS,
+    value_grad_hess: Callable | None = None,
+    lane_data=None,
+) -> SolveResult:
+    """Minimise from every row of ``starts``; results are batched along the first axis.
+
+    Without ``lane_data`` every lane minimises ``fun(x)``. With it (a pytree whose leaves have
+    a leading lane axis), lane ``i`` minimises ``fun(x, lane_data[i])`` — e.g. one bootstrap
+    resample per lane, so resamples share the scheduling below.
+
+    Lanes of one vmapped loop step in lock-step, so a slow start keeps every finished lane
+    computing. On CPU the starts are therefore worked through in rounds: each round takes the
+    ``round_lanes`` first unfinished lanes (``top_k`` on the unfinished flag: fixed shapes),
+    steps them ``round_steps`` more times, and puts them back. The step is compiled once, the
+    (lanes x rows) temporaries stay in cache, and little work is wasted. Accelerators, where
+    lanes are parallel anyway, step all starts together. Either way each lane's trajectory is
+    that of the lane run alone.
+    """
+    if lane_data is None:
+        newton = _newton(
+            lambda x, _: fun(x),
+            None if value_grad_hess is None else (lambda x, _: value_grad_hess(x)),
+            options,
+        )
+    else:
+        newton = _newton(fun, value_grad_hess, options)
+    n_starts = starts.shape[0]
+    lanes = options.round_lanes
+    if lanes is None:
+        lanes = CPU_ROUND_LANES if jax.default_backend() == "cpu" else n_starts
+    lanes = min(lanes, n_starts)
+    run_lanes = jax.vmap(newton.run)
+    states = jax.vmap(newton.init)(starts, lane_data)
+    if lanes == n_starts:
+        return jax.vmap(newton.result)(run_lanes(states, jnp.full(n_starts, options.max_steps)))
+
+    def unfinished(states):
+        return ~states.done & (states.steps < options.max_steps)
+
+    def one_round(states):
+        _, idx = jax.lax.top_k(unfinished(states).astype(jnp.int32), lanes)
+        picked = jax.tree_util.tree_map(lambda leaf: leaf[idx], states)
+        limit = jnp.minimum(picked.steps + options.round_steps, options.max_steps)
+        picked = run_lanes(picked, limit)
+        return jax.tree_util.tree_map(lambda leaf, new: leaf.at[idx].set(new), states, picked)
+
+    states = jax.lax.while_loop(lambda s: jnp.any(unfinished(s)), one_round, states)
+    return jax.vmap(newton.result)(states)
+
+
+def chinchilla_grid() -> np.ndarray:
+    """Chinchilla's 4,500-start grid over ``(a, b, e, alpha, beta)``.
+
+    alpha, beta in {0, 0.5, ..., 2}; e in {-1, -0.5, ..., 1}; a, b in {0, 5, ..., 25}.
+    """
+    return product_grid(
+        a=np.arange(0.0, 25.1, 5.0),
+        b=np.arange(0.0, 25.1, 5.0),
+        e=np.arange(-1.0, 1.01, 0.5),
+        alpha=np.arange(0.0, 2.01, 0.5),
+        beta=np.arange(0.0, 2.01, 0.5),
+    )
+
+
+def product_grid(**axes: Sequence[float]) -> np.ndarray:
+    """Cartesian product of named 1-D axes, in the order given, as a (n_starts, n_axes) array."""
+    return np.array(list(itertools.product(*axes.values())), dtype=np.float64)
+
+
+def random_starts(key, n_starts: int, low: Sequence[float], high: Sequence[float]) -> jnp.ndarray:
+    """Uniform random starts in the box ``[low, high]`` (one row per start)."""
+    low = jnp.asarray(low, dtype=jnp.float64)
+    high = jnp.asarray(high, dtype=jnp.float64)
+    return jax.random.uniform(key, (n_starts, low.shape[0]), minval=low, maxval=high)
+
+
+def status_counts(status) -> dict[str, int]:
+    """Number of starts (or resamples) per status name."""
+    status = np.asarray(status)
+    return {name: int(np.sum(status == code)) for code, name in enumerate(STATUS_NAMES)}

@@ -1,0 +1,178 @@
+"""Run the approaches a table supports, compare them, and draw the paper's figures.
+
+Shared by ``scalinglaw fit``, ``scalinglaw demo`` and the notebooks: given the table(s) for each
+approach it fits what it can, records why it skipped the rest, and writes figures and
+``summary.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+
+from scalinglaw_jax import laws, plots
+from scalinglaw_jax.approaches.envelope import fit_envelope
+from scalinglaw_jax.approaches.isoflop import fit_isoflop
+from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.data import DataError, Runs, exclude_rows, load_runs
+from scalinglaw_jax.simulate import simulate_chinchilla_study
+
+APPROACH_NAMES = {
+    "1": "Approach 1 (envelope)",
+    "2": "Approach 2 (IsoFLOP)",
+    "3": "Approach 3 (parametric)",
+}
+APPROACH_COLORS = {"1": "C0", "2": "C1", "3": "C2"}
+
+
+@dataclass
+class StudyFit:
+    """Results per approach (``"1"``, ``"2"``, ``"3"``), skipped approaches with reasons."""
+
+    results: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
+
+    def frontier_lines(self, bands: dict | None = None) -> list[plots.FrontierLine]:
+        """One line per fitted approach, with bands (``{"3": (Band, ...)}``) when given."""
+        bands = bands or {}
+        return [
+            plots.FrontierLine(
+                APPROACH_NAMES[key],
+                result.frontier,
+                bands=tuple(bands.get(key, ())),
+                color=APPROACH_COLORS[key],
+            )
+            for key, result in sorted(self.results.items())
+        ]
+
+    def comparison_table(self) -> str:
+        """Exponents and projections side by side with the paper's Table 2 and Kaplan."""
+        published = {"1": (0.50, 0.50), "2": (0.49, 0.51), "3": (0.46, 0.54)}
+        lines = [
+            f"{'approach':<26}{'a':>8}{'b':>8}{'paper a':>9}  {'N_opt @ 1e24 FLOPs':>19}"
+            f"{'tokens for 70B':>16}"
+        ]
+        entries = [
+            (APPROACH_NAMES[k], r.frontier, published[k][0]) for k, r in self.results.items()
+        ]
+        entries.append(("Kaplan et al. (2020)", laws.KAPLAN_FRONTIER, 0.73))
+        for name, frontier, paper_a in sorted(entries):
+            n_opt = float(frontier.n_opt(1e24))
+            tokens_70b = float(frontier.d_opt(frontier.flops_for_params(70e9)))
+            lines.append(
+                f"{name:<26}{float(frontier.a):>8.3f}{float(frontier.b):>8.3f}{paper_a:>9.2f}  "
+                f"{n_opt:>19.3g}{tokens_70b:>16.3g}"
+            )
+        for key, reason in sorted(self.skipped.items()):
+            lines.append(f"{APPROACH_NAMES[key]}: skipped ({reason})")
+        return "\n".join(lines)
+
+    def summary(self) -> dict:
+        """``approaches`` section of summary.json: one entry per fitted approach + Kaplan."""
+        content = {key: result.to_dict() for key, result in sorted(self.results.items())}
+        content["kaplan"] = {
+            **laws.frontier_to_dict(laws.KAPLAN_FRONTIER),
+            "projection": laws.projection_table(laws.KAPLAN_FRONTIER),
+            "source": "Kaplan et al. (2020): N_opt = 1.3e9 C^0.73, C in PF-days",
+        }
+        content["skipped"] = dict(self.skipped)
+        return content
+
+
+def final_losses(runs: Runs) -> tuple[Runs, str | None]:
+    """For Approach 3 on curve tables: keep each run's last (largest-FLOP) row, and say so."""
+    if runs.run is None:
+        return runs, None
+    order = np.lexsort((runs.flops, runs.run))
+    last = order[np.r_[runs.run[order][1:] != runs.run[order][:-1], True]]
+    dropped = np.setdiff1d(np.arange(len(runs)), last)
+    if dropped.size == 0:
+        return runs, None
+    note = (
+        f"Approach 3 uses the final point of each of {last.size} training runs; "
+        f"{dropped.size} intermediate rows are not final losses"
+    )
+    return exclude_rows(runs, runs.row[dropped], "intermediate point of a training curve"), note
+
+
+def fit_study(
+    tables: dict[str, Runs],
+    approaches=("1", "2", "3"),
+    *,
+    isoflop_nominal=None,
+    parametric_starts="chinchilla",
+) -> StudyFit:
+    """Fit each requested approach on its table; record a reason for each one skipped.
+
+    ``tables`` maps approach keys to validated tables (the same table may serve several).
+    """
+    study = StudyFit(tables=dict(tables))
+    for key in approaches:
+        runs = tables.get(key)
+        if runs is None:
+            study.skipped[key] = "no table given for it"
+            continue
+        try:
+            if key == "1":
+                if runs.run is None:
+                    raise DataError("needs training curves: a 'run' column grouping rows")
+                study.results[key] = fit_envelope(runs)
+            elif key == "2":
+                study.results[key] = fit_isoflop(runs, nominal=isoflop_nominal)
+            else:
+                finals, note = final_losses(runs)
+                if note:
+                    print(note)
+                study.results[key] = fit_parametric(finals, starts=parametric_starts)
+        except DataError as error:
+            study.skipped[key] = str(error).splitlines()[0]
+    return study
+
+
+def write_figures(study: StudyFit, out_dir: Path, *, bands: dict | None = None) -> list[Path]:
+    """The paper's figures for whatever was fitted (PNG, SVG, PDF)."""
+    runs = next(iter(study.tables.values()))
+    dots = study.tables.get("3") or study.tables.get("2") or runs
+    lines = study.frontier_lines(bands)
+    written = []
+    figure = plots.plot_params_vs_flops(lines, runs=dots)
+    written += plots.save_figure(figure, out_dir, "params_vs_flops")
+    figure = plots.plot_params_vs_tokens(lines, runs=dots)
+    written += plots.save_figure(figure, out_dir, "params_vs_tokens")
+    if "2" in study.results:
+        result = study.results["2"]
+        figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
+        written += plots.save_figure(figure, out_dir, "isoflop_profiles")
+    if "3" in study.results:
+        figure = plots.plot_parametric_contours(study.results["3"].theta, runs=study.tables["3"])
+        written += plots.save_figure(figure, out_dir, "parametric_contours")
+    return written
+
+
+def demo_tables(seed: int = 0, noise: float = 0.01) -> dict[str, Runs]:
+    """The built-in study: the paper's design simulated from its own Approach-3 law."""
+    study = simulate_chinchilla_study(jax.random.key(seed), noise=noise)
+    return {
+        "1": load_runs(study["curves"]),
+        "2": load_runs(study["isoflop"]),
+        "3": load_runs(study["final"]),
+    }
+
+
+def tables_for(runs: Runs) -> dict[str, Runs]:
+    """One user table serves every approach; each approach checks what it needs."""
+    return {"1": runs, "2": runs, "3": runs}
+
+
+def projection_frame(study: StudyFit) -> pd.DataFrame:
+    """The paper's Table 3 for every fitted approach: FLOPs and tokens per model size."""
+    rows = []
+    for key, result in sorted(study.results.items()):
+        for entry in laws.projection_table(result.frontier):
+            rows.append({"approach": key, **entry})
+    return pd.DataFrame(rows)

@@ -1,0 +1,73 @@
+"""``scalinglaw bootstrap``: summary.json layout, netCDF output, resume and refusals."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import pytest
+
+from scalinglaw_jax import resample
+from scalinglaw_jax.cli import main
+from scalinglaw_jax.solvers import chinchilla_grid
+
+APPROACH3_NAMES = ("a", "b", "E", "A", "B", "alpha", "beta")
+
+
+@pytest.fixture(autouse=True)
+def quick_point_fit(monkeypatch):
+    """The full-data Approach-3 fit from every 25th grid start (same optimum, ~20x faster)."""
+    monkeypatch.setattr(
+        resample, "fit_parametric", partial(resample.fit_parametric, starts=chinchilla_grid()[::25])
+    )
+
+
+def command(epoch_csv, out, *extra):
+    return [
+        "bootstrap",
+        str(epoch_csv),
+        "--drop-highest-loss",
+        "5",
+        "--resamples",
+        "80",
+        "--k-starts",
+        "0",
+        "--chunk-size",
+        "32",
+        "--no-progress",
+        "--nominal-budgets",
+        "chinchilla",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_bootstrap_all_writes_summary_and_resumes(epoch_csv, tmp_path, capsys):
+    assert main(command(epoch_csv, tmp_path, "--approach", "all", "--resume")) == 0
+    printed = capsys.readouterr().out
+    assert "skipped: Approach 1 resamples whole training curves" in printed
+    assert "95% percentile" in printed and "alpha" in printed
+    summary = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]
+    assert set(summary) == {"2", "3"}
+    for key, names in (("2", ("a", "b")), ("3", APPROACH3_NAMES)):
+        entry = summary[key]
+        assert entry["n_resamples"] == 80 and entry["n_failed"] == 0
+        for name in names:
+            low, high = entry["interval"][name]
+            assert low < entry["estimate"][name] < high and entry["se"][name] > 0
+        assert (tmp_path / entry["netcdf"]).is_file()
+    # The same command again resumes every chunk and reproduces the summary.
+    assert main(command(epoch_csv, tmp_path, "--approach", "all", "--resume")) == 0
+    assert "resumed 3 finished chunk(s)" in capsys.readouterr().out
+    again = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]
+    assert again["3"]["se"] == summary["3"]["se"]
+
+
+def test_bootstrap_refuses_mismatch_and_unsupported_scheme(epoch_csv, tmp_path, capsys):
+    args = command(epoch_csv, tmp_path, "--approach", "2", "--scheme", "block")
+    assert main(args) == 0
+    assert main([*args, "--seed", "1", "--resume"]) == 2
+    assert "different seed" in capsys.readouterr().err
+    assert main(command(epoch_csv, tmp_path, "--approach", "3", "--scheme", "block")) == 2
+    assert "Approach 3 treats runs as independent" in capsys.readouterr().err

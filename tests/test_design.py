@@ -1,0 +1,45 @@
+"""Approach-2 design diagnostics on simulated studies with a known law."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from scalinglaw_jax import design, laws
+from scalinglaw_jax.approaches.isoflop import fit_isoflop
+from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.simulate import simulate_isoflop
+
+THETA = np.asarray(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS))
+
+
+def study(offset_dex, span_dex=1.2):
+    table = simulate_isoflop(jax.random.key(0), offset_dex=offset_dex, span_dex=span_dex)
+    runs = load_runs(table)
+    return runs, fit_isoflop(runs)
+
+
+def test_off_centre_design_is_flagged_and_biased():
+    runs, result = study(offset_dex=0.4)
+    verdicts = design.budget_design(result)
+    assert all(v["brackets"] for v in verdicts)
+    assert all("off-centre" in v["verdict"] for v in verdicts)
+    bias = design.design_bias(runs, result, THETA, noise=0.01, n_sims=16)
+    assert bias["design_a"] == pytest.approx(result.frontier.a, abs=1e-9)
+    assert bias["bias"] == pytest.approx(result.frontier.a - bias["law_a"], abs=1e-9)
+    centred_runs, centred = study(offset_dex=0.0)
+    centred_bias = design.design_bias(centred_runs, centred, THETA)["bias"]
+    assert abs(centred_bias) < abs(bias["bias"])
+    assert bias["sd_a"] > 0
+
+
+def test_suggest_sizes_centred_on_predicted_optimum():
+    plan = design.suggest_sizes(THETA, 1e22, sigma=0.01, n_sizes=5)
+    sizes = np.log(plan["sizes"])
+    assert np.exp(sizes[2]) == pytest.approx(plan["n_opt"], rel=1e-9)
+    assert np.allclose(np.diff(sizes), np.diff(sizes)[0])
+    assert plan["rmse_dex"] == min(c["rmse_dex"] for c in plan["candidates"])
+    # Less noise allows a narrower span (less parabola bias).
+    quiet = design.suggest_sizes(THETA, 1e22, sigma=1e-4, n_sizes=5)
+    assert quiet["span_dex"] <= plan["span_dex"]

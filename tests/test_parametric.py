@@ -1,0 +1,183 @@
+"""Approach 3: the multi-start Huber fit against scipy, published numbers and exact laws."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from scalinglaw_jax import laws, scipy_reference
+from scalinglaw_jax.approaches import parametric
+from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.data import DataError, load_runs
+from scalinglaw_jax.simulate import simulate_final_losses
+from scalinglaw_jax.solvers import CONVERGED, chinchilla_grid, product_grid
+
+# A small grid (72 starts) inside Chinchilla's that still reaches the global optimum.
+REDUCED_GRID = product_grid(
+    a=[5.0, 10.0, 15.0], b=[5.0, 10.0, 15.0], e=[-0.5, 0.5], alpha=[0.5, 1.0], beta=[0.5, 1.0]
+)
+# Epoch AI's refit with the 4,500-start grid and L-BFGS-B (REFERENCE.md).
+EPOCH_OPTIMUM = {"objective": 1.01827e-3, "A": 477.8, "B": 2143.4, "E": 1.8172}
+
+
+@pytest.fixture(scope="module")
+def epoch_runs(epoch_csv):
+    return load_runs(epoch_csv, drop_highest_loss=5)
+
+
+def log_arrays(runs):
+    return np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
+
+
+def test_epoch_optimum_matches_scipy_and_published(epoch_runs):
+    assert len(epoch_runs) == 240
+    fit = fit_parametric(epoch_runs, starts=REDUCED_GRID)
+    reference = scipy_reference.fit_grid(REDUCED_GRID, *log_arrays(epoch_runs))
+    # Same objective as scipy's best start, to 1e-6 relative, and never worse.
+    assert fit.objective == pytest.approx(reference.fun, rel=1e-6)
+    assert fit.objective <= reference.fun * (1 + 1e-9)
+    # The published optimum (printed to 6 significant figures).
+    assert fit.objective == pytest.approx(EPOCH_OPTIMUM["objective"], rel=1e-5)
+    params = fit.params
+    assert params["E"] == pytest.approx(EPOCH_OPTIMUM["E"], abs=1e-4)
+    assert params["alpha"] == pytest.approx(0.3473, abs=1e-4)
+    assert params["beta"] == pytest.approx(0.3672, abs=1e-4)
+    # A and B sit in a flat valley; 0.1% still pins them to the published values.
+    assert params["A"] == pytest.approx(EPOCH_OPTIMUM["A"], rel=1e-3)
+    assert params["B"] == pytest.approx(EPOCH_OPTIMUM["B"], rel=1e-3)
+    assert fit.frontier.a == pytest.approx(0.514, abs=1e-3)
+    assert fit.status == CONVERGED
+    assert fit.grad_norm < 1e-8
+    assert fit.start_status["converged"] + fit.start_status["max-steps"] == len(REDUCED_GRID)
+
+
+def test_gradient_and_objective_agree_with_scipy(epoch_runs):
+    log_n, log_d, log_loss = log_arrays(epoch_runs)
+    rng = np.random.default_rng(0)
+    weights = rng.integers(0, 3, size=log_n.size).astype(float)
+    arrays = parametric.ParametricArrays(
+        jnp.asarray(log_n), jnp.asarray(log_d), jnp.asarray(log_loss)
+    )
+    for theta in (np.array(laws.PAPER_THETA), chinchilla_grid()[1234]):
+        value, grad, hess = parametric.chinchilla_huber_derivatives(
+            jnp.asarray(theta), arrays, jnp.asarray(weights), 1e-3
+        )
+        ref_value, ref_grad = scipy_reference.objective_and_grad(
+            theta, log_n, log_d, log_loss, weights
+        )
+        assert float(value) == pytest.approx(ref_value, rel=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-15)
+        auto = jax.hessian(parametric.parametric_objective)(
+            jnp.asarray(theta), arrays, jnp.asarray(weights), 1e-3
+        )
+        np.testing.assert_allclose(hess, auto, rtol=1e-9, atol=1e-12)
+
+
+def test_noise_free_simulation_recovers_the_law():
+    n = np.geomspace(5e7, 2e10, 12)
+    d = np.geomspace(1e9, 5e11, 10)
+    table = simulate_final_losses(jax.random.key(0), n, d, grid=True)
+    runs = load_runs(table)
+    fit = fit_parametric(runs, starts=REDUCED_GRID)
+    truth = laws.PAPER_PARAMS.as_dict()
+    for name, value in fit.params.items():
+        assert value == pytest.approx(truth[name], rel=1e-6), name
+    assert fit.objective < 1e-18
+
+
+def test_weight_zero_equals_removal(epoch_runs):
+    drop = np.arange(0, 240, 7)
+    weights = np.ones(240)
+    weights[drop] = 0.0
+    weighted = fit_parametric(epoch_runs, weights, starts=REDUCED_GRID)
+    from scalinglaw_jax.data import exclude_rows
+
+    removed = fit_parametric(
+        exclude_rows(epoch_runs, epoch_runs.row[drop], "test"), starts=REDUCED_GRID
+    )
+    assert weighted.objective == pytest.approx(removed.objective, rel=1e-12)
+    np.testing.assert_allclose(weighted.theta, removed.theta, rtol=1e-7)
+
+
+def test_integer_weights_equal_duplicated_rows(epoch_runs):
+    weights = np.ones(240)
+    weights[:40] = 2.0
+    weighted = fit_parametric(epoch_runs, weights, starts=REDUCED_GRID)
+    table = epoch_runs.to_frame()
+    doubled = load_runs(__import__("pandas").concat([table, table.iloc[:40]]).drop(columns="row"))
+    duplicated = fit_parametric(doubled, starts=REDUCED_GRID)
+    assert weighted.objective == pytest.approx(duplicated.objective, rel=1e-10)
+
+
+def test_same_shape_does_not_retrace(epoch_runs):
+    fit_parametric(epoch_runs, starts=REDUCED_GRID)
+    before = parametric.TRACE_COUNTS["fit_parametric_arrays"]
+    table = epoch_runs.to_frame().drop(columns="row")
+    table["loss"] = table["loss"] * 1.01
+    fit_parametric(load_runs(table), starts=REDUCED_GRID)
+    fit_parametric(epoch_runs, np.full(240, 0.5), starts=REDUCED_GRID)
+    assert parametric.TRACE_COUNTS["fit_parametric_arrays"] == before
+
+
+def test_same_inputs_same_bits(epoch_runs):
+    first = fit_parametric(epoch_runs, starts=REDUCED_GRID)
+    second = fit_parametric(epoch_runs, starts=REDUCED_GRID)
+    assert np.array_equal(first.theta, second.theta)
+    assert first.objective == second.objective
+
+
+def test_float32_fast_path_is_close(epoch_runs):
+    fit64 = fit_parametric(epoch_runs, starts=REDUCED_GRID)
+    fit32 = fit_parametric(epoch_runs, starts=REDUCED_GRID, dtype=jnp.float32)
+    assert fit32.theta.dtype == np.float32
+    # float32 resolves the objective to ~1e-7 relative per row; the exponent to ~1e-3.
+    assert fit32.objective == pytest.approx(fit64.objective, rel=1e-3)
+    assert fit32.frontier.a == pytest.approx(fit64.frontier.a, abs=5e-3)
+
+
+def test_random_starts_need_a_key(epoch_runs):
+    with pytest.raises(ValueError, match="PRNG key"):
+        fit_parametric(epoch_runs, starts=10)
+    fit = fit_parametric(epoch_runs, starts=64, key=jax.random.key(1))
+    assert fit.n_starts == 64
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [
+        (np.ones(3), r"weights must have shape \(240,\)"),
+        (np.r_[-1.0, np.ones(239)], r"finite and >= 0; bad at positions 0"),
+        (np.r_[np.nan, np.ones(239)], "finite and >= 0"),
+        (np.r_[np.ones(4), np.zeros(236)], "only 4 rows have weight > 0"),
+    ],
+)
+def test_bad_weights_are_refused(epoch_runs, weights, message):
+    with pytest.raises(DataError, match=message):
+        fit_parametric(epoch_runs, weights, starts=REDUCED_GRID)
+
+
+def test_bad_starts_are_refused(epoch_runs):
+    with pytest.raises(ValueError, match=r"shape \(n_starts, 5\)"):
+        fit_parametric(epoch_runs, starts=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="unknown start grid"):
+        fit_parametric(epoch_runs, starts="paper")
+
+
+def test_chinchilla_grid_is_the_papers():
+    grid = chinchilla_grid()
+    assert grid.shape == (4500, 5)
+    assert sorted(set(grid[:, 3])) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert sorted(set(grid[:, 2])) == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert sorted(set(grid[:, 0])) == [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+
+
+def test_paper_frontier_reproduces_published_projection():
+    # Approach 3's closed-form frontier from the paper's unrounded parameters: a = 0.46.
+    frontier = laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))
+    assert float(frontier.a) == pytest.approx(0.4565, abs=1e-4)
+    assert float(frontier.a + frontier.b) == pytest.approx(1.0, abs=1e-12)
+    # N_opt and D_opt multiply back to C / 6 exactly.
+    flops = 1e22
+    assert float(frontier.n_opt(flops) * frontier.d_opt(flops)) == pytest.approx(flops / 6)

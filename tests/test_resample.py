@@ -1,0 +1,311 @@
+"""Bootstrap sweeps: schemes, chunking, resuming, sharding, intervals and Epoch's SEs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import kurtosis
+
+from scalinglaw_jax import plots, resample
+from scalinglaw_jax.approaches.parametric import ParametricArrays, fit_parametric
+from scalinglaw_jax.data import DataError, exclude_rows, load_runs
+from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+from scalinglaw_jax.solvers import chinchilla_grid
+
+EPOCH_SE = {"A": 124.5, "B": 1293.3, "E": 0.026, "alpha": 0.015, "beta": 0.021}
+EPOCH_RESAMPLES = 4000
+# Every 25th start of Chinchilla's grid reaches the 4,500-start optimum on Epoch's data in a
+# fraction of the time; the sweeps below only need the full-data optimum.
+REDUCED_GRID = chinchilla_grid()[::25]
+
+
+@pytest.fixture(scope="module")
+def runs(epoch_csv):
+    return load_runs(epoch_csv, drop_highest_loss=5)
+
+
+@pytest.fixture(scope="module")
+def point(runs):
+    fit = fit_parametric(runs, starts=REDUCED_GRID)
+    assert fit.objective == pytest.approx(1.01827e-3, rel=1e-5)
+    return fit
+
+
+@pytest.fixture(scope="module")
+def warm(runs, point):
+    """Approach 3, one warm start per resample (Epoch's procedure: one fit per resample)."""
+    return resample.prepare(runs, "3", "nonparametric", k_starts=0, point=point)
+
+
+@pytest.fixture(scope="module")
+def fast(runs, point):
+    """Approach 3 fast mode with two grid starts besides the warm start."""
+    return resample.prepare(runs, "3", "nonparametric", k_starts=2, point=point)
+
+
+@pytest.fixture(scope="module")
+def isoflop_block(runs):
+    return resample.prepare(runs, "2", "block", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
+
+
+def draw(scheme, index, n=240, seed=0):
+    return np.asarray(resample.draw_unit_weights(jax.random.key(seed), index, scheme, n))
+
+
+def test_scheme_weights():
+    counts = draw("nonparametric", 3)
+    assert counts.sum() == 240 and np.all(counts == np.round(counts)) and counts.min() == 0
+    dirichlet = draw("bayesian", 3)
+    assert dirichlet.sum() == pytest.approx(240) and np.all(dirichlet > 0)
+    mask = draw("subsample", 3)
+    assert set(np.unique(mask)) == {0.0, 1.0} and mask.sum() == 192
+    np.testing.assert_array_equal(draw("bayesian", 3), dirichlet)  # same key: same bits
+    assert not np.array_equal(draw("bayesian", 4), dirichlet)
+    assert not np.array_equal(draw("bayesian", 3, seed=1), dirichlet)
+
+
+def test_refused_pairs_name_the_alternatives(runs):
+    with pytest.raises(DataError, match="Approach 3 treats runs as independent"):
+        resample.prepare(runs, "3", "block")
+    with pytest.raises(DataError, match="whole training curves"):
+        resample.prepare(runs, "1", "nonparametric")
+    with pytest.raises(DataError, match="unknown scheme"):
+        resample.prepare(runs, "2", "jackknife")
+
+
+def test_epoch_standard_errors(warm):
+    """4,000 resamples as Epoch: SEs within 10% of theirs, plus Monte-Carlo error.
+
+    An SD estimated from R draws has relative SE sqrt((kurtosis - 1) / (4 R)) (1/sqrt(2(R-1))
+    for normal draws; B's skewed, heavy-tailed draws have kurtosis ~8-10). Both our SE and
+    Epoch's come from 4,000 resamples, so their ratio carries that error twice; we allow 10%
+    plus two of those combined standard errors (~3% for alpha, ~7% for B).
+    """
+    result = resample.BootstrapResult(
+        resample.run_sweep(warm, EPOCH_RESAMPLES, seed=0, chunk_size=1024, progress=False)
+    )
+    assert result.to_dict()["n_failed"] == 0
+    for name, epoch in EPOCH_SE.items():
+        draws = result.draws(name)
+        mc = np.sqrt(2 * (kurtosis(draws, fisher=False) - 1) / (4 * EPOCH_RESAMPLES))
+        assert result.se(name) == pytest.approx(epoch, rel=0.10 + 2 * mc), name
+    assert result.se("a") == pytest.approx(0.020, rel=0.15)
+
+
+def test_zero_weight_is_removal(runs, point, fast):
+    weights = np.ones((1, len(runs)))
+    dropped = np.arange(0, len(runs), 7)
+    weights[0, dropped] = 0.0
+    with_zeros = jax.jit(fast.fit_chunk)(jnp.asarray(weights))
+    kept = np.setdiff1d(np.arange(len(runs)), dropped)
+    logs = [np.log(v) for v in (runs.params, runs.tokens, runs.loss)]
+    starts = resample.fast_starts(ParametricArrays(*map(jnp.asarray, logs)), point.theta, 2)
+    arrays = ParametricArrays(*(jnp.asarray(v[kept]) for v in logs))
+    removed = jax.jit(resample.parametric_chunk_fit(arrays, jnp.asarray(starts), 1e-3))(
+        jnp.ones((1, kept.size))
+    )
+    # Only the summation order differs; the optimum is ill-conditioned (A and B sit in a flat
+    # valley, condition ~1e11), so the solver's stopping point moves by ~1e-9 to 1e-8.
+    np.testing.assert_allclose(with_zeros["objective"], removed["objective"], rtol=1e-9)
+    for name in ("a", "E", "A", "B", "alpha", "beta"):
+        np.testing.assert_allclose(with_zeros[name], removed[name], rtol=1e-6, err_msg=name)
+    # Approach 2: zero-weight rows and a table without them give the same frontier.
+    problem = resample.prepare(runs, "2", "nonparametric", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
+    smaller = exclude_rows(runs, runs.row[dropped], "test")
+    other = resample.prepare(smaller, "2", "nonparametric", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
+    a = problem.fit_chunk(jnp.asarray(weights))["a"]
+    b = other.fit_chunk(jnp.ones((1, kept.size)))["a"]
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("problem_name", ["fast", "isoflop_block"])
+def test_chunk_size_does_not_change_results(problem_name, request):
+    problem = request.getfixturevalue(problem_name)
+    one = resample.run_sweep(problem, 70, seed=5, chunk_size=32, progress=False)
+    two = resample.run_sweep(problem, 70, seed=5, chunk_size=128, progress=False)
+    for name in one.outputs:
+        np.testing.assert_array_equal(one.outputs[name], two.outputs[name], err_msg=name)
+
+
+def test_killed_and_resumed_equals_uninterrupted(warm, tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    full = resample.run_sweep(warm, 100, seed=3, chunk_size=32, progress=False)
+    killed = resample.run_sweep(
+        warm, 100, seed=3, chunk_size=32, checkpoint_dir=folder, progress=False, stop_after_chunks=2
+    )
+    assert killed.outputs["a"].shape == (64,)
+    with pytest.raises(DataError, match="pass --resume"):
+        resample.run_sweep(warm, 100, seed=3, chunk_size=32, checkpoint_dir=folder)
+    resumed = resample.run_sweep(
+        warm, 100, seed=3, chunk_size=32, checkpoint_dir=folder, resume=True, progress=False
+    )
+    assert resumed.resumed_chunks == 2 and resumed.recomputed_chunks == 0
+    for name in full.outputs:
+        np.testing.assert_array_equal(full.outputs[name], resumed.outputs[name], err_msg=name)
+    # A corrupt chunk (garbage bytes) and a wrong-shaped one are detected and recomputed.
+    (folder / "chunk_000001.npz").write_bytes(b"not a chunk")
+    with np.load(folder / "chunk_000002.npz") as stored:
+        short = {k: stored[k][:5] for k in stored.files if k != "__checksum__"}
+    resample._save_chunk(folder / "chunk_000002.npz", short)
+    again = resample.run_sweep(
+        warm, 100, seed=3, chunk_size=32, checkpoint_dir=folder, resume=True, progress=False
+    )
+    assert again.recomputed_chunks == 2 and again.resumed_chunks == 2
+    assert "chunk 1" in capsys.readouterr().out
+    for name in full.outputs:
+        np.testing.assert_array_equal(full.outputs[name], again.outputs[name], err_msg=name)
+    with pytest.raises(DataError, match="different seed"):
+        resample.run_sweep(warm, 100, seed=4, chunk_size=32, checkpoint_dir=folder, resume=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["data_hash"] == warm.data_hash and manifest["chunk_size"] == 32
+
+
+SHARDED_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import jax, numpy as np
+    from jax.sharding import Mesh
+    from scalinglaw_jax import resample
+    from scalinglaw_jax.approaches.parametric import fit_parametric
+    from scalinglaw_jax.data import load_runs
+    from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+
+    assert len(jax.devices()) == 4
+    runs = load_runs(sys.argv[1], drop_highest_loss=5)
+    point = fit_parametric(runs, starts=np.load(sys.argv[2]))
+    problems = {
+        "3": resample.prepare(runs, "3", "bayesian", k_starts=2, point=point),
+        "2": resample.prepare(runs, "2", "block", nominal=CHINCHILLA_ISOFLOP_BUDGETS),
+    }
+    single = Mesh(np.array(jax.devices()[:1]), ("resample",))
+    out = {}
+    for key, problem in problems.items():
+        four = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False)
+        one = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False, mesh=single)
+        for name in four.outputs:
+            np.testing.assert_array_equal(four.outputs[name], one.outputs[name])
+            out[key + "/" + name] = four.outputs[name]
+    np.savez(sys.argv[3], **out)
+    """
+)
+
+
+def test_sharded_equals_single_device(runs, point, isoflop_block, epoch_csv, tmp_path):
+    """4 simulated CPU devices (in a subprocess): bit-identical to one device, and to here."""
+    script = tmp_path / "sharded.py"
+    script.write_text(SHARDED_SCRIPT)
+    np.save(tmp_path / "starts.npy", REDUCED_GRID)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    env["JAX_PLATFORMS"] = "cpu"
+    paths = [str(epoch_csv), str(tmp_path / "starts.npy"), str(tmp_path / "out.npz")]
+    subprocess.run([sys.executable, str(script), *paths], check=True, env=env, timeout=300)
+    problems = {
+        "3": resample.prepare(runs, "3", "bayesian", k_starts=2, point=point),
+        "2": isoflop_block,
+    }
+    with np.load(tmp_path / "out.npz") as sharded:
+        for key, problem in problems.items():
+            here = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False)
+            for name, value in here.outputs.items():
+                np.testing.assert_array_equal(sharded[f"{key}/{name}"], value, err_msg=name)
+
+
+MULTIHOST_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import jax
+
+    # What resample.initialize_distributed does; done before importing the package, whose
+    # import initialises the XLA backend (laws.PAPER_PARAMS is a jax array).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
+    import numpy as np
+    from scalinglaw_jax import resample
+    from scalinglaw_jax.data import load_runs
+    from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+
+    runs = load_runs(sys.argv[3], drop_highest_loss=5)
+    problem = resample.prepare(runs, "2", "bayesian", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
+    sweep = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False)
+    np.save(sys.argv[4], sweep.outputs["a"])
+    """
+)
+
+
+def test_two_processes_on_localhost_equal_one(runs, epoch_csv, tmp_path):
+    """jax.distributed on 127.0.0.1 (CPU, gloo): each process fits half of every chunk."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = tmp_path / "multihost.py"
+    script.write_text(MULTIHOST_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                f"127.0.0.1:{port}",
+                str(i),
+                str(epoch_csv),
+                str(tmp_path / f"a{i}.npy"),
+            ],
+            env=env,
+        )
+        for i in range(2)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    problem = resample.prepare(runs, "2", "bayesian", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
+    here = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False).outputs["a"]
+    for i in range(2):
+        np.testing.assert_array_equal(np.load(tmp_path / f"a{i}.npy"), here)
+
+
+def test_intervals_bands_and_netcdf(isoflop_block, tmp_path):
+    import xarray as xr
+
+    sweep = resample.run_sweep(isoflop_block, 200, seed=1, progress=False)
+    jackknife = resample.fit_weights(
+        isoflop_block, resample.jackknife_weights(isoflop_block.n_units)
+    )
+    result = resample.BootstrapResult(sweep, 0.9, jackknife=jackknife)
+    summary = result.to_dict()
+    assert summary["n_resamples"] == 200 and summary["level"] == 0.9
+    for name in ("a", "b"):
+        low, high = summary["interval"][name]
+        assert low < result.sweep.problem.estimate[name] < high
+        assert summary["se"][name] > 0
+        low_bca, high_bca = summary["interval_bca"][name]
+        assert low_bca < high_bca
+    flops = resample.flops_grid(16)
+    band = result.band(flops)
+    assert isinstance(band, plots.Band) and band.kind == "bootstrap" and band.level == 0.9
+    assert np.all(band.n_low < band.n_high) and np.all(band.d_low < band.d_high)
+    path = result.save(tmp_path / "draws.nc", flops)
+    with xr.open_dataset(path, engine="h5netcdf") as stored:
+        assert dict(stored.sizes) == {"resample": 200, "flops": 16}
+        np.testing.assert_array_equal(stored["a"].values, sweep.outputs["a"])
+        np.testing.assert_allclose(stored["n_low"].values, band.n_low)
+        assert json.loads(stored.attrs["summary"])["scheme"] == "block"
+    assert "BCa" in result.table()
+
+
+def test_failed_resamples_are_counted_and_excluded_only_on_request(warm):
+    sweep = resample.run_sweep(warm, 40, seed=2, chunk_size=40, progress=False)
+    status = sweep.outputs["status"].copy()
+    status[:3] = 1  # pretend three resamples stopped at max-steps
+    sweep = sweep._replace(outputs={**sweep.outputs, "status": status})
+    kept = resample.BootstrapResult(sweep)
+    dropped = resample.BootstrapResult(sweep, exclude_failed=True)
+    assert kept.to_dict()["n_failed"] == 3 and kept.to_dict()["n_used"] == 40
+    assert dropped.to_dict()["n_failed"] == 3 and dropped.to_dict()["n_used"] == 37
