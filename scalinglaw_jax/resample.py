@@ -150,6 +150,19 @@ def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA) -> np.ndarray:
     return np.vstack([np.asarray(theta_hat, dtype=np.float64)[None, :], grid[order]])
 
 
+def _best_start(starts_of_one_resample) -> dict:
+    """Outputs of one resample from its starts' results: the finite start of least objective."""
+    res = starts_of_one_resample
+    finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
+    best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
+    theta = res.x[best]
+    params = laws.CHINCHILLA.to_params(theta)
+    out = _frontier_outputs(laws.CHINCHILLA.frontier(theta), res.status[best], True)
+    out.update({name: getattr(params, name) for name in PARAM_NAMES})
+    out.update(objective=res.value[best], grad_norm=res.grad_norm[best], start=best)
+    return out
+
+
 def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT_OPTIONS):
     """Approach 3 for a chunk: ``(chunk, n_rows)`` weights -> best start per resample.
 
@@ -161,36 +174,33 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
     def fit(weights):
         n_chunk = weights.shape[0]
         n_lanes = n_chunk * n_starts
-        # On CPU lanes are stepped in rounds of CPU_ROUND_LANES (more lanes than that) or all
-        # at once; the compiled step differs between the two, so always take the rounds: the
-        # same bits for any chunk size or number of devices.
-        pad = max(0, CPU_ROUND_LANES + 1 - n_lanes) if jax.default_backend() == "cpu" else 0
+        # On CPU lanes are stepped in rounds of CPU_ROUND_LANES when there are more lanes than
+        # that, else all at once. Padding to a multiple of CPU_ROUND_LANES, and to more than
+        # one round, runs the same compiled step on the same shapes for any chunk size or
+        # number of devices. Padding lanes fit an all-zero weight row, which is optimal at once
+        # (zero gradient), so they cost one evaluation each.
+        pad = 0
+        if jax.default_backend() == "cpu":
+            pad = -(-max(n_lanes, CPU_ROUND_LANES + 1) // CPU_ROUND_LANES) * CPU_ROUND_LANES
+            pad -= n_lanes
+        padded_weights = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
         per_lane = multistart_minimize(
-            lambda theta, r: parametric_objective(theta, arrays, weights[r], delta),
+            lambda theta, r: parametric_objective(theta, arrays, padded_weights[r], delta),
             jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
             options=options,
             value_grad_hess=lambda theta, r: chinchilla_huber_derivatives(
-                theta, arrays, weights[r], delta
+                theta, arrays, padded_weights[r], delta
             ),
             lane_data=jnp.concatenate(
-                [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.zeros(pad, int)]
+                [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
             ),
         )
         per_lane = jax.tree_util.tree_map(
             lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
         )
-        finite = jnp.isfinite(per_lane.value) & jnp.all(jnp.isfinite(per_lane.x), axis=-1)
-        best = jnp.argmin(jnp.where(finite, per_lane.value, jnp.inf), axis=1)
-        rows = jnp.arange(n_chunk)
-        theta = per_lane.x[rows, best]
-        status = per_lane.status[rows, best]
-        params = laws.CHINCHILLA.to_params(theta)
-        out = _frontier_outputs(laws.CHINCHILLA.frontier(theta), status, True)
-        out.update({name: getattr(params, name) for name in PARAM_NAMES})
-        out["objective"] = per_lane.value[rows, best]
-        out["grad_norm"] = per_lane.grad_norm[rows, best]
-        out["start"] = best
-        return out
+        # Per resample (``lax.map``): the transcendental functions below then run on the same
+        # shapes whatever the chunk size.
+        return jax.lax.map(_best_start, per_lane)
 
     return fit
 
