@@ -37,7 +37,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
-from numpyro.infer import MCMC, NUTS, Predictive, init_to_value
+from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
 from scalinglaw_jax.data import Runs, check_weights
 from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
@@ -143,17 +143,22 @@ class HuberDensity(dist.Distribution):
 
 def make_prior(spec: Mapping, *, high: float | None = None) -> dist.Distribution:
     """A numpyro distribution from ``{"dist": "normal" | "uniform" | "halfnormal" | "lognormal",
-    ...}`` (keys ``loc, scale, low, high``); ``high`` adds an upper bound (normal, uniform)."""
+    ...}`` (keys ``loc, scale, low, high``); ``high`` adds an upper bound (normal, uniform).
+
+    The numbers may be traced (inside a compiled NUTS program); an empty uniform is then not
+    caught here, so callers check their concrete priors first (``resolve_priors``).
+    """
     kind = spec.get("dist")
     if kind == "normal":
         low = spec.get("low")
-        upper = spec.get("high") if high is None else min(high, spec.get("high", high))
+        upper = _upper_bound(spec.get("high"), high)
         if low is None and upper is None:
             return dist.Normal(spec["loc"], spec["scale"])
         return dist.TruncatedNormal(spec["loc"], spec["scale"], low=low, high=upper)
     if kind == "uniform":
-        upper = spec["high"] if high is None else min(high, spec["high"])
-        if not upper > spec["low"]:
+        upper = _upper_bound(spec["high"], high)
+        traced = any(isinstance(v, jax.core.Tracer) for v in (upper, spec["low"]))
+        if not traced and not upper > spec["low"]:
             raise ValueError(f"prior {dict(spec)} is empty under the upper bound {high}")
         return dist.Uniform(spec["low"], upper)
     if high is not None:
@@ -166,6 +171,14 @@ def make_prior(spec: Mapping, *, high: float | None = None) -> dist.Distribution
         f"unknown prior {kind!r}; use normal (loc, scale[, low, high]), uniform (low, high), "
         "halfnormal (scale) or lognormal (loc, scale)"
     )
+
+
+def _upper_bound(own, extra):
+    """The tighter of a prior's own upper bound and an extra one (``None``: no bound); traceable,
+    since the compiled NUTS programs take prior numbers and ``E``'s bound as arguments."""
+    if own is None or extra is None:
+        return extra if own is None else own
+    return jnp.minimum(own, extra)
 
 
 def resolve_priors(defaults: Mapping[str, dict], overrides: Mapping | None) -> dict[str, dict]:
@@ -446,38 +459,98 @@ def _add_to_posterior(idata: az.InferenceData, values: Mapping[str, np.ndarray])
             idata.posterior[name] = (("chain", "draw"), np.reshape(flat, shape))
 
 
-def _nuts(model, model_kwargs, init_values, settings: NutsSettings) -> MCMC:
-    """A NUTS ``MCMC`` with data as traced arguments: further runs on data of the same shape
-    (e.g. other weights) reuse its compiled program."""
-    kernel = NUTS(
-        functools.partial(model, **model_kwargs),
-        init_strategy=init_to_value(values=init_values),
-        target_accept_prob=settings.target_accept,
-        max_tree_depth=settings.max_tree_depth,
-        dense_mass=settings.dense_mass,
-    )
-    return MCMC(
-        kernel,
-        num_warmup=settings.warmup,
-        num_samples=settings.draws,
-        num_chains=settings.chains,
-        chain_method=settings.chain_method(),
-        progress_bar=settings.progress_bar,
-        jit_model_args=True,
-    )
+_PRIOR_NUMBERS = ("loc", "scale", "low", "high")
+"""Keys of a prior spec passed to ``_nuts_program`` as traced numbers (the kind stays static)."""
 
 
-def _run_nuts(mcmc: MCMC, model_args, key, predict=True):
-    """Run ``mcmc``; draw the posterior predictive of the observed site unless ``predict`` is
-    False. Returns the samples (grouped by chain) and the predictive draws (or None)."""
-    key_run, key_pred = jax.random.split(key)
-    mcmc.run(key_run, *model_args, extra_fields=("diverging",))
-    samples = mcmc.get_samples(group_by_chain=True)
-    if not predict:
-        return samples, None
-    predictive = Predictive(mcmc.sampler.model, posterior_samples=samples, batch_ndims=2)
-    unobserved = model_args[:-1] + (None,)
-    return samples, predictive(key_pred, *unobserved)
+@functools.lru_cache(maxsize=16)
+def _nuts_program(model, options: tuple, prior_kinds: tuple, settings: NutsSettings):
+    """NUTS run, posterior predictive and pointwise log-likelihood of ``model`` as one function
+    ``program(key, init_values, args, prior_numbers, traced_options)``.
+
+    Everything that varies between fits (data, weights, starting point, the priors' numbers,
+    ``traced_options``) is an argument, and the function is cached per model, static
+    ``options``, prior kinds and ``settings``; so, without a progress bar, it is jitted and every
+    fit on data of the same shapes (the studies of a calibration, the pilot and main run of
+    ``learning_rate="sandwich"``) reuses one compiled program. numpyro's progress bar drives a
+    Python loop, so with it the function runs eagerly (compiled per call, as for one fit).
+    """
+
+    def program(key, init_values, args, prior_numbers, traced_options):
+        priors = {name: {"dist": kind, **prior_numbers[name]} for name, kind in prior_kinds}
+        bound = functools.partial(model, priors=priors, **dict(options), **traced_options)
+        kernel = NUTS(
+            bound,
+            init_strategy=init_to_value(values=init_values),
+            target_accept_prob=settings.target_accept,
+            max_tree_depth=settings.max_tree_depth,
+            dense_mass=settings.dense_mass,
+        )
+        mcmc = MCMC(
+            kernel,
+            num_warmup=settings.warmup,
+            num_samples=settings.draws,
+            num_chains=settings.chains,
+            chain_method=settings.chain_method(),
+            progress_bar=settings.progress_bar,
+            jit_model_args=True,
+        )
+        key_run, key_pred = jax.random.split(key)
+        mcmc.run(key_run, *args, extra_fields=("diverging",))
+        samples = mcmc.get_samples(group_by_chain=True)
+        log_lik = log_likelihood(bound, samples, *args, batch_ndims=2)
+        predictive = Predictive(
+            bound, posterior_samples=samples, return_sites=list(log_lik), batch_ndims=2
+        )
+        predicted = predictive(key_pred, *args[:-1], None)
+        diverging = mcmc.get_extra_fields(group_by_chain=True)["diverging"]
+        return samples, diverging, log_lik, predicted
+
+    return program if settings.progress_bar else jax.jit(program)
+
+
+@dataclass(frozen=True)
+class _NutsRun:
+    """Draws (grouped by chain) of one NUTS run, with its divergences, the pointwise
+    log-likelihood and the posterior predictive of the observed site."""
+
+    samples: dict[str, np.ndarray]
+    diverging: np.ndarray
+    log_lik: dict[str, np.ndarray]
+    predicted: dict[str, np.ndarray]
+    observed: dict[str, np.ndarray]
+
+    def inference_data(self, coords, dims) -> az.InferenceData:
+        """ArviZ groups as ``az.from_numpyro`` makes them, with ``coords`` and ``dims``."""
+        return az.from_dict(
+            posterior=self.samples,
+            sample_stats={"diverging": self.diverging},
+            log_likelihood=self.log_lik,
+            posterior_predictive=self.predicted,
+            observed_data=self.observed,
+            coords=coords,
+            dims=dims,
+        )
+
+
+def _run_nuts(
+    model, args, *, key, init_values, priors, settings, options, traced_options=None
+) -> _NutsRun:
+    """Run ``model`` (observed values last in ``args``) by ``_nuts_program``: ``priors`` are
+    split into static kinds and traced numbers, ``options`` are static model keywords and
+    ``traced_options`` traced ones."""
+    kinds = tuple((name, spec["dist"]) for name, spec in priors.items())
+    numbers = {
+        name: {k: np.asarray(spec[k], dtype=np.float64) for k in _PRIOR_NUMBERS if k in spec}
+        for name, spec in priors.items()
+    }
+    program = _nuts_program(model, tuple(sorted(options.items())), kinds, settings)
+    init_values = {k: np.asarray(v, dtype=np.float64) for k, v in init_values.items()}
+    out = program(key, init_values, args, numbers, traced_options or {})
+    samples, diverging, log_lik, predicted = jax.device_get(out)
+    return _NutsRun(
+        samples, diverging, log_lik, predicted, {name: np.asarray(args[-1]) for name in log_lik}
+    )
 
 
 def _check_settings(settings: NutsSettings) -> None:
@@ -587,16 +660,17 @@ def sample_parametric(
         "beta": beta,
         "sigma": sigma0,
     }
-    init = {n: jnp.asarray(v) for n, v in init.items()}
-    kwargs = dict(
+    if log_e_max is not None:
+        make_prior(priors["log_E"], high=log_e_max)  # the model's trace cannot check this bound
+    run = functools.partial(
+        _run_nuts,
+        parametric_model,
+        init_values=init,
         priors=priors,
-        kind=likelihood_kind,
-        huber_k=huber_k,
-        student_df=student_df,
-        log_e_max=log_e_max,
+        options=dict(kind=likelihood_kind, huber_k=huber_k, student_df=student_df),
+        traced_options={"log_e_max": log_e_max},
     )
     names_sigma = names + ("sigma",)
-    mcmc = _nuts(parametric_model, kwargs, init, settings)
     if learning_rate == "sandwich":
         key, key_pilot = jax.random.split(key)
         args = tuple(jnp.asarray(x) for x in (log_n, log_d, weights, log_loss))
@@ -605,12 +679,7 @@ def sample_parametric(
             draws=min(settings.draws, PILOT_DRAWS),
             warmup=min(settings.warmup, PILOT_DRAWS),
         )
-        pilot_mcmc = (
-            mcmc
-            if pilot_settings == settings
-            else _nuts(parametric_model, kwargs, init, pilot_settings)
-        )
-        pilot = _run_nuts(pilot_mcmc, args, key_pilot, predict=False)[0]
+        pilot = run(args, key=key_pilot, settings=pilot_settings).samples
         eta = sandwich_learning_rate(
             np.stack([np.ravel(pilot[n]) for n in names], axis=1),
             float(np.mean(pilot["sigma"])),
@@ -626,13 +695,9 @@ def sample_parametric(
     else:
         eta, plain_sd = float(learning_rate), None
     args = tuple(jnp.asarray(x) for x in (log_n, log_d, eta * weights, log_loss))
-    samples, predicted = _run_nuts(mcmc, args, key)
-    idata = az.from_numpyro(
-        mcmc,
-        posterior_predictive={"log_loss": np.asarray(predicted["log_loss"])},
-        coords={"row": runs.row},
-        dims={"log_loss": ["row"]},
-    )
+    result = run(args, key=key, settings=settings)
+    samples = result.samples
+    idata = result.inference_data(coords={"row": runs.row}, dims={"log_loss": ["row"]})
     theta = jnp.stack([samples[n] for n in names], axis=-1)
     draws = frontier_draws(CHINCHILLA.frontier(theta))
     for name, value in CHINCHILLA.to_params(theta)._asdict().items():
@@ -705,15 +770,14 @@ def sample_isoflop(
     coef = np.asarray(sol.coef)[keep][np.maximum(index, 0)]
     resid = loss - (coef[:, 0] + coef[:, 1] * log_n + coef[:, 2] * log_n**2)
     init = {
-        "a": jnp.asarray(a0),
-        "intercept": jnp.asarray(np.mean(vertex0 - a0 * (log_c - log_c.mean()))),
-        "tau": jnp.asarray(max(float(np.std(vertex0 - a0 * log_c)), 1e-3)),
-        "sigma": jnp.asarray(max(1.4826 * float(np.median(np.abs(resid[used]))), 1e-4)),
-        "vertex": jnp.asarray(vertex0),
-        "depth": jnp.asarray(np.asarray(sol.vertex_loss)[keep]),
-        "curvature": jnp.asarray(np.asarray(sol.coef)[keep, 2]),
+        "a": a0,
+        "intercept": np.mean(vertex0 - a0 * (log_c - log_c.mean())),
+        "tau": max(float(np.std(vertex0 - a0 * log_c)), 1e-3),
+        "sigma": max(1.4826 * float(np.median(np.abs(resid[used]))), 1e-4),
+        "vertex": vertex0,
+        "depth": np.asarray(sol.vertex_loss)[keep],
+        "curvature": np.asarray(sol.coef)[keep, 2],
     }
-    kwargs = dict(priors=priors, kind=likelihood_kind, huber_k=huber_k, student_df=student_df)
     args = (
         jnp.asarray(log_n),
         jnp.asarray(np.maximum(index, 0)),
@@ -721,11 +785,17 @@ def sample_isoflop(
         jnp.asarray(row_weights),
         jnp.asarray(loss),
     )
-    mcmc = _nuts(isoflop_model, kwargs, init, settings)
-    samples, predicted = _run_nuts(mcmc, args, key)
-    idata = az.from_numpyro(
-        mcmc,
-        posterior_predictive={"loss": np.asarray(predicted["loss"])},
+    result = _run_nuts(
+        isoflop_model,
+        args,
+        key=key,
+        init_values=init,
+        priors=priors,
+        settings=settings,
+        options=dict(kind=likelihood_kind, huber_k=huber_k, student_df=student_df),
+    )
+    samples = result.samples
+    idata = result.inference_data(
         coords={"row": runs.row, "budget": assignment.flops[keep]},
         dims={"loss": ["row"], "vertex": ["budget"], "depth": ["budget"], "curvature": ["budget"]},
     )

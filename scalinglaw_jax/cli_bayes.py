@@ -74,7 +74,7 @@ def register(subparsers) -> None:
         "calibrate",
         help="coverage of bootstrap and posterior intervals on simulated studies",
         description="Simulate K studies from a known law, fit each with the bootstrap and the "
-        "posterior, and report how often nominal 50/80/90/95%% intervals for a and b cover "
+        "posterior, and report how often nominal 50/80/90/95% intervals for a and b cover "
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")

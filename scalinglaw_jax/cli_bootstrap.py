@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
+import jax
 import jax.numpy as jnp
 
 from scalinglaw_jax import laws, resample
@@ -114,7 +116,7 @@ def _setting(args: argparse.Namespace, config: dict, name: str):
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweeps, print a table per approach, write summary.json and netCDF files."""
-    if args.coordinator or args.num_processes is not None:
+    if args.coordinator or args.num_processes is not None or resample.COORDINATOR_ENV in os.environ:
         try:
             resample.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
         except RuntimeError as error:
@@ -176,12 +178,15 @@ def run(args: argparse.Namespace) -> int:
                 f"{sweep.recomputed_chunks} corrupt one(s)"
             )
         print(result.table())
+        done += 1
+        if jax.process_index() != 0:
+            continue  # multi-host: every process holds the results; process 0 writes them
         netcdf = result.save(out / f"bootstrap_approach{key}.nc", resample.flops_grid())
         content = result.to_dict()
         content["netcdf"] = netcdf.name
         update_summary(out, "bootstrap", key, content)
-        done += 1
     if not done:
         return fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
-    print(f"\nwrote {out / 'summary.json'} (bootstrap) and the draws as netCDF in {out}")
+    if jax.process_index() == 0:
+        print(f"\nwrote {out / 'summary.json'} (bootstrap) and the draws as netCDF in {out}")
     return 0

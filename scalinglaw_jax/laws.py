@@ -79,9 +79,14 @@ class ChinchillaForm:
 
     @staticmethod
     def to_params(theta) -> ChinchillaParams:
-        """Natural-scale ``(E, A, B, alpha, beta)`` of ``theta = (a, b, e, alpha, beta)``."""
+        """Natural-scale ``(E, A, B, alpha, beta)`` of ``theta = (a, b, e, alpha, beta)``.
+
+        NumPy in, NumPy out (no JAX work: module constants are built at import, before a
+        multi-host run may call ``jax.distributed.initialize``).
+        """
+        xp = np if isinstance(theta, np.ndarray) else jnp
         a, b, e, alpha, beta = (theta[..., i] for i in range(5))
-        return ChinchillaParams(jnp.exp(e), jnp.exp(a), jnp.exp(b), alpha, beta)
+        return ChinchillaParams(xp.exp(e), xp.exp(a), xp.exp(b), alpha, beta)
 
     @staticmethod
     def from_params(params: ChinchillaParams) -> jnp.ndarray:
@@ -102,11 +107,12 @@ class ChinchillaForm:
         """Closed-form frontier: ``G = (alpha A / beta B)^(1/(alpha+beta))``.
 
         ``N_opt = G (C/6)^a`` and ``D_opt = G^-1 (C/6)^b`` with ``a = beta/(alpha+beta)``.
-        Works on batched ``theta`` (last axis holds the five parameters).
+        Works on batched ``theta`` (last axis holds the five parameters); NumPy in, NumPy out.
         """
+        xp = np if isinstance(theta, np.ndarray) else jnp
         a_log, b_log, _, alpha, beta = (theta[..., i] for i in range(5))
         total = alpha + beta
-        log_g = (jnp.log(alpha) + a_log - jnp.log(beta) - b_log) / total
+        log_g = (xp.log(alpha) + a_log - xp.log(beta) - b_log) / total
         exp_a = beta / total
         exp_b = alpha / total
         log6 = math.log(6.0)
@@ -114,7 +120,7 @@ class ChinchillaForm:
 
 
 CHINCHILLA = ChinchillaForm()
-PAPER_PARAMS = ChinchillaForm.to_params(jnp.asarray(PAPER_THETA))
+PAPER_PARAMS = ChinchillaForm.to_params(np.asarray(PAPER_THETA))
 
 
 def log_coefficient_g(frontier: Frontier):

@@ -37,8 +37,8 @@ from scalinglaw_jax.datasets import load_dataset
 
 LEVEL = 0.95
 PAPER_THETA = dict(zip(("log_A", "log_B", "log_E", "alpha", "beta"), laws.PAPER_THETA, strict=True))
-_PAPER = laws.CHINCHILLA.to_params(jnp.asarray(laws.PAPER_THETA))
-_PAPER_FRONTIER = laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))
+_PAPER = laws.CHINCHILLA.to_params(np.asarray(laws.PAPER_THETA))
+_PAPER_FRONTIER = laws.CHINCHILLA.frontier(np.asarray(laws.PAPER_THETA))
 
 # Published values per quantity: (source, value, interval or None). REFERENCE.md.
 PUBLISHED: dict[str, list[tuple[str, float, tuple | None]]] = {

@@ -16,8 +16,8 @@ Newton steps does not wait for one that needs 80, which a ``vmap`` over resample
 Multi-host: call ``initialize_distributed`` (``jax.distributed.initialize``) in every process
 before anything else touches JAX; the mesh then spans every process's devices, each process
 draws and fits its slice of every chunk, results are gathered to all processes, and process 0
-writes the checkpoints and outputs (the output directory must be on a shared filesystem for
-``--resume``).
+writes the checkpoints and outputs; on ``--resume`` it reads them and tells the others which
+chunks are done (so the output directory need only be on process 0's disk).
 """
 
 from __future__ import annotations
@@ -401,9 +401,10 @@ def _load_chunk(path: Path, expected: int, names: set) -> dict | None:
 
 
 def _open_checkpoints(folder: Path, manifest: dict, resume: bool, write: bool) -> None:
-    """Create or check ``folder``; refuse to mix sweeps of different data or settings."""
+    """Create or check ``folder`` (the writing process does; the others wait for it there);
+    refuse to mix sweeps of different data or settings."""
     path = folder / "manifest.json"
-    if path.is_file():
+    if write and path.is_file():
         existing = json.loads(path.read_text())
         if existing != manifest:
             changed = sorted(k for k in manifest if existing.get(k) != manifest[k])
@@ -420,6 +421,32 @@ def _open_checkpoints(folder: Path, manifest: dict, resume: bool, write: bool) -
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(manifest, indent=2))
         os.replace(tmp, path)
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices("scalinglaw_jax checkpoint manifest")
+
+
+CHUNK_ABSENT, CHUNK_STORED, CHUNK_CORRUPT = 0, 1, 2
+
+
+def _read_stored_chunk(path: Path | None, size: int, shapes: dict, writer: bool):
+    """``(arrays or None, state)`` of a checkpointed chunk, as the writing process sees it.
+
+    With several processes the writer's reading is broadcast, so that all of them skip or
+    recompute the same chunks (they run collectives together) even without a shared disk.
+    """
+    stored, state = None, CHUNK_ABSENT
+    if writer and path is not None and path.is_file():
+        stored = _load_chunk(path, size, set(shapes))
+        state = CHUNK_CORRUPT if stored is None else CHUNK_STORED
+    if jax.process_count() == 1 or path is None:
+        return stored, state
+    template = {name: np.zeros(size, shape.dtype) for name, shape in shapes.items()}
+    shared = multihost_utils.broadcast_one_to_all(
+        {"state": np.int32(state), "arrays": stored if stored is not None else template}
+    )
+    state = int(shared["state"])
+    arrays = {name: np.asarray(value) for name, value in shared["arrays"].items()}
+    return (arrays if state == CHUNK_STORED else None), state
 
 
 def sweep_mesh() -> Mesh:
@@ -495,7 +522,7 @@ def run_sweep(
         manifest = _manifest(problem, n_resamples, seed, chunk_size)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     by_index, _ = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
-    names = set(jax.eval_shape(by_index, jax.ShapeDtypeStruct((chunk_size, 2), np.int64)))
+    shapes = jax.eval_shape(by_index, jax.ShapeDtypeStruct((chunk_size, 2), np.int64))
     n_chunks = -(-n_resamples // chunk_size)
     chunks, resumed, recomputed = [], 0, 0
     started = time.perf_counter()
@@ -505,13 +532,12 @@ def run_sweep(
             break
         size = min(chunk_size, n_resamples - c * chunk_size)
         path = None if checkpoint_dir is None else checkpoint_dir / f"chunk_{c:06d}.npz"
-        stored = None
-        if path is not None and path.is_file():
-            stored = _load_chunk(path, size, names)
-            if stored is None:
-                recomputed += 1
-                message = f"chunk {c} in {checkpoint_dir} is corrupt or incomplete: recomputing it"
-                (bar.write if progress and writer else print)(message)
+        stored, state = _read_stored_chunk(path, size, shapes, writer)
+        if state == CHUNK_CORRUPT:
+            recomputed += 1
+            message = f"chunk {c} in {checkpoint_dir} is corrupt or incomplete: recomputing it"
+            if writer:
+                (bar.write if progress else print)(message)
         if stored is not None:
             resumed += 1
             arrays = stored
@@ -760,6 +786,9 @@ def bootstrap(
     return run_bootstrap(problem, n_resamples, **options)
 
 
+COORDINATOR_ENV = "SCALINGLAW_COORDINATOR"
+
+
 def initialize_distributed(
     coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
 ) -> None:
@@ -768,7 +797,7 @@ def initialize_distributed(
     Arguments left as None come from ``SCALINGLAW_COORDINATOR``, ``SCALINGLAW_NUM_PROCESSES``
     and ``SCALINGLAW_PROCESS_ID`` when set, else from JAX's own cluster auto-detection.
     """
-    coordinator = coordinator or os.environ.get("SCALINGLAW_COORDINATOR")
+    coordinator = coordinator or os.environ.get(COORDINATOR_ENV)
     if num_processes is None and "SCALINGLAW_NUM_PROCESSES" in os.environ:
         num_processes = int(os.environ["SCALINGLAW_NUM_PROCESSES"])
     if process_id is None and "SCALINGLAW_PROCESS_ID" in os.environ:

@@ -224,56 +224,43 @@ def test_sharded_equals_single_device(runs, point, isoflop_block, epoch_csv, tmp
                 np.testing.assert_array_equal(sharded[f"{key}/{name}"], value, err_msg=name)
 
 
-MULTIHOST_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import jax
-
-    # What resample.initialize_distributed does; done before importing the package, whose
-    # import initialises the XLA backend (laws.PAPER_PARAMS is a jax array).
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(sys.argv[1], num_processes=2, process_id=int(sys.argv[2]))
-    import numpy as np
-    from scalinglaw_jax import resample
-    from scalinglaw_jax.data import load_runs
-    from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
-
-    runs = load_runs(sys.argv[3], drop_highest_loss=5)
-    problem = resample.prepare(runs, "2", "bayesian", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
-    sweep = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False)
-    np.save(sys.argv[4], sweep.outputs["a"])
-    """
-)
-
-
 def test_two_processes_on_localhost_equal_one(runs, epoch_csv, tmp_path):
-    """jax.distributed on 127.0.0.1 (CPU, gloo): each process fits half of every chunk."""
+    """``scalinglaw bootstrap`` as 2 processes on 127.0.0.1 (CPU, gloo), set up through the
+    SCALINGLAW_* variables: the draws equal one process's, only process 0 writes, and
+    ``--resume`` works with the output directory on process 0's disk only."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    script = tmp_path / "multihost.py"
-    script.write_text(MULTIHOST_SCRIPT)
-    env = dict(os.environ, JAX_PLATFORMS="cpu")
-    env.pop("XLA_FLAGS", None)
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(script),
-                f"127.0.0.1:{port}",
-                str(i),
-                str(epoch_csv),
-                str(tmp_path / f"a{i}.npy"),
-            ],
-            env=env,
-        )
-        for i in range(2)
-    ]
-    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    command = [sys.executable, "-m", "scalinglaw_jax.cli", "bootstrap", str(epoch_csv)]
+    command += ["--drop-highest-loss", "5", "--approach", "2", "--scheme", "bayesian"]
+    command += ["--nominal-budgets", "chinchilla", "--resamples", "50", "--seed", "9"]
+    command += ["--chunk-size", "32", "--no-progress", "--no-bca"]
+
+    def launch(*extra):
+        procs = []
+        for i in range(2):
+            env = dict(os.environ, JAX_PLATFORMS="cpu", SCALINGLAW_COORDINATOR=f"127.0.0.1:{port}")
+            env.update(SCALINGLAW_NUM_PROCESSES="2", SCALINGLAW_PROCESS_ID=str(i))
+            env.pop("XLA_FLAGS", None)
+            out = ["--out", str(tmp_path / f"process{i}")]
+            procs.append(
+                subprocess.Popen(command + out + list(extra), env=env, stdout=subprocess.PIPE)
+            )
+        outputs = [p.communicate(timeout=300)[0].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        return outputs
+
+    launch()
+    assert not (tmp_path / "process1" / "summary.json").exists()
+    import xarray as xr
+
+    with xr.open_dataset(tmp_path / "process0" / "bootstrap_approach2.nc") as stored:
+        two = stored["a"].values
     problem = resample.prepare(runs, "2", "bayesian", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
     here = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False).outputs["a"]
-    for i in range(2):
-        np.testing.assert_array_equal(np.load(tmp_path / f"a{i}.npy"), here)
+    np.testing.assert_array_equal(two, here)
+    for output in launch("--resume"):
+        assert "resumed 2 finished chunk(s)" in output
 
 
 def test_intervals_bands_and_netcdf(isoflop_block, tmp_path):
