@@ -127,6 +127,18 @@ def symmetric_eigh(matrix, sweeps: int = JACOBI_SWEEPS):
     return jnp.diagonal(a), v
 
 
+STALL_EPS_MULTIPLE = 16.0
+"""Stall tolerances are at least this many machine epsilons of the working dtype."""
+
+
+def _stall_tolerances(options: SolverOptions, dtype) -> tuple[float, float]:
+    """``(xtol, ftol)`` no finer than the dtype resolves: the defaults (1e-12, 1e-10) are below
+    float32's epsilon (1.2e-7), where changes that small are never seen and every start would
+    run to ``max_steps``. float64 keeps the defaults."""
+    floor = STALL_EPS_MULTIPLE * float(jnp.finfo(dtype).eps)
+    return max(options.xtol, floor), max(options.ftol, floor)
+
+
 def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOptions) -> _Newton:
     """Machinery for ``fun(x, lane)``: ``lane`` is per-lane data (a pytree, or None)."""
     if value_grad_hess is None:
@@ -173,10 +185,11 @@ def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOpti
         damping = jnp.clip(damping, 1e-15, 1e15)
         x_new = jnp.where(accept, state.x + p, state.x)
         value_new, grad_new, hess_new = value_grad_hess(x_new, state.lane)
-        tiny_step = jnp.max(jnp.abs(p)) <= options.xtol * (1.0 + jnp.max(jnp.abs(state.x)))
+        xtol, ftol = _stall_tolerances(options, state.x.dtype)
+        tiny_step = jnp.max(jnp.abs(p)) <= xtol * (1.0 + jnp.max(jnp.abs(state.x)))
         # No progress worth having: the model predicts (or the step achieved) a relative
         # decrease below ftol. Rejected steps with a large predicted decrease do not count.
-        negligible = options.ftol * jnp.abs(state.value)
+        negligible = ftol * jnp.abs(state.value)
         flat = (predicted <= negligible) | (accept & (actual <= negligible))
         stall = jnp.where(tiny_step | flat, state.stall + 1, 0)
         done = (
