@@ -162,6 +162,19 @@ def frontier_to_dict(frontier: Frontier) -> dict[str, float]:
     }
 
 
+def frontier_summary(approach: int, frontier: Frontier) -> dict:
+    """The head every approach's ``to_dict`` shares: a, b, G, the frontier and Table 3."""
+    values = frontier_to_dict(frontier)
+    return {
+        "approach": approach,
+        "a": values["a"],
+        "b": values["b"],
+        "G": values["G"],
+        "frontier": values,
+        "projection": projection_table(frontier),
+    }
+
+
 CHINCHILLA_ISOFLOP_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
 """The nine IsoFLOP budgets of Hoffmann et al. (2022), Approach 2."""
 

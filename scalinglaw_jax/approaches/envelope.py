@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
-from scalinglaw_jax.laws import Frontier, frontier_to_dict, projection_table, weighted_line
+from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 
 OK = 0
 TOO_FEW_POINTS = 1
@@ -384,15 +384,9 @@ class EnvelopeResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        frontier = frontier_to_dict(self.frontier)
         sol = self.solution
         return {
-            "approach": 1,
-            "a": frontier["a"],
-            "b": frontier["b"],
-            "G": frontier["G"],
-            "frontier": frontier,
-            "projection": projection_table(self.frontier),
+            **frontier_summary(1, self.frontier),
             "flops_range": list(self.flops_range),
             "fit_flops_range": list(self.fit_flops_range),
             "n_grid": int(self.curves.log_grid.size),

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
-from scalinglaw_jax.laws import Frontier, frontier_to_dict, projection_table, weighted_line
+from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 
 OK = 0
 TOO_FEW_BUDGETS = 1
@@ -559,15 +559,9 @@ class IsoflopResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        frontier = frontier_to_dict(self.frontier)
         assignment = self.assignment
         return {
-            "approach": 2,
-            "a": frontier["a"],
-            "b": frontier["b"],
-            "G": frontier["G"],
-            "frontier": frontier,
-            "projection": projection_table(self.frontier),
+            **frontier_summary(2, self.frontier),
             "budgets": self.budget_diagnostics(),
             "excluded_budgets": [
                 {"flops": flops, "reason": reason} for flops, reason in self.excluded

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.data import DataError, Runs, check_weights
-from scalinglaw_jax.laws import CHINCHILLA, FORMS, Frontier, frontier_to_dict, projection_table
+from scalinglaw_jax.laws import CHINCHILLA, FORMS, Frontier, frontier_summary
 from scalinglaw_jax.solvers import (
     CONVERGED,
     DEFAULT_OPTIONS,
@@ -257,23 +257,17 @@ class ParametricFit:
         return np.asarray(self.frontier.d_opt(flops))
 
     def to_dict(self) -> dict:
-        frontier = frontier_to_dict(self.frontier)
         return {
-            "approach": 3,
+            **frontier_summary(3, self.frontier),
             "form": self.form_name,
             "params": self.params,
             "objective": float(self.objective),
-            "a": frontier["a"],
-            "b": frontier["b"],
-            "G": frontier["G"],
-            "frontier": frontier,
             "grad_norm": float(self.grad_norm),
             "best_status": int(self.status),
             "n_starts": self.n_starts,
             "n_converged": self.n_converged,
             "start_status": self.start_status,
             "huber_delta": self.delta,
-            "projection": projection_table(self.frontier),
         }
 
 
