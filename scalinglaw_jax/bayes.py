@@ -842,7 +842,7 @@ def bayesian_bootstrap_envelope(
         DEFAULT_N_GRID,
         OK,
         envelope_arrays,
-        fit_envelope_arrays,
+        fit_envelope_sweep,
         prepare_curves,
     )
 
@@ -851,7 +851,7 @@ def bayesian_bootstrap_envelope(
     arrays = envelope_arrays(curves)
     n_curves = len(curves)
     weights = n_curves * jax.random.dirichlet(key, jnp.ones(n_curves), (chains * draws,))
-    solution = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))(arrays, weights)
+    solution = fit_envelope_sweep(arrays, weights)
     draws_flat = frontier_draws(jax.device_get(solution.frontier))
     failed = np.asarray(solution.status) != OK
     for values in draws_flat.values():

@@ -1,11 +1,14 @@
 """Calibration study: coverage of bootstrap and posterior intervals on simulated studies.
 
-``run_calibration`` draws ``n_studies`` IsoFLOP studies from a known law
-(``simulate.simulate_isoflop``), fits each with Approach 2 and/or 3 by the row bootstrap
-(multinomial weights, all resamples of all studies in one vmapped program per approach) and by
-the posterior (NUTS; one compiled program reused for every study), and counts how often the
-central 50/80/90/95% intervals of ``a`` and ``b`` contain the true exponents. Each coverage
-carries its binomial Monte-Carlo standard error ``sqrt(p (1 - p) / K)``.
+``run_calibration`` draws ``n_studies`` studies from a known law — IsoFLOP studies
+(``simulate.simulate_isoflop``) for Approaches 2 and 3, training-curve studies
+(``simulate.simulate_training_curves``) for Approach 1 — fits each by the bootstrap (row
+resamples for Approaches 2 and 3, whole curves for Approach 1; multinomial weights, one
+compiled program for all studies) and by the posterior (NUTS for Approaches 2 and 3, one
+compiled program reused for every study; the Bayesian bootstrap over curves for Approach 1),
+and counts how often the central 50/80/90/95% intervals of ``a`` and ``b`` contain the true
+exponents. Each coverage carries its binomial Monte-Carlo standard error
+``sqrt(p (1 - p) / K)``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from scalinglaw_jax import bayes
+from scalinglaw_jax.approaches.envelope import OK as ENVELOPE_OK
+from scalinglaw_jax.approaches.envelope import envelope_arrays, fit_envelope_sweep, prepare_curves
 from scalinglaw_jax.approaches.isoflop import fit_isoflop, fit_isoflop_arrays, isoflop_arrays
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
@@ -29,7 +34,12 @@ from scalinglaw_jax.approaches.parametric import (
 )
 from scalinglaw_jax.data import load_runs
 from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
-from scalinglaw_jax.simulate import simulate_isoflop
+from scalinglaw_jax.simulate import (
+    DEFAULT_HORIZON_RATIOS,
+    DEFAULT_SIZES,
+    simulate_isoflop,
+    simulate_training_curves,
+)
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 CALIBRATION_NUTS = bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
@@ -90,16 +100,33 @@ _parametric_sweep = jax.jit(
 )
 
 
-def _bootstrap_draws(approach: int, runs_list, weights: np.ndarray) -> list[np.ndarray]:
-    """Bootstrap draws of ``a`` per study, every resample in one vmapped call per study."""
+def _multinomial(rng: np.random.Generator, n_units: int, n_resamples: int) -> jnp.ndarray:
+    return jnp.asarray(rng.multinomial(n_units, np.full(n_units, 1 / n_units), n_resamples), float)
+
+
+def _bootstrap_draws(approach: int, runs_list, rng: np.random.Generator, n_resamples: int):
+    """Bootstrap draws of ``a`` per study: every study uses the same resamples (multinomial
+    counts over rows, or over curves for Approach 1), fitted in one vmapped call per study."""
     out = []
+    weights = None
     for runs in runs_list:
-        if approach == 2:
+        if approach == 1:
+            arrays = envelope_arrays(prepare_curves(runs))
+            if weights is None:
+                weights = _multinomial(rng, arrays.loss.shape[0], n_resamples)
+            sol = fit_envelope_sweep(arrays, weights)
+            ok = np.asarray(sol.status) == ENVELOPE_OK
+            a = np.where(ok, np.asarray(sol.frontier.a), np.nan)
+        elif approach == 2:
+            if weights is None:
+                weights = _multinomial(rng, len(runs), n_resamples)
             point = fit_isoflop(runs)
             arrays = isoflop_arrays(runs, point.assignment)
             sol = _isoflop_sweep(arrays, weights)
             a = np.where(np.asarray(sol.status) == 0, np.asarray(sol.frontier.a), np.nan)
         else:
+            if weights is None:
+                weights = _multinomial(rng, len(runs), n_resamples)
             point = fit_parametric(runs, starts=16, key=jax.random.key(0))
             starts = jnp.asarray(point.theta)[None]
             a = np.asarray(_parametric_sweep(parametric_arrays(runs), weights, starts))
@@ -107,10 +134,25 @@ def _bootstrap_draws(approach: int, runs_list, weights: np.ndarray) -> list[np.n
     return out
 
 
+def _posterior_draws(approach, runs, key, settings, learning_rate) -> np.ndarray:
+    """Posterior draws of ``a`` for one study."""
+    if approach == 1:
+        posterior = bayes.bayesian_bootstrap_envelope(
+            runs, key=key, chains=settings.chains, draws=settings.draws
+        )
+    elif approach == 2:
+        posterior = bayes.sample_isoflop(runs, key=key, settings=settings)
+    else:
+        posterior = bayes.sample_parametric(
+            runs, key=key, settings=settings, learning_rate=learning_rate
+        )
+    return posterior.draws["a"]
+
+
 def run_calibration(
     key,
     *,
-    approaches=(2, 3),
+    approaches=(1, 2, 3),
     n_studies: int = 20,
     law: ChinchillaParams = PAPER_PARAMS,
     noise: float = 0.01,
@@ -123,35 +165,38 @@ def run_calibration(
 ) -> CalibrationResult:
     """Coverage of nominal ``levels`` intervals for ``a`` and ``b`` (``b = 1 - a`` here).
 
-    ``learning_rate`` is passed to ``bayes.sample_parametric`` (Approach 3).
+    ``points_per_budget`` and ``span_dex`` shape the IsoFLOP studies (Approaches 2, 3);
+    Approach 1's training curves use ``simulate_training_curves``' defaults (12 sizes x 4
+    horizons). ``noise`` is the log-normal loss noise of both. ``learning_rate`` is passed to
+    ``bayes.sample_parametric`` (Approach 3); for Approach 1 ``settings.chains x
+    settings.draws`` Bayesian-bootstrap draws are taken.
     """
     frontier = CHINCHILLA.frontier(CHINCHILLA.from_params(law))
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
     keys = jax.random.split(key, n_studies + 1)
-    runs_list = [
-        load_runs(
-            simulate_isoflop(
-                k, law=law, points_per_budget=points_per_budget, span_dex=span_dex, noise=noise
-            )
-        )
-        for k in keys[:-1]
-    ]
-    n_rows = len(runs_list[0])
     rng = np.random.default_rng(np.asarray(jax.random.key_data(keys[-1])).ravel())
-    weights = jnp.asarray(rng.multinomial(n_rows, np.full(n_rows, 1 / n_rows), n_resamples), float)
     rows: list[dict] = []
     for approach in approaches:
-        boot = _bootstrap_draws(approach, runs_list, weights)
-        post = []
-        for i, runs in enumerate(runs_list):
-            study_key = jax.random.fold_in(keys[i], approach)
-            if approach == 2:
-                p = bayes.sample_isoflop(runs, key=study_key, settings=settings)
-            else:
-                p = bayes.sample_parametric(
-                    runs, key=study_key, settings=settings, learning_rate=learning_rate
+        if approach == 1:
+            studies = [
+                simulate_training_curves(jax.random.fold_in(k, 1), law=law, noise=noise)
+                for k in keys[:-1]
+            ]
+        else:
+            studies = [
+                simulate_isoflop(
+                    k, law=law, points_per_budget=points_per_budget, span_dex=span_dex, noise=noise
                 )
-            post.append(p.draws["a"])
+                for k in keys[:-1]
+            ]
+        runs_list = [load_runs(study) for study in studies]
+        boot = _bootstrap_draws(approach, runs_list, rng, n_resamples)
+        post = [
+            _posterior_draws(
+                approach, runs, jax.random.fold_in(keys[i], approach), settings, learning_rate
+            )
+            for i, runs in enumerate(runs_list)
+        ]
         for method, draws in (("bootstrap", boot), ("posterior", post)):
             hits = {}
             for quantity in ("a", "b"):
@@ -170,5 +215,11 @@ def run_calibration(
         "nuts": {"chains": settings.chains, "draws": settings.draws, "warmup": settings.warmup},
         "learning_rate": learning_rate,
         "law": {k: float(v) for k, v in law._asdict().items()},
+        "approaches": list(approaches),
     }
+    if 1 in approaches:
+        design["curves"] = {
+            "sizes": list(DEFAULT_SIZES),
+            "horizon_ratios": list(DEFAULT_HORIZON_RATIOS),
+        }
     return CalibrationResult(rows=rows, truth=truth, design=design)

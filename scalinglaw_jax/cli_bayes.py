@@ -78,7 +78,14 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
-    calibrate.add_argument("--approach", type=int, action="append", choices=(2, 3), default=None)
+    calibrate.add_argument(
+        "--approach",
+        type=int,
+        action="append",
+        choices=(1, 2, 3),
+        default=None,
+        help="repeat for several (default: all three)",
+    )
     calibrate.add_argument("--noise", type=float, default=0.01, help="log-normal loss noise")
     calibrate.add_argument("--points-per-budget", type=int, default=9)
     calibrate.add_argument("--span-dex", type=float, default=1.2)
@@ -204,7 +211,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(
         jax.random.key(args.seed),
-        approaches=tuple(args.approach or (2, 3)),
+        approaches=tuple(args.approach or (1, 2, 3)),
         n_studies=args.studies,
         noise=args.noise,
         points_per_budget=args.points_per_budget,

@@ -10,6 +10,8 @@ import jax
 import numpy as np
 
 from scalinglaw_jax import bayes, calibrate
+from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.simulate import simulate_training_curves
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -75,3 +77,25 @@ def test_approach3_calibration_compiles_once(monkeypatch):
     assert calibrate._parametric_sweep._cache_size() == sweeps_one
     _check_table(result, 3, 3)
     assert result.design["learning_rate"] == 1.0
+
+
+def test_approach1_calibration_bootstraps_curves():
+    """Approach 1: curve studies, curve bootstrap and Bayesian bootstrap, one compiled sweep."""
+    from scalinglaw_jax.approaches.envelope import fit_envelope_sweep
+
+    before = fit_envelope_sweep._cache_size()
+    result = calibrate.run_calibration(
+        jax.random.key(3), approaches=(1,), n_studies=2, n_resamples=30, settings=TINY
+    )
+    _check_table(result, 1, 2)
+    # Two studies of one design share the compiled sweep (bootstrap and posterior draws differ
+    # only in their number: 30 resamples, 1 x 60 draws).
+    assert fit_envelope_sweep._cache_size() - before <= 2
+    assert result.design["curves"]["sizes"] and result.design["approaches"] == [1]
+    # Per study, both kinds of draws spread (the curves carry 1% noise) by similar amounts.
+    runs = load_runs(simulate_training_curves(jax.random.key(5), noise=0.01))
+    boot = calibrate._bootstrap_draws(1, [runs], np.random.default_rng(0), 30)[0]
+    post = calibrate._posterior_draws(1, runs, jax.random.key(1), TINY, 1.0)
+    for draws in (boot, post):
+        assert np.mean(np.isfinite(draws)) > 0.9 and np.nanstd(draws) > 0
+    assert 0.2 < np.nanstd(boot) / np.nanstd(post) < 5

@@ -300,6 +300,9 @@ def fit_envelope_arrays(arrays: EnvelopeArrays, weights: jnp.ndarray) -> Envelop
 
 
 _fit_jit = jax.jit(fit_envelope_arrays)
+fit_envelope_sweep = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))
+"""``fit_envelope_arrays`` over a ``(n, n_curves)`` weight matrix; one compiled program for
+every table of the same shape (calibration studies, Bayesian-bootstrap draws)."""
 
 
 class EnvelopePoints(NamedTuple):
