@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from scalinglaw_jax import bayes
 from scalinglaw_jax.approaches.envelope import OK as ENVELOPE_OK
@@ -83,6 +84,9 @@ def _coverage_rows(approach, method, hits: dict, n: int) -> list[dict]:
                 "level": level,
                 "coverage": p,
                 "mc_se": float(np.sqrt(p * (1 - p) / n)),
+                # The spread the coverage would have if the intervals were calibrated (also
+                # meaningful where the observed coverage is 0 or 1 and ``mc_se`` is 0).
+                "nominal_se": float(np.sqrt(level * (1 - level) / n)),
                 "studies": n,
             }
         )
@@ -162,6 +166,7 @@ def run_calibration(
     settings: bayes.NutsSettings = CALIBRATION_NUTS,
     levels=LEVELS,
     learning_rate: float | str = 1.0,
+    progress: bool = False,
 ) -> CalibrationResult:
     """Coverage of nominal ``levels`` intervals for ``a`` and ``b`` (``b = 1 - a`` here).
 
@@ -169,7 +174,8 @@ def run_calibration(
     Approach 1's training curves use ``simulate_training_curves``' defaults (12 sizes x 4
     horizons). ``noise`` is the log-normal loss noise of both. ``learning_rate`` is passed to
     ``bayes.sample_parametric`` (Approach 3); for Approach 1 ``settings.chains x
-    settings.draws`` Bayesian-bootstrap draws are taken.
+    settings.draws`` Bayesian-bootstrap draws are taken. ``progress`` shows a bar per approach
+    over the studies' posterior fits (the slow part).
     """
     frontier = CHINCHILLA.frontier(CHINCHILLA.from_params(law))
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
@@ -191,11 +197,14 @@ def run_calibration(
             ]
         runs_list = [load_runs(study) for study in studies]
         boot = _bootstrap_draws(approach, runs_list, rng, n_resamples)
+        studies_bar = tqdm(
+            runs_list, desc=f"Approach {approach} posteriors", unit="study", disable=not progress
+        )
         post = [
             _posterior_draws(
                 approach, runs, jax.random.fold_in(keys[i], approach), settings, learning_rate
             )
-            for i, runs in enumerate(runs_list)
+            for i, runs in enumerate(studies_bar)
         ]
         for method, draws in (("bootstrap", boot), ("posterior", post)):
             hits = {}

@@ -101,6 +101,7 @@ def register(subparsers) -> None:
         "simulated noise is iid)",
     )
     calibrate.add_argument("--out", type=Path, default=Path("calibration"))
+    calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
     calibrate.set_defaults(func=run_calibrate)
 
 
@@ -221,6 +222,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
             chains=args.chains, draws=args.draws, warmup=args.warmup, progress_bar=False
         ),
         learning_rate=_learning_rate(args.learning_rate),
+        progress=not args.no_progress,
     )
     path = result.save(out / "calibration.json")
     print(result.table().to_string(index=False))

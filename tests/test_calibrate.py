@@ -29,6 +29,9 @@ def _check_table(result: calibrate.CalibrationResult, approach: int, n_studies: 
     assert np.all((table["coverage"] >= 0) & (table["coverage"] <= 1))
     expected_se = np.sqrt(table["coverage"] * (1 - table["coverage"]) / n_studies)
     assert np.allclose(table["mc_se"], expected_se)
+    assert np.allclose(
+        table["nominal_se"], np.sqrt(table["level"] * (1 - table["level"]) / n_studies)
+    )
     for _, group in table.groupby(["method", "quantity"]):
         # Central intervals are nested, so coverage cannot fall as the level rises.
         assert np.all(np.diff(group.sort_values("level")["coverage"].to_numpy()) >= 0)
