@@ -826,6 +826,10 @@ def sample_isoflop(
     )
 
 
+ENVELOPE_BLOCK = 250
+"""Bayesian-bootstrap draws of Approach 1 fitted per compiled call (bounds memory)."""
+
+
 def bayesian_bootstrap_envelope(
     runs: Runs, *, key=None, chains: int = 4, draws: int = 1000, n_grid: int | None = None
 ) -> Posterior:
@@ -851,8 +855,16 @@ def bayesian_bootstrap_envelope(
     arrays = envelope_arrays(curves)
     n_curves = len(curves)
     weights = n_curves * jax.random.dirichlet(key, jnp.ones(n_curves), (chains * draws,))
-    solution = fit_envelope_sweep(arrays, weights)
-    draws_flat = frontier_draws(jax.device_get(solution.frontier))
+    # In blocks of ENVELOPE_BLOCK draws: one draw holds (curves x grid) temporaries, so memory
+    # stays that of one block however many draws are asked for (the last block is padded).
+    n_total = chains * draws
+    padded = jnp.concatenate([weights, jnp.ones(((-n_total) % ENVELOPE_BLOCK, n_curves))])
+    blocks = [
+        jax.device_get(fit_envelope_sweep(arrays, padded[i : i + ENVELOPE_BLOCK]))
+        for i in range(0, padded.shape[0], ENVELOPE_BLOCK)
+    ]
+    solution = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:n_total], *blocks)
+    draws_flat = frontier_draws(solution.frontier)
     failed = np.asarray(solution.status) != OK
     for values in draws_flat.values():
         values[failed] = np.nan

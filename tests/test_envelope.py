@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import laws
+from scalinglaw_jax import bayes, laws
 from scalinglaw_jax.approaches import envelope
 from scalinglaw_jax.approaches.envelope import (
     envelope_arrays,
@@ -223,3 +223,9 @@ def test_dirichlet_weights_give_spread():
     a = np.asarray(sol.frontier.a)
     assert np.all(np.asarray(sol.status) == envelope.OK)
     assert 1e-3 < np.std(a) < 0.05
+    # The Approach-1 posterior fits its draws in blocks (bounded memory): 2 x 130 draws span
+    # two blocks, the second padded, and equal one unblocked sweep over the same weights.
+    posterior = bayes.bayesian_bootstrap_envelope(runs, key=KEY, chains=2, draws=130)
+    all_weights = n_runs * jax.random.dirichlet(KEY, jnp.ones(n_runs), (260,))
+    direct = np.asarray(envelope.fit_envelope_sweep(arrays, all_weights).frontier.a)
+    np.testing.assert_allclose(posterior.draws["a"], direct, rtol=1e-12)
