@@ -114,23 +114,19 @@ def _bootstrap_draws(approach: int, runs_list, rng: np.random.Generator, n_resam
     out = []
     weights = None
     for runs in runs_list:
+        arrays = envelope_arrays(prepare_curves(runs)) if approach == 1 else None
+        if weights is None:
+            n_units = len(runs) if arrays is None else arrays.loss.shape[0]
+            weights = _multinomial(rng, n_units, n_resamples)
         if approach == 1:
-            arrays = envelope_arrays(prepare_curves(runs))
-            if weights is None:
-                weights = _multinomial(rng, arrays.loss.shape[0], n_resamples)
             sol = fit_envelope_sweep(arrays, weights)
             ok = np.asarray(sol.status) == ENVELOPE_OK
             a = np.where(ok, np.asarray(sol.frontier.a), np.nan)
         elif approach == 2:
-            if weights is None:
-                weights = _multinomial(rng, len(runs), n_resamples)
             point = fit_isoflop(runs)
-            arrays = isoflop_arrays(runs, point.assignment)
-            sol = _isoflop_sweep(arrays, weights)
+            sol = _isoflop_sweep(isoflop_arrays(runs, point.assignment), weights)
             a = np.where(np.asarray(sol.status) == 0, np.asarray(sol.frontier.a), np.nan)
         else:
-            if weights is None:
-                weights = _multinomial(rng, len(runs), n_resamples)
             point = fit_parametric(runs, starts=16, key=jax.random.key(0))
             starts = jnp.asarray(point.theta)[None]
             a = np.asarray(_parametric_sweep(parametric_arrays(runs), weights, starts))
