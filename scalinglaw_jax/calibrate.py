@@ -177,21 +177,21 @@ def run_calibration(
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
     keys = jax.random.split(key, n_studies + 1)
     rng = np.random.default_rng(np.asarray(jax.random.key_data(keys[-1])).ravel())
+
+    def simulate(study_key, kind):
+        if kind == "curves":
+            return simulate_training_curves(jax.random.fold_in(study_key, 1), law=law, noise=noise)
+        return simulate_isoflop(
+            study_key, law=law, points_per_budget=points_per_budget, span_dex=span_dex, noise=noise
+        )
+
     rows: list[dict] = []
+    studies: dict[str, list] = {}  # per kind of study, simulated once (Approaches 2, 3 share)
     for approach in approaches:
-        if approach == 1:
-            studies = [
-                simulate_training_curves(jax.random.fold_in(k, 1), law=law, noise=noise)
-                for k in keys[:-1]
-            ]
-        else:
-            studies = [
-                simulate_isoflop(
-                    k, law=law, points_per_budget=points_per_budget, span_dex=span_dex, noise=noise
-                )
-                for k in keys[:-1]
-            ]
-        runs_list = [load_runs(study) for study in studies]
+        kind = "curves" if approach == 1 else "isoflop"
+        if kind not in studies:
+            studies[kind] = [load_runs(simulate(k, kind)) for k in keys[:-1]]
+        runs_list = studies[kind]
         boot = _bootstrap_draws(approach, runs_list, rng, n_resamples)
         studies_bar = tqdm(
             runs_list, desc=f"Approach {approach} posteriors", unit="study", disable=not progress

@@ -198,8 +198,6 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
         per_lane = jax.tree_util.tree_map(
             lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
         )
-        # Per resample (``lax.map``): the transcendental functions below then run on the same
-        # shapes whatever the chunk size.
         return jax.lax.map(_best_start, per_lane)
 
     return fit
