@@ -57,6 +57,7 @@ from scalinglaw_jax.solvers import (
     CONVERGED,
     CPU_ROUND_LANES,
     DEFAULT_OPTIONS,
+    WARM_START_OPTIONS,
     SolverOptions,
     chinchilla_grid,
     multistart_minimize,
@@ -219,12 +220,13 @@ def prepare(
     nominal=None,
     dtype=jnp.float64,
     point: ParametricFit | None = None,
-    options: SolverOptions = DEFAULT_OPTIONS,
+    options: SolverOptions | None = None,
 ) -> Problem:
     """Validate the (approach, scheme) pair, fit the full data once and build the chunk fit.
 
     Approach 3: ``mode="fast"`` starts every resample from the full-data optimum plus the
     ``k_starts`` best grid starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample.
+    ``options`` default to ``WARM_START_OPTIONS`` in fast mode and ``DEFAULT_OPTIONS`` in full.
     ``point`` reuses a full-data ``fit_parametric`` result (it must be of ``runs``). Raises
     ``DataError`` for a refused pair or data the approach cannot fit.
     """
@@ -245,8 +247,10 @@ def prepare(
         arrays = parametric_arrays(runs, dtype)
         if mode == "fast":
             starts = fast_starts(arrays, point.theta, k_starts, point.delta)
+            options = options or WARM_START_OPTIONS
         else:
             starts = chinchilla_grid()
+            options = options or DEFAULT_OPTIONS
         fit = parametric_chunk_fit(
             arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype), options
         )
@@ -468,9 +472,13 @@ def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
         return weights, jnp.sum(weights)
 
     def by_index(seed_and_index):
-        # One resample at a time: a vmapped draw's reductions (the Dirichlet normalisation)
-        # would round differently for different chunk sizes or device counts.
-        weights, weight_sum = jax.lax.map(draw_one, seed_and_index)
+        # Counts and masks are integers in floating point, exact however they are batched, so
+        # those draws are vmapped. Dirichlet draws go one resample at a time: vmapped, their
+        # normalisation would round differently for different chunk sizes or device counts.
+        if scheme == "bayesian":
+            weights, weight_sum = jax.lax.map(draw_one, seed_and_index)
+        else:
+            weights, weight_sum = jax.vmap(draw_one)(seed_and_index)
         out = fit_chunk(weights)
         out["weight_sum"] = weight_sum
         return out

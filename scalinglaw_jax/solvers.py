@@ -1,13 +1,15 @@
 """Batched multi-start minimisation with per-start status, and start grids.
 
 The solver is a damped (Levenberg-Marquardt style) Newton method written for ONE start and
-batched with ``vmap``. Each iteration costs one value/gradient/Hessian evaluation at the iterate
-and a few value evaluations at trial points: there is no inner line-search loop, so lanes of a
-batch stay in lock-step. The step solves ``(|H| + lam I) p = -g`` through one
+batched with ``vmap``. Each iteration solves ``(|H| + lam I) p = -g`` through one
 eigen-decomposition (``|H|`` flips negative curvature, so saddles are left rather than
-approached) for several damping levels ``lam`` at once; the best decrease wins and sets the
-next damping. On the Epoch data this halves the iterations of a one-trial trust-region update
-(mean 46 vs 86 per start), because overshoots at Huber kinks no longer cost reject cycles.
+approached) and evaluates value, gradient and Hessian at the trial point ``x + p`` at once: an
+accepted step already holds the derivatives the next step needs, so an iteration costs exactly
+one evaluation, and there is no inner line-search loop to hold lanes of a batch apart. ``lam``
+shrinks after a decrease and grows after a rejection. On the Epoch data this takes more
+iterations than trying five damping levels per step with value-only evaluations (mean 75 vs 46
+per start) but each costs less than half as much, because on CPU the value alone is a third of
+the price of value, gradient and Hessian together.
 
 The eigen-decomposition is a cyclic Jacobi method in plain XLA operations rather than LAPACK:
 LAPACK on CPU is the OpenBLAS that scipy ships, whose generic kernels returned different bits
@@ -37,9 +39,11 @@ class SolverOptions(NamedTuple):
     A start has converged when the gradient's infinity norm is below ``gtol`` times
     ``max(1, |f|)``, or when ``stall_steps`` consecutive steps change neither the objective
     (relatively, by more than ``ftol``) nor the parameters (by more than ``xtol``) — the
-    second test catches the kinks of a Huber objective where the gradient jumps.
-    ``damping_trials`` are the multiples of the current damping tried at each step;
-    ``reject_growth`` multiplies it when none decreases the objective. ``round_lanes``
+    second test catches the kinks of a Huber objective where the gradient jumps. The damping
+    (relative to the Hessian's largest eigenvalue) starts at ``initial_damping``, is multiplied
+    by ``accept_shrink`` after a step that decreases the objective and by ``reject_growth``
+    after one that does not. A start near its optimum (a bootstrap warm start) converges in
+    fewer steps from a small ``initial_damping`` (``WARM_START_OPTIONS``). ``round_lanes``
     (None: 64 on CPU, all starts on accelerators) and ``round_steps`` shape the multi-start
     schedule (see ``multistart_minimize``); they change speed, not the optimum found.
     """
@@ -50,13 +54,16 @@ class SolverOptions(NamedTuple):
     xtol: float = 1e-12
     stall_steps: int = 4
     initial_damping: float = 1e-3
+    accept_shrink: float = 0.3
+    reject_growth: float = 10.0
     round_lanes: int | None = None
     round_steps: int = 8
-    damping_trials: tuple[float, ...] = (1e-3, 1e-2, 0.1, 1.0, 10.0)
-    reject_growth: float = 100.0
 
 
 DEFAULT_OPTIONS = SolverOptions()
+WARM_START_OPTIONS = SolverOptions(initial_damping=1e-6)
+"""For starts at or near the optimum: 1,024 Epoch-data bootstrap resamples started at the
+full-data fit take 8.2 steps on average, against 13.5 with the default damping."""
 JACOBI_SWEEPS = 6
 """Sweeps of ``symmetric_eigh``: 5 x 5 matrices of condition up to 1e14 reach machine precision
 in 5 (reconstruction error ~1e-15), so 6 leaves a margin."""
@@ -180,22 +187,28 @@ def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOpti
     def step(state: _State) -> _State:
         eigval, eigvec = symmetric_eigh(state.hess)
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(eigval)))
-        # Several damping levels are tried at once (one objective evaluation each, no loop):
-        # the best decrease wins and sets the damping for the next step.
-        dampings = state.damping * jnp.asarray(options.damping_trials, state.damping.dtype)
-        shifted = jnp.abs(eigval)[None, :] + dampings[:, None] * scale
-        steps = -((eigvec.T @ state.grad)[None, :] / shifted) @ eigvec.T
-        trial_values = jax.vmap(fun, in_axes=(0, None))(state.x[None, :] + steps, state.lane)
-        trial_values = jnp.where(jnp.isfinite(trial_values), trial_values, jnp.inf)
-        best = jnp.argmin(trial_values)
-        p, trial_value = steps[best], trial_values[best]
+        shifted = jnp.abs(eigval) + state.damping * scale
+        p = -((eigvec.T @ state.grad) / shifted) @ eigvec.T
+        trial_value, trial_grad, trial_hess = value_grad_hess(state.x + p, state.lane)
         predicted = -(state.grad @ p + 0.5 * p @ state.hess @ p)
         actual = state.value - trial_value
-        accept = jnp.isfinite(trial_value) & (actual > 0)
-        damping = jnp.where(accept, dampings[best], state.damping * options.reject_growth)
+        accept = (
+            (actual > 0)
+            & jnp.isfinite(trial_value)
+            & jnp.all(jnp.isfinite(trial_grad))
+            & jnp.all(jnp.isfinite(trial_hess))
+        )
+        damping = state.damping * jnp.where(accept, options.accept_shrink, options.reject_growth)
         damping = jnp.clip(damping, 1e-15, 1e15)
-        x_new = jnp.where(accept, state.x + p, state.x)
-        value_new, grad_new, hess_new = value_grad_hess(x_new, state.lane)
+        x_new, value_new, grad_new, hess_new = (
+            jnp.where(accept, new, old)
+            for new, old in (
+                (state.x + p, state.x),
+                (trial_value, state.value),
+                (trial_grad, state.grad),
+                (trial_hess, state.hess),
+            )
+        )
         xtol, ftol = _stall_tolerances(options, state.x.dtype)
         tiny_step = jnp.max(jnp.abs(p)) <= xtol * (1.0 + jnp.max(jnp.abs(state.x)))
         # No progress worth having: the model predicts (or the step achieved) a relative
