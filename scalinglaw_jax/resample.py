@@ -55,7 +55,7 @@ from scalinglaw_jax.approaches.parametric import (
 from scalinglaw_jax.data import DataError, Runs
 from scalinglaw_jax.solvers import (
     CONVERGED,
-    CPU_ROUND_LANES,
+    CPU_QUEUE_LANES,
     DEFAULT_OPTIONS,
     WARM_START_OPTIONS,
     SolverOptions,
@@ -175,15 +175,14 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
     def fit(weights):
         n_chunk = weights.shape[0]
         n_lanes = n_chunk * n_starts
-        # On CPU lanes are stepped in rounds of CPU_ROUND_LANES when there are more lanes than
-        # that, else all at once. Padding to a multiple of CPU_ROUND_LANES, and to more than
-        # one round, runs the same compiled step on the same shapes for any chunk size or
-        # number of devices. Padding lanes fit an all-zero weight row, which is optimal at once
-        # (zero gradient), so they cost one evaluation each.
+        # On CPU lanes are stepped CPU_QUEUE_LANES at a time when there are more lanes than
+        # that, else all at once. Padding to more than CPU_QUEUE_LANES lanes runs the same
+        # compiled step on the same shapes for any chunk size or number of devices. Padding
+        # lanes fit an all-zero weight row, which is optimal at once (zero gradient), so they
+        # cost one evaluation each.
         pad = 0
         if jax.default_backend() == "cpu":
-            pad = -(-max(n_lanes, CPU_ROUND_LANES + 1) // CPU_ROUND_LANES) * CPU_ROUND_LANES
-            pad -= n_lanes
+            pad = max(0, CPU_QUEUE_LANES + 1 - n_lanes)
         padded_weights = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
         per_lane = multistart_minimize(
             lambda theta, r: parametric_objective(theta, arrays, padded_weights[r], delta),

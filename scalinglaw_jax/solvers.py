@@ -43,9 +43,9 @@ class SolverOptions(NamedTuple):
     (relative to the Hessian's largest eigenvalue) starts at ``initial_damping``, is multiplied
     by ``accept_shrink`` after a step that decreases the objective and by ``reject_growth``
     after one that does not. A start near its optimum (a bootstrap warm start) converges in
-    fewer steps from a small ``initial_damping`` (``WARM_START_OPTIONS``). ``round_lanes``
-    (None: 64 on CPU, all starts on accelerators) and ``round_steps`` shape the multi-start
-    schedule (see ``multistart_minimize``); they change speed, not the optimum found.
+    fewer steps from a small ``initial_damping`` (``WARM_START_OPTIONS``). ``queue_lanes``
+    (None: 64 on CPU, all starts on accelerators) is the width of the multi-start schedule
+    (see ``multistart_minimize``); it changes speed, not the optimum found.
     """
 
     max_steps: int = 400
@@ -56,8 +56,7 @@ class SolverOptions(NamedTuple):
     initial_damping: float = 1e-3
     accept_shrink: float = 0.3
     reject_growth: float = 10.0
-    round_lanes: int | None = None
-    round_steps: int = 8
+    queue_lanes: int | None = None
 
 
 DEFAULT_OPTIONS = SolverOptions()
@@ -67,8 +66,8 @@ full-data fit take 8.2 steps on average, against 13.5 with the default damping."
 JACOBI_SWEEPS = 6
 """Sweeps of ``symmetric_eigh``: 5 x 5 matrices of condition up to 1e14 reach machine precision
 in 5 (reconstruction error ~1e-15), so 6 leaves a margin."""
-CPU_ROUND_LANES = 64
-"""Lanes stepped together on CPU when ``SolverOptions.round_lanes`` is None (measured best)."""
+CPU_QUEUE_LANES = 64
+"""Lanes stepped together on CPU when ``SolverOptions.queue_lanes`` is None (measured best)."""
 
 
 class SolveResult(NamedTuple):
@@ -226,9 +225,9 @@ def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOpti
             x_new, value_new, grad_new, hess_new, damping, stall, state.steps + 1, done, state.lane
         )
 
-    def run(state: _State, limit) -> _State:
-        """Step one lane until it is done or has taken ``limit`` steps in all."""
-        return jax.lax.while_loop(lambda s: ~s.done & (s.steps < limit), step, state)
+    def run(state: _State) -> _State:
+        """Step one lane until it is done or has taken ``max_steps`` steps."""
+        return jax.lax.while_loop(lambda s: ~s.done & (s.steps < options.max_steps), step, state)
 
     def result(state: _State) -> SolveResult:
         finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.x), axis=-1)
@@ -256,7 +255,7 @@ def newton_minimize(
         None if value_grad_hess is None else (lambda x, _: value_grad_hess(x)),
         options,
     )
-    return newton.result(newton.run(newton.init(x0), options.max_steps))
+    return newton.result(newton.run(newton.init(x0)))
 
 
 def multistart_minimize(
@@ -273,12 +272,13 @@ def multistart_minimize(
     resample per lane, so resamples share the scheduling below.
 
     Lanes of one vmapped loop step in lock-step, so a slow start keeps every finished lane
-    computing. On CPU the starts are therefore worked through in rounds: each round takes the
-    ``round_lanes`` first unfinished lanes (``top_k`` on the unfinished flag: fixed shapes),
-    steps them ``round_steps`` more times, and puts them back. The step is compiled once, the
-    (lanes x rows) temporaries stay in cache, and little work is wasted. Accelerators, where
-    lanes are parallel anyway, step all starts together. Either way each lane's trajectory is
-    that of the lane run alone.
+    computing. On CPU the starts therefore go through a queue: ``queue_lanes`` slots are
+    stepped together, and a slot whose lane finishes takes the next unstarted lane before the
+    next step. The step is compiled once for a fixed width, the (lanes x rows) temporaries stay
+    in cache, and only the last lanes leave slots idle (an earlier version, rounds of 8 steps
+    per batch of lanes, kept 20% of the slots idle on warm-started bootstrap resamples).
+    Accelerators, where lanes are parallel anyway, step all starts together. Either way each
+    lane's trajectory is that of the lane run alone.
     """
     if lane_data is None:
         newton = _newton(
@@ -289,27 +289,45 @@ def multistart_minimize(
     else:
         newton = _newton(fun, value_grad_hess, options)
     n_starts = starts.shape[0]
-    lanes = options.round_lanes
+    lanes = options.queue_lanes
     if lanes is None:
-        lanes = CPU_ROUND_LANES if jax.default_backend() == "cpu" else n_starts
+        lanes = CPU_QUEUE_LANES if jax.default_backend() == "cpu" else n_starts
     lanes = min(lanes, n_starts)
-    run_lanes = jax.vmap(newton.run)
     states = jax.vmap(newton.init)(starts, lane_data)
     if lanes == n_starts:
-        return jax.vmap(newton.result)(run_lanes(states, jnp.full(n_starts, options.max_steps)))
+        return jax.vmap(newton.result)(jax.vmap(newton.run)(states))
 
-    def unfinished(states):
-        return ~states.done & (states.steps < options.max_steps)
+    return jax.vmap(newton.result)(_queue(newton, states, lanes, options.max_steps))
 
-    def one_round(states):
-        _, idx = jax.lax.top_k(unfinished(states).astype(jnp.int32), lanes)
-        picked = jax.tree_util.tree_map(lambda leaf: leaf[idx], states)
-        limit = jnp.minimum(picked.steps + options.round_steps, options.max_steps)
-        picked = run_lanes(picked, limit)
-        return jax.tree_util.tree_map(lambda leaf, new: leaf.at[idx].set(new), states, picked)
 
-    states = jax.lax.while_loop(lambda s: jnp.any(unfinished(s)), one_round, states)
-    return jax.vmap(newton.result)(states)
+def _queue(newton: _Newton, states: _State, lanes: int, max_steps: int) -> _State:
+    """Step ``lanes`` lanes at a time; a lane that finishes hands its slot to the next lane."""
+    n_lanes = states.x.shape[0]
+    tree_map = jax.tree_util.tree_map
+
+    def finished(work):
+        return work.done | (work.steps >= max_steps)
+
+    def where(mask, new, old):
+        return tree_map(
+            lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b), new, old
+        )
+
+    def body(carry):
+        states, slot, cursor, work = carry
+        work = where(finished(work), work, jax.vmap(newton.step)(work))
+        states = tree_map(lambda leaf, w: leaf.at[slot].set(w, mode="drop"), states, work)
+        free = finished(work)
+        taken = cursor + jnp.cumsum(free) - 1
+        slot = jnp.where(free, jnp.where(taken < n_lanes, taken, n_lanes), slot)
+        fetched = tree_map(lambda leaf: leaf[jnp.minimum(slot, n_lanes - 1)], states)
+        work = where(free, fetched, work)
+        return states, slot, cursor + jnp.sum(free), work
+
+    slot = jnp.arange(lanes)
+    start = (states, slot, jnp.asarray(lanes), tree_map(lambda leaf: leaf[slot], states))
+    states, *_ = jax.lax.while_loop(lambda carry: jnp.any(carry[1] < n_lanes), body, start)
+    return states
 
 
 def chinchilla_grid() -> np.ndarray:
