@@ -261,7 +261,8 @@ def prepare(
         )
         n_units = len(runs)
         estimate = {"a": point.frontier.a, "b": point.frontier.b, **point.params}
-        # Accelerators step every lane at once: ~40 row-sized temporaries per lane.
+        # ~40 row-sized temporaries per lane: right when every lane of a chunk steps at once,
+        # an overestimate when the chunk has more lanes than the solver's queue is wide.
         bytes_per = starts.shape[0] * (40 * len(runs) + 64) * itemsize + n_units * itemsize
         row_of_unit = None
     elif approach == "2":

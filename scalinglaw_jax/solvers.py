@@ -44,7 +44,7 @@ class SolverOptions(NamedTuple):
     by ``accept_shrink`` after a step that decreases the objective and by ``reject_growth``
     after one that does not. A start near its optimum (a bootstrap warm start) converges in
     fewer steps from a small ``initial_damping`` (``WARM_START_OPTIONS``). ``queue_lanes``
-    (None: 64 on CPU, all starts on accelerators) is the width of the multi-start schedule
+    (None: 64 on CPU, 65,536 on accelerators) is the width of the multi-start schedule
     (see ``multistart_minimize``); it changes speed, not the optimum found.
     """
 
@@ -68,6 +68,10 @@ JACOBI_SWEEPS = 6
 in 5 (reconstruction error ~1e-15), so 6 leaves a margin."""
 CPU_QUEUE_LANES = 64
 """Lanes stepped together on CPU when ``SolverOptions.queue_lanes`` is None (measured best)."""
+ACCELERATOR_QUEUE_LANES = 65_536
+"""Lanes stepped together on accelerators: enough to fill a GPU, while a full-mode bootstrap
+chunk (hundreds of resamples x 4,500 starts) still goes through the queue rather than in
+lock-step to its slowest start (341 steps on the Epoch grid, against a mean of 78)."""
 
 
 class SolveResult(NamedTuple):
@@ -277,8 +281,8 @@ def multistart_minimize(
     next step. The step is compiled once for a fixed width, the (lanes x rows) temporaries stay
     in cache, and only the last lanes leave slots idle (an earlier version, rounds of 8 steps
     per batch of lanes, kept 20% of the slots idle on warm-started bootstrap resamples).
-    Accelerators, where lanes are parallel anyway, step all starts together. Either way each
-    lane's trajectory is that of the lane run alone.
+    Accelerators use the same queue ``ACCELERATOR_QUEUE_LANES`` wide, so fewer starts than
+    that step all together. Either way each lane's trajectory is that of the lane run alone.
     """
     if lane_data is None:
         newton = _newton(
@@ -291,7 +295,8 @@ def multistart_minimize(
     n_starts = starts.shape[0]
     lanes = options.queue_lanes
     if lanes is None:
-        lanes = CPU_QUEUE_LANES if jax.default_backend() == "cpu" else n_starts
+        cpu = jax.default_backend() == "cpu"
+        lanes = CPU_QUEUE_LANES if cpu else ACCELERATOR_QUEUE_LANES
     lanes = min(lanes, n_starts)
     states = jax.vmap(newton.init)(starts, lane_data)
     if lanes == n_starts:
