@@ -10,7 +10,7 @@ for bit), and can write every finished chunk to disk atomically so that a killed
 where it stopped.
 
 Approach 3 puts every (resample, start) pair on its own solver lane (``multistart_minimize``
-with ``lane_data``): on CPU lanes are stepped in rounds, so a resample that converges in 7
+with ``lane_data``): lanes go through the solver's queue, so a resample that converges in 7
 Newton steps does not wait for one that needs 80, which a ``vmap`` over resamples would force.
 
 Multi-host: call ``initialize_distributed`` (``jax.distributed.initialize``) in every process

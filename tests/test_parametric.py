@@ -60,7 +60,10 @@ def test_gradient_and_objective_agree_with_scipy(epoch_runs):
     arrays = parametric.ParametricArrays(
         jnp.asarray(log_n), jnp.asarray(log_d), jnp.asarray(log_loss)
     )
-    for theta in (np.array(laws.PAPER_THETA), chinchilla_grid()[1234]):
+    # The paper's law, a grid start, then the A term, the B term and both (tied) on top.
+    thetas = [np.array(laws.PAPER_THETA), chinchilla_grid()[1234]]
+    thetas += [np.array(t) for t in ([25.0, 0, 0, 0, 0], [0, 25.0, 0, 0, 0], [5.0, 5.0, 0, 0, 0])]
+    for theta in thetas:
         value, grad, hess = parametric.chinchilla_huber_derivatives(
             jnp.asarray(theta), arrays, jnp.asarray(weights), 1e-3
         )

@@ -1,4 +1,4 @@
-"""The solver's Jacobi eigen-decomposition against LAPACK (numpy)."""
+"""The solver: its Jacobi eigen-decomposition against LAPACK (numpy), and its lane queue."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scalinglaw_jax.solvers import symmetric_eigh
+from scalinglaw_jax.solvers import (
+    DEFAULT_OPTIONS,
+    multistart_minimize,
+    newton_minimize,
+    symmetric_eigh,
+)
 
 
 @pytest.mark.parametrize("condition", [1.0, 1e6, 1e14])
@@ -35,3 +40,34 @@ def test_symmetric_eigh_of_diagonal_and_non_finite():
     np.testing.assert_array_equal(vectors, np.eye(3))
     bad = jnp.array([[1.0, jnp.nan], [jnp.nan, 1.0]])
     assert not np.all(np.isfinite(np.asarray(symmetric_eigh(bad)[0])))
+
+
+def _rosenbrock(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def test_queue_results_do_not_depend_on_the_other_lanes():
+    """A lane's bits depend on the queue's width only, not on which or how many lanes share
+    the queue (what makes bootstrap results independent of the chunk size); other widths
+    agree to rounding."""
+    starts = jnp.asarray(np.random.default_rng(0).uniform(-2.0, 2.0, (150, 5)))
+
+    def solve(starts, width):
+        options = DEFAULT_OPTIONS._replace(queue_lanes=width)
+        return jax.jit(lambda s: multistart_minimize(_rosenbrock, s, options))(starts)
+
+    full = solve(starts, 8)
+    steps = np.asarray(full.steps)
+    assert steps.min() < steps.max() / 2  # lanes finish at very different times
+    assert np.all(np.asarray(full.status) == 0)
+    at_minimum = np.all(np.abs(np.asarray(full.x) - 1.0) < 1e-6, axis=1)
+    assert at_minimum.mean() > 0.5  # the rest: 5-D Rosenbrock's other local minimum
+    subset = solve(starts[50:120], 8)
+    for name in ("x", "value", "steps", "status"):
+        np.testing.assert_array_equal(getattr(subset, name), getattr(full, name)[50:120])
+    for width in (4, 64, 150):
+        other = solve(starts, width)
+        np.testing.assert_array_equal(other.status, full.status)
+        np.testing.assert_allclose(other.x, full.x, rtol=0, atol=1e-9)
+    solo = jax.jit(lambda s: newton_minimize(_rosenbrock, s))(starts[int(np.argmax(steps))])
+    np.testing.assert_allclose(solo.x, full.x[int(np.argmax(steps))], rtol=0, atol=1e-9)
