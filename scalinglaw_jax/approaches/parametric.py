@@ -103,14 +103,13 @@ def chinchilla_huber_derivatives(theta, arrays: ParametricArrays, weights, delta
     grad = jnp.stack([jnp.sum(d1 * j) for j in jac])
     weighted = [curvature * j for j in jac]
     upper = {(i, k): jnp.sum(weighted[i] * jac[k]) for i in range(5) for k in range(i, 5)}
-    s1, s2 = d1 * p1, d1 * p2
-    upper[0, 0] += jnp.sum(s1)
-    upper[1, 1] += jnp.sum(s2)
-    upper[2, 2] += jnp.sum(d1 * p3)
-    upper[3, 3] += jnp.sum(s1 * log_n**2)
-    upper[4, 4] += jnp.sum(s2 * log_d**2)
-    upper[0, 3] -= jnp.sum(s1 * log_n)
-    upper[1, 4] -= jnp.sum(s2 * log_d)
+    # M^T diag(h' p) M: its entries other than the two below are the gradient's own sums.
+    for i in range(3):
+        upper[i, i] += grad[i]
+    upper[0, 3] += grad[3]
+    upper[1, 4] += grad[4]
+    upper[3, 3] += jnp.sum(d1 * p1 * log_n**2)
+    upper[4, 4] += jnp.sum(d1 * p2 * log_d**2)
     hess = [[upper[min(i, k), max(i, k)] for k in range(5)] for i in range(5)]
     return value, grad, jnp.stack([jnp.stack(row) for row in hess])
 
