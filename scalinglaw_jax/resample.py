@@ -246,10 +246,11 @@ def prepare(
         arrays = parametric_arrays(runs, dtype)
         if mode == "fast":
             starts = fast_starts(arrays, point.theta, k_starts, point.delta)
-            options = options or WARM_START_OPTIONS
+            default_options = WARM_START_OPTIONS
         else:
             starts = chinchilla_grid()
-            options = options or DEFAULT_OPTIONS
+            default_options = DEFAULT_OPTIONS
+        options = default_options if options is None else options
         fit = parametric_chunk_fit(
             arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype), options
         )
