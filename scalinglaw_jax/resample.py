@@ -185,7 +185,7 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
             pad = max(0, CPU_QUEUE_LANES + 1 - n_lanes)
         padded_weights = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
         per_lane = multistart_minimize(
-            lambda theta, r: parametric_objective(theta, arrays, padded_weights[r], delta),
+            None,
             jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
             options=options,
             value_grad_hess=lambda theta, r: chinchilla_huber_derivatives(

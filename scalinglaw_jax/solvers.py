@@ -160,8 +160,11 @@ def _stall_tolerances(options: SolverOptions, dtype) -> tuple[float, float]:
     return max(options.xtol, floor), max(options.ftol, floor)
 
 
-def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOptions) -> _Newton:
-    """Machinery for ``fun(x, lane)``: ``lane`` is per-lane data (a pytree, or None)."""
+def _newton(
+    fun: Callable | None, value_grad_hess: Callable | None, options: SolverOptions
+) -> _Newton:
+    """Machinery for ``fun(x, lane)``: ``lane`` is per-lane data (a pytree, or None). Only the
+    derivatives are evaluated, so ``fun`` is needed only when ``value_grad_hess`` is None."""
     if value_grad_hess is None:
         value_and_grad = jax.value_and_grad(fun)
         hessian = jax.hessian(fun)
@@ -244,7 +247,7 @@ def _newton(fun: Callable, value_grad_hess: Callable | None, options: SolverOpti
 
 
 def newton_minimize(
-    fun: Callable,
+    fun: Callable | None,
     x0: jnp.ndarray,
     options: SolverOptions = DEFAULT_OPTIONS,
     value_grad_hess: Callable | None = None,
@@ -252,18 +255,22 @@ def newton_minimize(
     """Minimise ``fun(x)`` from one start ``x0`` by damped Newton; never raises on bad lanes.
 
     ``value_grad_hess(x)`` may supply closed-form derivatives (cheaper than the autodiff
-    Hessian used otherwise).
+    Hessian used otherwise); ``fun`` is then not evaluated and may be None.
     """
-    newton = _newton(
-        lambda x, _: fun(x),
-        None if value_grad_hess is None else (lambda x, _: value_grad_hess(x)),
-        options,
-    )
+    newton = _newton(*_without_lane(fun, value_grad_hess), options)
     return newton.result(newton.run(newton.init(x0)))
 
 
+def _without_lane(fun, value_grad_hess):
+    """``fun(x)`` and ``value_grad_hess(x)`` as the ``(x, lane)`` functions ``_newton`` takes."""
+    return (
+        None if fun is None else (lambda x, _: fun(x)),
+        None if value_grad_hess is None else (lambda x, _: value_grad_hess(x)),
+    )
+
+
 def multistart_minimize(
-    fun: Callable,
+    fun: Callable | None,
     starts: jnp.ndarray,
     options: SolverOptions = DEFAULT_OPTIONS,
     value_grad_hess: Callable | None = None,
@@ -273,7 +280,8 @@ def multistart_minimize(
 
     Without ``lane_data`` every lane minimises ``fun(x)``. With it (a pytree whose leaves have
     a leading lane axis), lane ``i`` minimises ``fun(x, lane_data[i])`` — e.g. one bootstrap
-    resample per lane, so resamples share the scheduling below.
+    resample per lane, so resamples share the scheduling below. As in ``newton_minimize``,
+    ``fun`` may be None when ``value_grad_hess`` supplies the derivatives.
 
     Lanes of one vmapped loop step in lock-step, so a slow start keeps every finished lane
     computing. On CPU the starts therefore go through a queue: ``queue_lanes`` slots are
@@ -287,13 +295,8 @@ def multistart_minimize(
     bits (XLA vectorises the step's small matrix products differently for different widths).
     """
     if lane_data is None:
-        newton = _newton(
-            lambda x, _: fun(x),
-            None if value_grad_hess is None else (lambda x, _: value_grad_hess(x)),
-            options,
-        )
-    else:
-        newton = _newton(fun, value_grad_hess, options)
+        fun, value_grad_hess = _without_lane(fun, value_grad_hess)
+    newton = _newton(fun, value_grad_hess, options)
     n_starts = starts.shape[0]
     lanes = options.queue_lanes
     if lanes is None:

@@ -169,7 +169,7 @@ def fit_parametric_resamples(
     n_resamples, n_starts = weights.shape[0], starts.shape[0]
     lane_resample = jnp.repeat(jnp.arange(n_resamples), n_starts)
     lanes = multistart_minimize(
-        lambda theta, r: parametric_objective(theta, arrays, weights[r], delta),
+        None,
         jnp.tile(starts, (n_resamples, 1)),
         options=options,
         value_grad_hess=lambda theta, r: chinchilla_huber_derivatives(

@@ -35,7 +35,6 @@ from scalinglaw_jax.approaches.parametric import (
     ParametricFit,
     chinchilla_huber_derivatives,
     parametric_arrays,
-    parametric_objective,
 )
 from scalinglaw_jax.data import DataError, Runs, check_weights
 from scalinglaw_jax.laws import CHINCHILLA, Frontier
@@ -123,7 +122,7 @@ def inner_solve(outer, arrays: ParametricArrays, weights, delta, options=INNER_O
         return value, grad[:3], hess[:3, :3]
 
     return newton_minimize(
-        lambda inner: parametric_objective(_full(inner, outer), arrays, weights, delta),
+        None,
         nnls_start(outer[0], outer[1], arrays, weights),
         options,
         value_grad_hess,
@@ -157,11 +156,8 @@ def fit_varpro_arrays(
     grid = jnp.where(jnp.isfinite(grid), grid, jnp.inf)
     _, best = jax.lax.top_k(-grid, n_refine)
 
-    def reduced_value(outer):
-        return inner_solve(outer, arrays, weights, delta).value
-
     refine = multistart_minimize(
-        reduced_value,
+        None,
         outer_grid[best],
         options,
         lambda outer: reduced_derivatives(outer, arrays, weights, delta),
