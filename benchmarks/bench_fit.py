@@ -1,8 +1,10 @@
 """Fit-speed benchmark: the 4,500-start Approach-3 grid, scalinglaw_jax vs a scipy loop.
 
 Same process, same data (Epoch AI's 240 Chinchilla points), same objective. JAX is timed warm
-(after compilation; compile time reported apart), median of ``--repeats``; scipy runs one
-L-BFGS-B ``minimize`` per start with the analytic gradient. ``--scipy-starts K`` times an evenly
+(after compilation; compile time reported apart), median of ``--repeats``, with the starts
+split over one CPU device per core (``--cpu-devices``; 1 measures JAX's default single
+device); scipy runs one L-BFGS-B ``minimize`` per start with the analytic gradient, one
+process on one core, as the loop is written. ``--scipy-starts K`` times an evenly
 spaced subset of K starts and extrapolates to the grid (reported as such); 4500 runs all.
 Prints one JSON object.
 
@@ -32,7 +34,7 @@ import numpy as np
 from scalinglaw_jax import scipy_reference
 from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.solvers import chinchilla_grid, use_cpu_devices
 
 
 def time_jax(runs, dtype, repeats: int) -> dict:
@@ -81,7 +83,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scipy-starts", type=int, default=4500)
     parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument(
+        "--cpu-devices",
+        default="auto",
+        help="CPU devices the starts are split over: an integer, or 'auto' for one per core",
+    )
     args = parser.parse_args()
+    use_cpu_devices(None if args.cpu_devices == "auto" else int(args.cpu_devices))
     runs = load_runs(args.data, drop_highest_loss=5)
     jax_results = [time_jax(runs, jnp.dtype(d), args.repeats) for d in args.dtypes.split(",")]
     report = {
@@ -90,6 +98,8 @@ def main() -> None:
         "n_starts": len(chinchilla_grid()),
         "device": str(jax.devices()[0].device_kind),
         "platform": jax.default_backend(),
+        "n_devices": jax.local_device_count(),
+        "cpu_cores": os.cpu_count(),
         "jax_version": jax.__version__,
         "machine": platform.machine(),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),

@@ -32,7 +32,11 @@ from scalinglaw_jax.simulate import (  # noqa: E402
     simulate_isoflop,
     simulate_training_curves,
 )
-from scalinglaw_jax.solvers import SolverOptions, chinchilla_grid  # noqa: E402
+from scalinglaw_jax.solvers import (  # noqa: E402
+    SolverOptions,
+    chinchilla_grid,
+    use_cpu_devices,
+)
 
 __all__ = [
     "CHINCHILLA",
@@ -58,5 +62,6 @@ __all__ = [
     "simulate_final_losses",
     "simulate_isoflop",
     "simulate_training_curves",
+    "use_cpu_devices",
 ]
 __version__ = "0.1.0"

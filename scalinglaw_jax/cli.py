@@ -19,6 +19,7 @@ from scalinglaw_jax.cli_common import (
     update_summary,
 )
 from scalinglaw_jax.data import DataError
+from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
     APPROACH_NAMES,
     demo_tables,
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scalinglaw",
         description="Fit compute-optimal scaling laws (Chinchilla approaches 1-3) in JAX.",
     )
+    parser.add_argument(
+        "--cpu-devices",
+        default=None,
+        help="split fits and sweeps over this many CPU devices, or 'auto' for one per core "
+        "(faster on multi-core CPUs; default: JAX's single CPU device)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run all approaches on a built-in simulated study")
@@ -146,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.cpu_devices is not None:
+        value = args.cpu_devices
+        if value != "auto" and not (value.isdigit() and int(value) > 0):
+            return fail(f"--cpu-devices must be a positive integer or 'auto', got {value!r}")
+        try:
+            use_cpu_devices(None if value == "auto" else int(value))
+        except RuntimeError as error:
+            return fail(str(error))
     return int(args.func(args) or 0)
 
 

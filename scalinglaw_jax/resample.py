@@ -188,8 +188,8 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
             None,
             jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
             options=options,
-            value_grad_hess=lambda theta, r: chinchilla_huber_derivatives(
-                theta, arrays, padded_weights[r], delta
+            value_grad_hess=lambda theta, r, majorize: chinchilla_huber_derivatives(
+                theta, arrays, padded_weights[r], delta, majorize
             ),
             lane_data=jnp.concatenate(
                 [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]

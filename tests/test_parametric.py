@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -78,6 +83,29 @@ def test_gradient_and_objective_agree_with_scipy(epoch_runs):
         np.testing.assert_allclose(hess, auto, rtol=1e-9, atol=1e-12)
 
 
+def test_majorised_hessian_adds_irls_curvature_of_rows_outside_delta(epoch_runs):
+    """``majorize = m`` adds ``m * sum_{|r| > delta} w delta/|r| J J^T`` to the exact Hessian
+    (J: autodiff gradient of the predicted log-loss), and leaves value and gradient alone."""
+    log_n, log_d, log_loss = (jnp.asarray(v) for v in log_arrays(epoch_runs))
+    arrays = parametric.ParametricArrays(log_n, log_d, log_loss)
+    weights = jnp.asarray(np.random.default_rng(1).integers(0, 3, size=log_n.size), float)
+    theta = jnp.asarray(chinchilla_grid()[1234])
+    delta = 1e-3
+    exact = parametric.chinchilla_huber_derivatives(theta, arrays, weights, delta)
+    jac = jax.jacobian(lambda t: laws.CHINCHILLA.log_loss(t, log_n, log_d))(theta)
+    abs_r = np.abs(np.asarray(laws.CHINCHILLA.log_loss(theta, log_n, log_d) - log_loss))
+    outside = np.where(abs_r > delta, np.asarray(weights) * delta / abs_r, 0.0)
+    assert 0 < np.count_nonzero(outside) < np.count_nonzero(weights)  # both kinds of row
+    irls = np.einsum("r,ri,rk->ik", outside, jac, jac)
+    for majorize in (0.25, 1.0):
+        value, grad, hess = parametric.chinchilla_huber_derivatives(
+            theta, arrays, weights, delta, majorize
+        )
+        assert float(value) == float(exact[0])
+        np.testing.assert_array_equal(grad, exact[1])
+        np.testing.assert_allclose(hess, exact[2] + majorize * irls, rtol=1e-10, atol=1e-14)
+
+
 def test_noise_free_simulation_recovers_the_law():
     n = np.geomspace(5e7, 2e10, 12)
     d = np.geomspace(1e9, 5e11, 10)
@@ -129,6 +157,40 @@ def test_same_inputs_same_bits(epoch_runs):
     second = fit_parametric(epoch_runs, starts=REDUCED_GRID)
     assert np.array_equal(first.theta, second.theta)
     assert first.objective == second.objective
+
+
+SPLIT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import jax, numpy as np
+    from scalinglaw_jax.approaches.parametric import fit_parametric
+    from scalinglaw_jax.data import load_runs
+    from scalinglaw_jax.solvers import start_mesh
+
+    starts = np.load(sys.argv[2])
+    assert start_mesh(len(starts)).size == 2  # the starts really are split
+    fit = fit_parametric(load_runs(sys.argv[1], drop_highest_loss=5), starts=starts)
+    np.savez(sys.argv[3], x=fit.per_start.x, value=fit.per_start.value, steps=fit.per_start.steps)
+    """
+)
+
+
+def test_starts_split_over_two_devices_give_the_same_bits(epoch_runs, epoch_csv, tmp_path):
+    """Two simulated CPU devices (in a subprocess) split the starts; every start's result is
+    bit-identical to one device's."""
+    starts = chinchilla_grid()[::30]  # 150 starts: 75 per device, more than a 64-lane queue
+    np.save(tmp_path / "starts.npy", starts)
+    (tmp_path / "split.py").write_text(SPLIT_SCRIPT)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env["JAX_PLATFORMS"] = "cpu"
+    paths = [str(epoch_csv), str(tmp_path / "starts.npy"), str(tmp_path / "out.npz")]
+    subprocess.run(
+        [sys.executable, str(tmp_path / "split.py"), *paths], check=True, env=env, timeout=300
+    )
+    here = fit_parametric(epoch_runs, starts=starts).per_start
+    with np.load(tmp_path / "out.npz") as split:
+        for name in ("x", "value", "steps"):
+            np.testing.assert_array_equal(split[name], getattr(here, name), err_msg=name)
 
 
 def test_float32_fast_path_is_close(epoch_runs):

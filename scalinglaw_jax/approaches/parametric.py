@@ -26,6 +26,8 @@ from scalinglaw_jax.solvers import (
     chinchilla_grid,
     multistart_minimize,
     random_starts,
+    shard_starts,
+    start_mesh,
     status_counts,
 )
 
@@ -68,7 +70,7 @@ def parametric_objective(theta, arrays: ParametricArrays, weights, delta, form=C
     return jnp.sum(jnp.where(present, weights * huber(residual, delta), 0.0))
 
 
-def chinchilla_huber_derivatives(theta, arrays: ParametricArrays, weights, delta):
+def chinchilla_huber_derivatives(theta, arrays: ParametricArrays, weights, delta, majorize=0.0):
     """Closed-form value, gradient and Hessian of the Chinchilla-form Huber objective.
 
     With ``u = (a - alpha ln N, b - beta ln D, e)``, ``p = softmax(u)`` and residual
@@ -79,6 +81,10 @@ def chinchilla_huber_derivatives(theta, arrays: ParametricArrays, weights, delta
     row sums, which XLA fuses far better than stacked arrays or autodiff's Hessian; each row
     sum is a kernel of its own on CPU, so only the upper triangle is summed. The largest of
     the three terms is ``exp(0) = 1`` after the shift, so two exponentials per row suffice.
+
+    ``majorize`` in [0, 1] moves ``h''`` of rows outside ``delta`` from 0 (the exact Hessian)
+    toward ``delta / |r|`` (``h'(r) / r``, the Huber loss's half-quadratic majoriser), the
+    curvature the solver wants far from the optimum (``solvers.SolverOptions``).
     """
     a, b, e, alpha, beta = (theta[i] for i in range(5))
     log_n, log_d = arrays.log_n, arrays.log_d
@@ -97,7 +103,10 @@ def chinchilla_huber_derivatives(theta, arrays: ParametricArrays, weights, delta
     residual = jnp.where(present, top + jnp.log1p(exp_low + exp_mid) - arrays.log_loss, 0.0)
     value = jnp.sum(jnp.where(present, weights * huber(residual, delta), 0.0))
     d1 = jnp.where(present, weights * jnp.clip(residual, -delta, delta), 0.0)
-    curvature = jnp.where(present & (jnp.abs(residual) <= delta), weights, 0.0) - d1
+    abs_residual = jnp.abs(residual)
+    outside = majorize * delta / jnp.maximum(abs_residual, delta)
+    robust = jnp.where(abs_residual <= delta, 1.0, outside)
+    curvature = jnp.where(present, weights * robust, 0.0) - d1
     p1, p2, p3 = e1 * inv_total, e2 * inv_total, e3 * inv_total
     jac = (p1, p2, p3, -p1 * log_n, -p2 * log_d)
     grad = jnp.stack([jnp.sum(d1 * j) for j in jac])
@@ -123,20 +132,31 @@ def fit_parametric_arrays(
     options: SolverOptions = DEFAULT_OPTIONS,
     form=CHINCHILLA,
     keep_starts: bool = True,
+    mesh=None,
 ) -> ParametricSolution:
-    """Minimise from every start (vmapped) and keep the lowest finite objective."""
+    """Minimise from every start (vmapped) and keep the lowest finite objective.
+
+    ``mesh`` (``solvers.start_mesh``) splits the starts over devices; None keeps them on one.
+    """
     TRACE_COUNTS["fit_parametric_arrays"] += 1
 
-    per_start = multistart_minimize(
-        lambda theta: parametric_objective(theta, arrays, weights, delta, form),
-        starts,
-        options=options,
-        value_grad_hess=(
-            (lambda theta: chinchilla_huber_derivatives(theta, arrays, weights, delta))
-            if form.name == "chinchilla"
-            else None
-        ),
-    )
+    def solve(starts):
+        return multistart_minimize(
+            lambda theta: parametric_objective(theta, arrays, weights, delta, form),
+            starts,
+            options=options,
+            value_grad_hess=(
+                (
+                    lambda theta, majorize: chinchilla_huber_derivatives(
+                        theta, arrays, weights, delta, majorize
+                    )
+                )
+                if form.name == "chinchilla"
+                else None
+            ),
+        )
+
+    per_start = shard_starts(solve, starts, mesh)
     finite = jnp.isfinite(per_start.value) & jnp.all(jnp.isfinite(per_start.x), axis=-1)
     ranked = jnp.where(finite, per_start.value, jnp.inf)
     best = jnp.argmin(ranked)
@@ -172,8 +192,8 @@ def fit_parametric_resamples(
         None,
         jnp.tile(starts, (n_resamples, 1)),
         options=options,
-        value_grad_hess=lambda theta, r: chinchilla_huber_derivatives(
-            theta, arrays, weights[r], delta
+        value_grad_hess=lambda theta, r, majorize: chinchilla_huber_derivatives(
+            theta, arrays, weights[r], delta, majorize
         ),
         lane_data=lane_resample,
     )
@@ -195,7 +215,9 @@ def fit_parametric_resamples(
     )
 
 
-_fit_jit = jax.jit(fit_parametric_arrays, static_argnames=("options", "form", "keep_starts"))
+_fit_jit = jax.jit(
+    fit_parametric_arrays, static_argnames=("options", "form", "keep_starts", "mesh")
+)
 
 
 def parametric_arrays(runs: Runs, dtype=jnp.float64) -> ParametricArrays:
@@ -286,6 +308,7 @@ def fit_parametric(
     options: SolverOptions = DEFAULT_OPTIONS,
     dtype=jnp.float64,
     form=CHINCHILLA,
+    devices=None,
 ) -> ParametricFit:
     """Fit Approach 3 to a validated table (``data.load_runs``) from many starts.
 
@@ -294,8 +317,10 @@ def fit_parametric(
     ``(n_starts, 5)`` over ``(log A, log B, log E, alpha, beta)``. ``dtype=jnp.float32`` is the
     explicit fast path. ``form`` is a loss form of ``laws`` (``laws.KAPLAN``: Kaplan's L(N, D),
     fitted with autodiff derivatives from its own ``start_grid()``; ``starts`` then has shape
-    ``(n_starts, form.n_params)``). Raises ``DataError`` for bad weights or too few rows before
-    tracing.
+    ``(n_starts, form.n_params)``). The starts are split over ``devices`` (default: every local
+    device) when each gets more than a full solver queue (``solvers.start_mesh``); the result
+    is the same bits whatever the number of devices. Raises ``DataError`` for bad weights or too
+    few rows before tracing.
     """
     n_rows = len(runs)
     if n_rows < form.n_params:
@@ -316,6 +341,7 @@ def fit_parametric(
         options=options,
         form=form,
         keep_starts=True,
+        mesh=start_mesh(grid.shape[0], options, devices),
     )
     solution = jax.device_get(solution)
     return ParametricFit(

@@ -22,6 +22,7 @@ exactly by the inner problem), which ``conditioning`` quantifies.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -52,8 +53,8 @@ DEFAULT_ALPHA_GRID = tuple(np.round(np.linspace(0.05, 1.2, 24), 6))
 DEFAULT_BETA_GRID = DEFAULT_ALPHA_GRID
 """Exponent grid of the outer search: 24 x 24 points over [0.05, 1.2]."""
 
-INNER_OPTIONS = SolverOptions(max_steps=60, gtol=1e-10, stall_steps=3)
-OUTER_OPTIONS = SolverOptions(max_steps=60, gtol=1e-9, stall_steps=3)
+INNER_OPTIONS = SolverOptions(max_steps=60, gtol=1e-10, stall_steps=3, majorizer_damping=math.inf)
+OUTER_OPTIONS = SolverOptions(max_steps=60, gtol=1e-9, stall_steps=3, majorizer_damping=math.inf)
 N_REFINE = 4
 """Grid points (lowest reduced objective first) from which the 2-D refinement starts."""
 
@@ -115,9 +116,9 @@ def _full(inner, outer):
 def inner_solve(outer, arrays: ParametricArrays, weights, delta, options=INNER_OPTIONS):
     """Minimise the Huber objective over ``(log A, log B, log E)`` at fixed ``(alpha, beta)``."""
 
-    def value_grad_hess(inner):
+    def value_grad_hess(inner, majorize):
         value, grad, hess = chinchilla_huber_derivatives(
-            _full(inner, outer), arrays, weights, delta
+            _full(inner, outer), arrays, weights, delta, majorize
         )
         return value, grad[:3], hess[:3, :3]
 
@@ -160,7 +161,7 @@ def fit_varpro_arrays(
         None,
         outer_grid[best],
         options,
-        lambda outer: reduced_derivatives(outer, arrays, weights, delta),
+        lambda outer, _: reduced_derivatives(outer, arrays, weights, delta),  # exact Hessian
     )
     ranked = jnp.where(refine.status == NON_FINITE, jnp.inf, refine.value)
     outer = refine.x[jnp.argmin(ranked)]
