@@ -39,6 +39,7 @@ import numpy as np
 
 from scalinglaw_jax import resample, scipy_reference
 from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.solvers import use_cpu_devices
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
 
@@ -199,7 +200,14 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--gpu-full", action="store_true")
     parser.add_argument("--gpu-resamples", type=int, default=10_000)
+    parser.add_argument(
+        "--cpu-devices",
+        default="auto",
+        help="CPU devices the sweeps are split over: an integer, or 'auto' for one per core "
+        "(the --memory subprocesses use one)",
+    )
     args = parser.parse_args()
+    use_cpu_devices(None if args.cpu_devices == "auto" else int(args.cpu_devices))
     runs = load_runs(args.data, drop_highest_loss=5)
     result = {
         "jax": jax.__version__,

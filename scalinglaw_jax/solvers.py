@@ -17,8 +17,9 @@ sees almost no curvature and most trial steps overshoot. The half-quadratic majo
 ``h'(r) / r`` (iteratively reweighted least squares) puts that curvature back. The solver asks
 for a blend, ``majorize = min(1, damping / majorizer_damping)``: the majoriser while the
 damping is large (far away), the exact Hessian, and with it Newton's fast local convergence, as
-the damping falls. On the Epoch grid this cuts the mean from 78 to 53 steps per start and
-brings 2,858 of the 4,500 starts to the global optimum instead of 1,039.
+the damping falls. On the Epoch grid this cuts the mean from 78 to 53 steps per start (50
+with the damping factors retuned for it) and brings 2,858 of the 4,500 starts to the global
+optimum instead of 1,039 (``benchmarks/bench_solver_steps.py``).
 
 The eigen-decomposition is a cyclic Jacobi method in plain XLA operations rather than LAPACK:
 LAPACK on CPU is the OpenBLAS that scipy ships, whose generic kernels returned different bits
