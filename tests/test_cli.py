@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jax
 import pandas as pd
 import pytest
 
@@ -153,3 +154,19 @@ def test_skip_bad_rows_lists_every_exclusion(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "row 3" in printed and "row 8" in printed
     assert read_summary(tmp_path)["approaches"]["3"]["n_starts"] == 4500
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("zero", "--cpu-devices must be a positive integer or 'auto', got 'zero'"),
+        ("0", "--cpu-devices must be a positive integer or 'auto', got '0'"),
+        # This process has already run JAX computations: too late to add devices.
+        ("2", "cannot switch to 2 CPU devices: JAX has already run a computation"),
+    ],
+)
+def test_cpu_devices_flag_errors_are_clear(value, message, tmp_path, capsys):
+    jax.numpy.zeros(1).block_until_ready()  # make sure JAX has started
+    assert main(["--cpu-devices", value, "demo", "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "summary.json").exists()

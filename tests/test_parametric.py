@@ -169,6 +169,7 @@ SPLIT_SCRIPT = textwrap.dedent(
 
     starts = np.load(sys.argv[2])
     assert start_mesh(len(starts)).size == 2  # the starts really are split
+    assert start_mesh(128) is None  # 64 per device: no more than one queue each, not split
     fit = fit_parametric(load_runs(sys.argv[1], drop_highest_loss=5), starts=starts)
     np.savez(sys.argv[3], x=fit.per_start.x, value=fit.per_start.value, steps=fit.per_start.steps)
     """

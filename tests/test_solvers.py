@@ -12,6 +12,7 @@ from scalinglaw_jax.solvers import (
     multistart_minimize,
     newton_minimize,
     symmetric_eigh,
+    use_cpu_devices,
 )
 
 
@@ -71,3 +72,11 @@ def test_queue_results_do_not_depend_on_the_other_lanes():
         np.testing.assert_allclose(other.x, full.x, rtol=0, atol=1e-9)
     solo = jax.jit(lambda s: newton_minimize(_rosenbrock, s))(starts[int(np.argmax(steps))])
     np.testing.assert_allclose(solo.x, full.x[int(np.argmax(steps))], rtol=0, atol=1e-9)
+
+
+def test_use_cpu_devices_refuses_bad_counts_and_late_calls():
+    with pytest.raises(ValueError, match="at least 1"):
+        use_cpu_devices(0)
+    jnp.zeros(1).block_until_ready()  # JAX has started in this process
+    with pytest.raises(RuntimeError, match="already run a computation"):
+        use_cpu_devices(2)
