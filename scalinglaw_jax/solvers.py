@@ -58,9 +58,9 @@ class SolverOptions(NamedTuple):
     fewer steps from a small ``initial_damping`` (``WARM_START_OPTIONS``), and with the exact
     Hessian throughout (``majorizer_damping=inf``): ``majorizer_damping`` is the damping at and
     above which the derivatives are asked for their majorising Hessian model in full (see the
-    module docstring; objectives without one ignore it). ``queue_lanes``
-    (None: 64 on CPU, 65,536 on accelerators) is the width of the multi-start schedule
-    (see ``multistart_minimize``); it changes speed, not the optimum found.
+    module docstring; objectives without one ignore it). ``queue_lanes`` (None: 64 on CPU,
+    65,536 on accelerators) is the width of the multi-start schedule (see
+    ``multistart_minimize``); it changes speed, not the optimum found.
     """
 
     max_steps: int = 400
@@ -393,7 +393,7 @@ def shard_starts(solve: Callable, starts, mesh) -> SolveResult:
     if mesh is None:
         return solve(starts)
     n_starts, n_devices = starts.shape[0], mesh.size
-    padded = jnp.concatenate([starts, jnp.repeat(starts[-1:], -n_starts % n_devices, axis=0)])
+    padded = _pad_with_last(starts, n_devices)
     dealt = padded.reshape(-1, n_devices, starts.shape[1]).swapaxes(0, 1).reshape(padded.shape)
     spec = jax.sharding.PartitionSpec("start")
     # check_vma=False: the solver's loops mix per-device and replicated values.
@@ -406,6 +406,11 @@ def shard_starts(solve: Callable, starts, mesh) -> SolveResult:
     return jax.tree_util.tree_map(collect, sharded(dealt))
 
 
+def _pad_with_last(leaf, multiple: int):
+    """``leaf`` with copies of its last row appended, to a multiple of ``multiple`` rows."""
+    return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], -leaf.shape[0] % multiple, axis=0)])
+
+
 def _init_in_blocks(newton: _Newton, starts, lane_data, width: int) -> _State:
     """Initial states computed ``width`` lanes at a time, the width the queue steps them at:
     vmapped arithmetic can round differently at different widths, and this keeps a lane's
@@ -414,8 +419,7 @@ def _init_in_blocks(newton: _Newton, starts, lane_data, width: int) -> _State:
     tree_map = jax.tree_util.tree_map
 
     def blocks(leaf):
-        padded = jnp.concatenate([leaf, jnp.repeat(leaf[-1:], -n_lanes % width, axis=0)])
-        return padded.reshape((-1, width) + leaf.shape[1:])
+        return _pad_with_last(leaf, width).reshape((-1, width) + leaf.shape[1:])
 
     states = jax.lax.map(
         lambda block: jax.vmap(newton.init)(*block), tree_map(blocks, (starts, lane_data))
