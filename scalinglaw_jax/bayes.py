@@ -39,7 +39,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
-from scalinglaw_jax.data import Runs, check_weights
+from scalinglaw_jax.data import DataError, Runs, check_weights
 from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
 from scalinglaw_jax.plots import Band, band_from_draws
 
@@ -159,15 +159,15 @@ def make_prior(spec: Mapping, *, high: float | None = None) -> dist.Distribution
         upper = _upper_bound(spec["high"], high)
         traced = any(isinstance(v, jax.core.Tracer) for v in (upper, spec["low"]))
         if not traced and not upper > spec["low"]:
-            raise ValueError(f"prior {dict(spec)} is empty under the upper bound {high}")
+            raise DataError(f"prior {dict(spec)} is empty under the upper bound {high}")
         return dist.Uniform(spec["low"], upper)
     if high is not None:
-        raise ValueError(f"an upper bound needs a normal or uniform prior, got {kind!r}")
+        raise DataError(f"an upper bound needs a normal or uniform prior, got {kind!r}")
     if kind == "halfnormal":
         return dist.HalfNormal(spec["scale"])
     if kind == "lognormal":
         return dist.LogNormal(spec["loc"], spec["scale"])
-    raise ValueError(
+    raise DataError(
         f"unknown prior {kind!r}; use normal (loc, scale[, low, high]), uniform (low, high), "
         "halfnormal (scale) or lognormal (loc, scale)"
     )
@@ -186,7 +186,7 @@ def resolve_priors(defaults: Mapping[str, dict], overrides: Mapping | None) -> d
     priors = {name: dict(spec) for name, spec in defaults.items()}
     for name, spec in (overrides or {}).items():
         if name not in priors:
-            raise ValueError(f"unknown prior {name!r}; known: {sorted(priors)}")
+            raise DataError(f"unknown prior {name!r}; known: {sorted(priors)}")
         priors[name] = dict(spec)
         make_prior(priors[name])
     return priors
@@ -198,7 +198,7 @@ def likelihood(kind: str, loc, scale, *, huber_k=DEFAULT_HUBER_K, student_df=DEF
         return HuberDensity(loc, scale, huber_k)
     if kind == "student":
         return dist.StudentT(student_df, loc, scale)
-    raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {kind!r}")
+    raise DataError(f"likelihood must be one of {LIKELIHOODS}, got {kind!r}")
 
 
 def _observe(name, density, weights, obs):
@@ -556,7 +556,7 @@ def _run_nuts(
 def _check_settings(settings: NutsSettings) -> None:
     for name in ("chains", "draws", "warmup"):
         if getattr(settings, name) < (1 if name != "warmup" else 0):
-            raise ValueError(f"{name} must be positive, got {getattr(settings, name)}")
+            raise DataError(f"{name} must be positive, got {getattr(settings, name)}")
 
 
 def _settings_dict(settings: NutsSettings, **extra) -> dict:
@@ -631,7 +631,7 @@ def sample_parametric(
     """
     _check_settings(settings)
     if likelihood_kind not in LIKELIHOODS:
-        raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood_kind!r}")
+        raise DataError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood_kind!r}")
     key = jax.random.key(0) if key is None else key
     weights = check_weights(weights, len(runs), "row")
     priors = resolve_priors(PARAMETRIC_PRIORS, priors)
@@ -691,7 +691,7 @@ def sample_parametric(
         )
         plain_sd = {n: float(np.std(pilot[n], ddof=1)) for n in ("alpha", "beta")}
     elif isinstance(learning_rate, str) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0 or 'sandwich', got {learning_rate!r}")
+        raise DataError(f"learning_rate must be > 0 or 'sandwich', got {learning_rate!r}")
     else:
         eta, plain_sd = float(learning_rate), None
     args = tuple(jnp.asarray(x) for x in (log_n, log_d, eta * weights, log_loss))

@@ -12,13 +12,17 @@ import numpy as np
 from scalinglaw_jax import laws
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_output_arguments,
     fail,
     output_dir,
     read_config,
     runs_from_args,
     update_summary,
 )
+from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.data import DataError
+from scalinglaw_jax.errors import run_command
+from scalinglaw_jax.outputs import remove_stale_figures
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
     APPROACH_NAMES,
@@ -55,9 +59,11 @@ def report_study(study, out: Path, section: str = "approaches") -> None:
         else:
             print(parametric_report(result))
     print("\n" + study.comparison_table())
+    # Figures first, summary last: a run that fails while drawing leaves no new summary.
+    written = write_figures(study, out)
+    remove_stale_figures(out, written)
     for key, content in study.summary().items():
         update_summary(out, section, key, content)
-    written = write_figures(study, out)
     print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
 
 
@@ -82,7 +88,7 @@ def run_fit(args: argparse.Namespace) -> int:
         runs = runs_from_args(args, config)
     except DataError as error:
         return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-out")
+    out = output_dir(args, config, "scalinglaw-out", runs)
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
     approaches = selected_approaches(args.approach or config.get("approach", "all"))
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal)
@@ -97,9 +103,9 @@ def run_demo(args: argparse.Namespace) -> int:
     config = read_config(args.config)
     demo = config.get("demo", {})
     started = time.perf_counter()
-    out = output_dir(args, config, "scalinglaw-demo")
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
+    out = output_dir(args, config, "scalinglaw-demo", tables)
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
     print(
         f"Simulated a Chinchilla-shaped study from the paper's Approach-3 law (a = {true_a:.4f}):"
@@ -126,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run all approaches on a built-in simulated study")
-    demo.add_argument("--out", type=Path, default=None, help="output directory")
-    demo.add_argument("--seed", type=int, default=None, help="PRNG seed of the simulation")
+    add_output_arguments(demo)
+    demo.add_argument(
+        "--seed", type=flag(SEED, int), default=None, help="PRNG seed of the simulation"
+    )
     demo.add_argument("--config", type=Path, default=None, help="TOML config file")
     demo.set_defaults(func=run_demo)
 
@@ -147,12 +155,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (cli_bootstrap, cli_bayes, cli_realdata):
         module.register(commands)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    for command in commands.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
+DEBUG_HELP = "show the Python traceback of an internal error (exit code 1)"
+RESUME_HINTS = {
+    "bootstrap": "rerun the same command with --resume to continue from the finished chunks",
+}
+"""What Ctrl-C says for commands that can continue where they stopped."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Parse, then run the sub-command under the exit-code contract (``errors``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # argparse: bad flags exit 2, --help exits 0
+        return int(exit_request.code or 0)
     if args.cpu_devices is not None:
         value = args.cpu_devices
         if value != "auto" and not (value.isdigit() and int(value) > 0):
@@ -161,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             use_cpu_devices(None if value == "auto" else int(value))
         except RuntimeError as error:
             return fail(str(error))
-    return int(args.func(args) or 0)
+    return run_command(
+        lambda: args.func(args), debug=args.debug, resume_hint=RESUME_HINTS.get(args.command)
+    )
 
 
 if __name__ == "__main__":

@@ -18,16 +18,22 @@ from scalinglaw_jax.cli_common import (
     runs_from_args,
     update_summary,
 )
+from scalinglaw_jax.config import SEED, flag, integer, learning_rate_flag, number
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+from scalinglaw_jax.outputs import check_out_path
+
+POSITIVE = flag(integer(1), int)
 
 BAND_POINTS = 41
 
 
 def _nuts_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--chains", type=int, default=None, help="NUTS chains (default 4)")
-    parser.add_argument("--draws", type=int, default=None, help="draws per chain (default 1000)")
-    parser.add_argument("--warmup", type=int, default=None, help="warmup steps (default 500)")
-    parser.add_argument("--seed", type=int, default=None, help="PRNG seed (default 0)")
+    parser.add_argument("--chains", type=POSITIVE, default=None, help="NUTS chains (default 4)")
+    parser.add_argument(
+        "--draws", type=POSITIVE, default=None, help="draws per chain (default 1000)"
+    )
+    parser.add_argument("--warmup", type=POSITIVE, default=None, help="warmup steps (default 500)")
+    parser.add_argument("--seed", type=flag(SEED, int), default=None, help="PRNG seed (default 0)")
     parser.add_argument(
         "--likelihood",
         choices=bayes.LIKELIHOODS,
@@ -62,6 +68,7 @@ def register(subparsers) -> None:
     )
     sample.add_argument(
         "--learning-rate",
+        type=learning_rate_flag,
         default=None,
         help="Approach 3: likelihood power eta, or 'sandwich' (default): eta calibrated by a "
         "pilot run so that the (alpha, beta) covariance matches the sandwich covariance; 1 "
@@ -77,7 +84,9 @@ def register(subparsers) -> None:
         "posterior, and report how often nominal 50/80/90/95% intervals for a and b cover "
         "the truth (with binomial Monte-Carlo standard errors).",
     )
-    calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
+    calibrate.add_argument(
+        "--studies", type=flag(integer(2), int), default=20, help="studies per approach"
+    )
     calibrate.add_argument(
         "--approach",
         type=int,
@@ -86,21 +95,31 @@ def register(subparsers) -> None:
         default=None,
         help="repeat for several (default: all three)",
     )
-    calibrate.add_argument("--noise", type=float, default=0.01, help="log-normal loss noise")
-    calibrate.add_argument("--points-per-budget", type=int, default=9)
-    calibrate.add_argument("--span-dex", type=float, default=1.2)
-    calibrate.add_argument("--resamples", type=int, default=200, help="bootstrap resamples")
-    calibrate.add_argument("--chains", type=int, default=4)
-    calibrate.add_argument("--draws", type=int, default=500)
-    calibrate.add_argument("--warmup", type=int, default=500)
-    calibrate.add_argument("--seed", type=int, default=0)
+    calibrate.add_argument(
+        "--noise",
+        type=flag(number(0.0, 1.0, open_low=True), float),
+        default=0.01,
+        help="log-normal loss noise",
+    )
+    calibrate.add_argument("--points-per-budget", type=flag(integer(3), int), default=9)
+    calibrate.add_argument(
+        "--span-dex", type=flag(number(0.0, 6.0, open_low=True), float), default=1.2
+    )
+    calibrate.add_argument(
+        "--resamples", type=flag(integer(2), int), default=200, help="bootstrap resamples"
+    )
+    calibrate.add_argument("--chains", type=POSITIVE, default=4)
+    calibrate.add_argument("--draws", type=POSITIVE, default=500)
+    calibrate.add_argument("--warmup", type=POSITIVE, default=500)
+    calibrate.add_argument("--seed", type=flag(SEED, int), default=0)
     calibrate.add_argument(
         "--learning-rate",
-        default="1",
+        type=learning_rate_flag,
+        default=1.0,
         help="Approach 3 posterior: likelihood power eta, or 'sandwich' (default 1: the "
         "simulated noise is iid)",
     )
-    calibrate.add_argument("--out", type=Path, default=Path("calibration"))
+    calibrate.add_argument("--out", type=Path, default=Path("calibration"), help="output folder")
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
     calibrate.set_defaults(func=run_calibrate)
 
@@ -141,7 +160,7 @@ def run_sample(args: argparse.Namespace) -> int:
     config = read_config(args.config)
     post_config = dict(config.get("posterior", {}))
     runs = runs_from_args(args, config)
-    out = output_dir(args, config, "posterior")
+    out = output_dir(args, config, "posterior", runs)
     seed = int(_pick(args.seed, post_config, "seed", 0))
     key = jax.random.key(seed)
     settings = _settings(args, post_config, progress=not args.no_progress)
@@ -208,8 +227,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
     from scalinglaw_jax import calibrate
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_path(args.out)
     result = calibrate.run_calibration(
         jax.random.key(args.seed),
         approaches=tuple(args.approach or (1, 2, 3)),

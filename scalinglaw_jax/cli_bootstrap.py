@@ -17,7 +17,10 @@ from scalinglaw_jax.cli_common import (
     runs_from_args,
     update_summary,
 )
+from scalinglaw_jax.config import SEED, flag, integer, number
 from scalinglaw_jax.data import DataError
+
+LEVEL = number(0.0, 1.0, open_low=True, open_high=True)
 
 APPROACH_TITLES = {
     "1": "Approach 1 (envelope of training curves)",
@@ -58,8 +61,12 @@ def register(subparsers) -> None:
         "subsample: 80%% without replacement (Chinchilla's Table 2); block: whole budgets "
         "(Approach 2) or curves (Approach 1) with replacement",
     )
-    parser.add_argument("--resamples", type=int, default=None, metavar="N", help="default 1000")
-    parser.add_argument("--seed", type=int, default=None, metavar="S", help="PRNG seed (0)")
+    parser.add_argument(
+        "--resamples", type=flag(integer(2), int), default=None, metavar="N", help="default 1000"
+    )
+    parser.add_argument(
+        "--seed", type=flag(SEED, int), default=None, metavar="S", help="PRNG seed (0)"
+    )
     parser.add_argument(
         "--mode",
         choices=resample.MODES,
@@ -67,16 +74,20 @@ def register(subparsers) -> None:
         help="Approach 3: fast = warm start from the full-data optimum plus the best "
         "--k-starts grid starts (default); full = all 4,500 grid starts per resample",
     )
-    parser.add_argument("--k-starts", type=int, default=None, metavar="K", help="default 8")
+    parser.add_argument(
+        "--k-starts", type=flag(integer(1), int), default=None, metavar="K", help="default 8"
+    )
     parser.add_argument(
         "--chunk-size",
-        type=int,
+        type=flag(integer(1), int),
         default=None,
         metavar="K",
         help="resamples per chunk (default: sized from free memory; a multiple of the devices)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the sweep in --out")
-    parser.add_argument("--level", type=float, default=None, help="interval level (0.95)")
+    parser.add_argument(
+        "--level", type=flag(LEVEL, float), default=None, help="interval level (0.95)"
+    )
     parser.add_argument(
         "--exclude-failed",
         action="store_true",
@@ -102,8 +113,8 @@ def register(subparsers) -> None:
         help="multi-host: coordinator address for jax.distributed.initialize (or "
         "SCALINGLAW_COORDINATOR); with --num-processes and --process-id",
     )
-    parser.add_argument("--num-processes", type=int, default=None)
-    parser.add_argument("--process-id", type=int, default=None)
+    parser.add_argument("--num-processes", type=flag(integer(1), int), default=None)
+    parser.add_argument("--process-id", type=flag(integer(0), int), default=None)
     parser.set_defaults(func=run)
 
 
@@ -132,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         runs = runs_from_args(args, config)
     except DataError as error:
         return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-bootstrap")
+    out = output_dir(args, config, "scalinglaw-bootstrap", runs)
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
     approaches = ("1", "2", "3") if approach == "all" else (approach,)
     dtype = jnp.float32 if args.float32 else jnp.float64

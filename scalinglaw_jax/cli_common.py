@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 
+from scalinglaw_jax.config import flag, integer
+from scalinglaw_jax.config import read_config as read_config
 from scalinglaw_jax.data import Runs, load_runs
 from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
+from scalinglaw_jax.errors import ConfigError, print_error
+from scalinglaw_jax.outputs import check_out_path, claim_output_dir, data_identity
 
 SUMMARY_FILE = "summary.json"
 
@@ -30,7 +32,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--drop-highest-loss",
-        type=int,
+        type=flag(integer(0), int),
         default=None,
         metavar="K",
         help="drop the K highest-loss rows (Epoch AI drop 5 on the Chinchilla data); reported",
@@ -41,18 +43,19 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave out rows with missing, non-numeric or non-positive values (each one is "
         "listed with its reasons) instead of stopping at the first table with bad cells",
     )
-    parser.add_argument("--out", type=Path, default=None, help="output directory")
+    add_output_arguments(parser)
     parser.add_argument("--config", type=Path, default=None, help="TOML config file")
 
 
-def read_config(path: Path | None) -> dict:
-    """Parse a TOML config (``{}`` when none is given)."""
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise SystemExit(f"error: config file {path} not found")
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out`` and ``--overwrite`` (an output folder belongs to one data set)."""
+    parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results in --out even when they came from other data (the files "
+        "this package wrote there are removed first)",
+    )
 
 
 def parse_column_mapping(pairs: list[str]) -> dict[str, str]:
@@ -61,7 +64,7 @@ def parse_column_mapping(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         canonical, sep, user = pair.partition("=")
         if not sep or not canonical.strip() or not user.strip():
-            raise SystemExit(f"error: --column expects CANONICAL=USER, got {pair!r}")
+            raise ConfigError(f"--column expects CANONICAL=USER, got {pair!r}")
         mapping[canonical.strip()] = user.strip()
     return mapping
 
@@ -80,11 +83,27 @@ def runs_from_args(args: argparse.Namespace, config: dict) -> Runs:
     return runs
 
 
-def output_dir(args: argparse.Namespace, config: dict, default: str) -> Path:
-    """The ``--out`` directory (config ``out`` or ``default`` otherwise), created."""
+def output_dir(
+    args: argparse.Namespace, config: dict, default: str, tables: Runs | dict | None = None
+) -> Path:
+    """The ``--out`` directory (config ``out`` or ``default`` otherwise), created.
+
+    With ``tables`` (the data the command fits) the folder is bound to that data and the
+    command's settings are recorded (``outputs.claim_output_dir``); a folder holding results
+    of other data is refused unless ``--overwrite``.
+    """
     out = args.out or Path(config.get("out", default))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    if tables is None:
+        return check_out_path(out)
+    settings = {k: v for k, v in vars(args).items() if k != "func"}
+    settings["config_values"] = config
+    return claim_output_dir(
+        out,
+        data_identity(tables),
+        args.command,
+        settings,
+        overwrite=getattr(args, "overwrite", False),
+    )
 
 
 def to_jsonable(value):
@@ -112,6 +131,5 @@ def update_summary(out_dir: Path, section: str, key: str, content: dict) -> Path
 
 
 def fail(message: str) -> int:
-    """Print a user-facing error and return the CLI's error exit code."""
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    """Print a user-facing error and return the CLI's error exit code (2)."""
+    return print_error(message)

@@ -124,7 +124,14 @@ def fetch(name: str, data_dir: str | Path | None = None) -> Path:
                 f"the one at {dataset.url}"
             )
         return path
-    import pooch
+    try:
+        import pooch
+    except ImportError:
+        raise DataError(
+            f"dataset {name!r}: downloading needs the optional package pooch (pip install "
+            f"'scalinglaw_jax[download]'); or put {dataset.filename} (from {dataset.url}) in a "
+            f"folder and pass it with --data-dir (or {DATA_DIR_ENV})"
+        ) from None
 
     try:
         return Path(

@@ -106,7 +106,7 @@ def draw_unit_weights(key, index, scheme: str, n_units: int):
         keep = max(1, round(SUBSAMPLE_FRACTION * n_units))
         order = jax.random.permutation(key, n_units)
         return jnp.zeros(n_units).at[order[:keep]].set(1.0)
-    raise ValueError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
+    raise DataError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
 
 
 class Problem(NamedTuple):
