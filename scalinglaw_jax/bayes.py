@@ -39,7 +39,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
-from scalinglaw_jax.data import DataError, Runs, check_weights
+from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
 from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
 from scalinglaw_jax.plots import Band, band_from_draws
 
@@ -629,6 +629,7 @@ def sample_parametric(
     residuals shared by model size) it gives SDs of alpha, beta about 0.7 and 0.5 of the row
     bootstrap's, and ``"sandwich"`` (``eta`` about 0.4) restores them; the CLI default.
     """
+    runs = as_runs(runs)
     _check_settings(settings)
     if likelihood_kind not in LIKELIHOODS:
         raise DataError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood_kind!r}")
@@ -746,6 +747,7 @@ def sample_isoflop(
     """
     from scalinglaw_jax.approaches.isoflop import fit_isoflop
 
+    runs = as_runs(runs)
     _check_settings(settings)
     key = jax.random.key(0) if key is None else key
     weights = check_weights(weights, len(runs), "row")
@@ -850,6 +852,7 @@ def bayesian_bootstrap_envelope(
         prepare_curves,
     )
 
+    runs = as_runs(runs)
     key = jax.random.key(0) if key is None else key
     curves = prepare_curves(runs, n_grid=n_grid or DEFAULT_N_GRID)
     arrays = envelope_arrays(curves)

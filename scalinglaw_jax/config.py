@@ -201,7 +201,7 @@ def schema() -> dict:
 
 def _nearest(name: str, known) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def validate(config: Mapping, source: str = "config") -> dict:
@@ -215,7 +215,7 @@ def _validate_table(table: Mapping, spec: dict, source: str, prefix: str) -> dic
     for key, value in table.items():
         if key not in spec:
             raise ConfigError(
-                f"{source}: unknown key {key!r} in {where}{_nearest(key, spec)}. Valid keys "
+                f"{source}: unknown key {key!r} in {where}{_nearest(key, spec)}; valid keys "
                 f"there: {', '.join(sorted(spec))} (see docs/config.md)"
             )
         rule = spec[key]

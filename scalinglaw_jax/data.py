@@ -393,6 +393,12 @@ def load_runs(
                 name, min_rows, int(keep.sum()), f"drop_highest_loss={drop_highest_loss}"
             )
 
+    kept = {name: values[name][keep] for name in ("params", "tokens", "loss")}
+    check_not_degenerate(kept["params"], kept["tokens"], kept["loss"], name, min_rows)
+    for message in unit_warnings(kept["params"], kept["tokens"], kept["loss"]):
+        warnings.warn(f"{name}: {message}", UserWarning, stacklevel=2)
+        recorded.append(message)
+
     run = run_labels = None
     if "run" in mapping:
         run, run_labels = _run_codes(table[mapping["run"]].to_numpy(dtype=object)[keep])
@@ -418,6 +424,73 @@ def load_runs(
         source=name,
         meta=meta,
     )
+
+
+LOSS_SPREAD_MIN = 1e-9
+"""Below this standard deviation of log-loss the losses are equal up to rounding: no signal."""
+PARAMS_MIN_PLAUSIBLE = 1e4
+"""Smaller parameter (or token) counts look like millions or billions, not raw counts."""
+LOSS_PLAUSIBLE = (1e-2, 1e2)
+"""Cross-entropy losses (nats per token) outside this range suggest another unit or a typo."""
+
+
+def distinct_points(params: np.ndarray, tokens: np.ndarray) -> int:
+    """How many distinct (params, tokens) pairs there are (NaN tokens: params alone)."""
+    tokens = np.where(np.isfinite(tokens), tokens, 0.0)
+    return int(np.unique(np.stack([params, tokens], axis=1), axis=0).shape[0])
+
+
+def check_not_degenerate(params, tokens, loss, source: str, min_points: int, what="") -> None:
+    """Refuse tables nothing can be learnt from: too few distinct (N, D) points, or losses
+    that are all equal. ``what`` names the fit that needs ``min_points`` (e.g. "Approach 3")."""
+    n_distinct = distinct_points(np.asarray(params), np.asarray(tokens))
+    if n_distinct < min_points:
+        need = f"{what} needs" if what else "fitting needs"
+        raise DataError(
+            f"{source}: only {n_distinct} distinct (params, tokens) point(s) among {len(loss)} "
+            f"rows; {need} at least {min_points} distinct points (repeated rows add no "
+            "information). Add runs at other model sizes or token counts."
+        )
+    spread = float(np.std(np.log(loss))) if len(loss) > 1 else np.inf
+    if spread < LOSS_SPREAD_MIN:
+        raise DataError(
+            f"{source}: every loss is (nearly) the same value ({float(loss[0]):.6g}; spread of "
+            f"log-loss {spread:.1e}), so no scaling law can be fitted; check the loss column."
+        )
+
+
+def unit_warnings(params, tokens, loss) -> list[str]:
+    """Warnings, each with its fix, for counts and losses in implausible units."""
+    messages = []
+    for name, values in (("params", params), ("tokens", tokens)):
+        finite = values[np.isfinite(values)]
+        if finite.size and finite.min() < PARAMS_MIN_PLAUSIBLE:
+            messages.append(
+                f"{name} go down to {finite.min():.4g}: counts below {PARAMS_MIN_PLAUSIBLE:.0e} "
+                f"look like millions or billions; give raw counts (e.g. 7e7, not 70 or 0.07), "
+                "or the fitted N_opt and D_opt are off by that factor"
+            )
+    low, high = LOSS_PLAUSIBLE
+    if loss.size and (loss.min() < low or loss.max() > high):
+        messages.append(
+            f"losses range over [{loss.min():.4g}, {loss.max():.4g}], outside the usual "
+            f"[{low:g}, {high:g}] for cross-entropy in nats per token; check the unit (the "
+            "exponents do not depend on it, but E, A and B do)"
+        )
+    return messages
+
+
+def as_runs(table, *, min_points: int | None = None, what: str = "") -> Runs:
+    """A validated ``Runs`` from a ``Runs``, a DataFrame or a path (``load_runs`` defaults).
+
+    The one entry check of the approaches' Python API, so a DataFrame gets the same
+    validation (and column aliases) as a file on the command line; ``min_points`` distinct
+    (params, tokens) points are required of ``what`` (e.g. ``"Approach 3"``).
+    """
+    runs = table if isinstance(table, Runs) else load_runs(table)
+    if min_points is not None:
+        check_not_degenerate(runs.params, runs.tokens, runs.loss, runs.source, min_points, what)
+    return runs
 
 
 def exclude_rows(runs: Runs, rows: Iterable[int], reason: str) -> Runs:

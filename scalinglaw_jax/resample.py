@@ -52,7 +52,7 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
     parametric_objective,
 )
-from scalinglaw_jax.data import DataError, Runs
+from scalinglaw_jax.data import DataError, Runs, as_runs
 from scalinglaw_jax.solvers import (
     CONVERGED,
     CPU_QUEUE_LANES,
@@ -60,6 +60,7 @@ from scalinglaw_jax.solvers import (
     WARM_START_OPTIONS,
     SolverOptions,
     chinchilla_grid,
+    loss_unit_offset,
     multistart_minimize,
 )
 
@@ -134,13 +135,16 @@ def _frontier_outputs(frontier, status, ok) -> dict:
     return out
 
 
+CHINCHILLA_THETA = laws.CHINCHILLA.theta_names
+
+
 def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA) -> np.ndarray:
     """Fast-mode starts: the full-data optimum, then the ``k`` grid starts of lowest objective.
 
     The grid points are ranked by the full-data objective at the start itself; resamples share
     this array, so one compiled program serves the whole sweep.
     """
-    grid = chinchilla_grid()
+    grid = chinchilla_grid() + loss_unit_offset(np.exp(arrays.log_loss), CHINCHILLA_THETA)
     ones = jnp.ones_like(arrays.log_loss)
     values = np.asarray(
         jax.jit(jax.vmap(lambda t: parametric_objective(t, arrays, ones, delta)))(
@@ -229,6 +233,7 @@ def prepare(
     ``point`` reuses a full-data ``fit_parametric`` result (it must be of ``runs``). Raises
     ``DataError`` for a refused pair or data the approach cannot fit.
     """
+    runs = as_runs(runs)
     approach = str(approach)
     if approach not in UNITS:
         raise DataError(f"unknown approach {approach!r}: use 1, 2 or 3")
@@ -248,7 +253,7 @@ def prepare(
             starts = fast_starts(arrays, point.theta, k_starts, point.delta)
             default_options = WARM_START_OPTIONS
         else:
-            starts = chinchilla_grid()
+            starts = chinchilla_grid() + loss_unit_offset(runs.loss, CHINCHILLA_THETA)
             default_options = DEFAULT_OPTIONS
         options = default_options if options is None else options
         fit = parametric_chunk_fit(

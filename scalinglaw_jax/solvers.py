@@ -471,6 +471,22 @@ def chinchilla_grid() -> np.ndarray:
     )
 
 
+LOSS_SCALE_THETA = ("a", "b", "e")
+"""Chinchilla-form parameters that shift by ``ln s`` when every loss is multiplied by ``s``."""
+
+
+def loss_unit_offset(loss, theta_names: Sequence[str]) -> np.ndarray:
+    """Shift that moves a default start grid to the decade of the data's losses.
+
+    The grids are laid out for losses of order 1 (nats per token). Multiplying every loss by
+    ``10^k`` shifts ``(a, b, e)`` of the optimum by ``k ln 10`` and leaves the exponents as they
+    are, so shifting the grid by the same amount makes the fit's exponents independent of the
+    loss unit. Zero for losses in [1, 10) and for forms without those parameters.
+    """
+    decade = float(np.floor(np.log10(np.min(np.asarray(loss, dtype=np.float64)))))
+    return np.array([decade * np.log(10.0) if n in LOSS_SCALE_THETA else 0.0 for n in theta_names])
+
+
 def product_grid(**axes: Sequence[float]) -> np.ndarray:
     """Cartesian product of named 1-D axes, in the order given, as a (n_starts, n_axes) array."""
     return np.array(list(itertools.product(*axes.values())), dtype=np.float64)

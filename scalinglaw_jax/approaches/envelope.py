@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
+from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 
 OK = 0
@@ -424,6 +424,7 @@ def fit_envelope(
     ``DataError`` for bad curves (see ``prepare_curves``) and when the weighted envelope is
     degenerate (fewer than 2 covered grid points, or a single model size).
     """
+    runs = as_runs(runs)
     curves = prepare_curves(runs, n_grid=n_grid, flops_range=flops_range)
     weights = check_weights(weights, len(curves), "curve")
     arrays = envelope_arrays(curves, dtype)

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
+from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 
 OK = 0
@@ -31,6 +31,9 @@ STATUS_NAMES = ("ok", "fewer than 2 budgets with an interior minimum")
 
 DEFAULT_TOLERANCE_DEX = 0.045
 MIN_POINTS = 3
+CURVATURE_RTOL = 1e-6
+"""A parabola whose rise across the sampled sizes (in the normalised coordinate) is below this
+fraction of the budget's mean loss has no minimum distinguishable from rounding noise."""
 DET_FLOOR = 1e-13
 """Smallest determinant of a budget's normalised 3x3 moment matrix taken as well posed.
 
@@ -323,7 +326,8 @@ def fit_isoflop_arrays(arrays: IsoflopArrays, weights: jnp.ndarray) -> IsoflopSo
     m1, m2, m3, m4, t0, t1, t2 = sums[1:] / jnp.where(total > 0, total, 1.0)
     d0, d1, d2, well_posed = _solve_sym3(m1, m2, m3, m4, t0, t1, t2, n_points >= MIN_POINTS)
 
-    has_minimum = well_posed & (d2 > 0)
+    # A curvature below CURVATURE_RTOL of the loss is rounding noise, not a minimum.
+    has_minimum = well_posed & (d2 > CURVATURE_RTOL * jnp.abs(t0))
     d2_safe = jnp.where(has_minimum, d2, 1.0)
     u_vertex = jnp.where(has_minimum, -d1 / (2.0 * d2_safe), 0.0)
     vertex_loss = jnp.where(has_minimum, d0 - d1 * d1 / (4.0 * d2_safe), 0.0)
@@ -452,10 +456,13 @@ def _exclusion_reason(sol, k: int) -> str | None:
     if not sol.well_posed[k]:
         return f"fewer than {MIN_POINTS} distinct model sizes; the parabola is undetermined"
     if not sol.has_minimum[k]:
-        return (
-            f"no interior minimum: curvature c2 = {float(sol.coef[k, 2]):.3g} <= 0 "
-            "(loss is not convex in ln N)"
-        )
+        c2 = float(sol.coef[k, 2])
+        if c2 > 0:
+            return (
+                f"no interior minimum: curvature c2 = {c2:.3g} is indistinguishable from zero "
+                f"(the loss changes by less than {CURVATURE_RTOL:g} of itself across the sizes)"
+            )
+        return f"no interior minimum: curvature c2 = {c2:.3g} <= 0 (loss is not convex in ln N)"
     if not sol.vertex_inside[k]:
         lo, hi = math.exp(float(sol.log_n_min[k])), math.exp(float(sol.log_n_max[k]))
         return (
@@ -600,6 +607,7 @@ def fit_isoflop(
     ``weights`` are per row (>= 0). Budgets without a usable profile are excluded and reported;
     raises ``DataError`` when fewer than 2 budgets exist or remain usable.
     """
+    runs = as_runs(runs)
     n_rows = len(runs)
     if n_rows == 0:
         raise DataError("Approach 2 needs rows; the table is empty")

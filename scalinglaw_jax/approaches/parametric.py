@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.data import DataError, Runs, check_weights
+from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
 from scalinglaw_jax.laws import CHINCHILLA, FORMS, Frontier, frontier_summary
 from scalinglaw_jax.solvers import (
     CONVERGED,
@@ -24,6 +24,7 @@ from scalinglaw_jax.solvers import (
     SolveResult,
     SolverOptions,
     chinchilla_grid,
+    loss_unit_offset,
     multistart_minimize,
     random_starts,
     shard_starts,
@@ -322,6 +323,9 @@ def fit_parametric(
     is the same bits whatever the number of devices. Raises ``DataError`` for bad weights or too
     few rows before tracing.
     """
+    runs = as_runs(runs, min_points=form.n_params, what="Approach 3")
+    if not (np.isfinite(delta) and delta > 0):
+        raise DataError(f"delta (the Huber threshold) must be a finite number > 0, got {delta}")
     n_rows = len(runs)
     if n_rows < form.n_params:
         raise DataError(f"Approach 3 needs at least {form.n_params} rows, got {n_rows}")
@@ -332,6 +336,8 @@ def fit_parametric(
             f"Approach 3 needs at least {form.n_params}"
         )
     grid = resolve_starts(starts, key=key, form=form)
+    if isinstance(starts, str | int):  # default grids follow the loss unit; given ones do not
+        grid = grid + loss_unit_offset(runs.loss, form.theta_names)
     arrays = parametric_arrays(runs, dtype)
     solution = _fit_jit(
         arrays,
