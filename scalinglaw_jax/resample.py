@@ -351,6 +351,18 @@ def default_chunk_size(
     return per_device * n_devices
 
 
+def _capped_chunk_size(problem: Problem, chunk_size: int, n_resamples: int, n_devices: int) -> int:
+    """An explicit chunk size, capped by what the sweep needs and by free memory (said so)."""
+    needed = -(-n_resamples // n_devices) * n_devices
+    per_device = int(MEMORY_FRACTION * free_memory_bytes() // max(problem.bytes_per_resample, 1.0))
+    fits = max(1, per_device) * n_devices
+    capped = min(chunk_size, needed, fits)
+    if capped < chunk_size:
+        why = "the resamples asked for" if capped == needed else "what fits in free memory"
+        print(f"--chunk-size {chunk_size} capped at {capped} ({why})")
+    return capped
+
+
 class Sweep(NamedTuple):
     """Per-resample outputs (NumPy arrays with a leading resample axis) and what produced them."""
 
@@ -385,23 +397,47 @@ def _checksum(arrays: dict) -> str:
     return digest.hexdigest()
 
 
-def _save_chunk(path: Path, arrays: dict) -> None:
-    """Write to a temporary file, then rename: a reader sees the whole chunk or none."""
+def _manifest_hash(manifest: dict) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def _chunk_binding(index: int, seed: int, manifest: dict) -> str:
+    """What ties a chunk file to its place: chunk index, seed and the sweep's manifest."""
+    return json.dumps({"index": index, "seed": seed, "manifest": _manifest_hash(manifest)})
+
+
+def _save_chunk(path: Path, arrays: dict, binding: str) -> None:
+    """Write to a temporary file, then rename: a reader sees the whole chunk or none.
+
+    ``binding`` (``_chunk_binding``) is stored and covered by the checksum, so a chunk copied
+    to another index, or left from another seed or sweep, is never taken for this one.
+    """
     tmp = path.with_name(path.name + ".tmp")
+    checksum = _checksum({**arrays, BINDING_KEY: np.array(binding)})
     with tmp.open("wb") as handle:
-        np.savez(handle, __checksum__=np.array(_checksum(arrays)), **arrays)
+        np.savez(
+            handle, __checksum__=np.array(checksum), **{BINDING_KEY: np.array(binding)}, **arrays
+        )
     os.replace(tmp, path)
 
 
-def _load_chunk(path: Path, expected: int, names: set) -> dict | None:
-    """A finished chunk, or None when it is unreadable, misshapen or fails its checksum."""
+BINDING_KEY = "__binding__"
+STORED_KEYS = ("__checksum__", BINDING_KEY)
+
+
+def _load_chunk(path: Path, expected: int, names: set, binding: str) -> dict | None:
+    """A finished chunk, or None when it is unreadable, misshapen, fails its checksum or
+    belongs to another index, seed or sweep (its ``binding`` differs)."""
     try:
         with np.load(path) as stored:
-            arrays = {name: stored[name] for name in stored.files if name != "__checksum__"}
+            arrays = {name: stored[name] for name in stored.files if name not in STORED_KEYS}
             checksum = str(stored["__checksum__"])
+            stored_binding = str(stored[BINDING_KEY])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    if set(arrays) != names or checksum != _checksum(arrays):
+    if stored_binding != binding or set(arrays) != names:
+        return None
+    if checksum != _checksum({**arrays, BINDING_KEY: np.array(stored_binding)}):
         return None
     if any(v.shape != (expected,) for v in arrays.values()):
         return None
@@ -412,6 +448,8 @@ def _open_checkpoints(folder: Path, manifest: dict, resume: bool, write: bool) -
     """Create or check ``folder`` (the writing process does; the others wait for it there);
     refuse to mix sweeps of different data or settings."""
     path = folder / "manifest.json"
+    if write:
+        _discard_unbound_chunks(folder, path)
     if write and path.is_file():
         existing = json.loads(path.read_text())
         if existing != manifest:
@@ -433,10 +471,34 @@ def _open_checkpoints(folder: Path, manifest: dict, resume: bool, write: bool) -
         multihost_utils.sync_global_devices("scalinglaw_jax checkpoint manifest")
 
 
+def _discard_unbound_chunks(folder: Path, manifest_path: Path) -> None:
+    """Chunks beside a missing or unreadable manifest belong to no known sweep: delete them
+    (and the broken manifest), say so, and let the sweep start afresh."""
+    chunks = sorted(folder.glob("chunk_*.npz")) if folder.is_dir() else []
+    if manifest_path.is_file():
+        try:
+            if isinstance(json.loads(manifest_path.read_text()), dict):
+                return
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+        problem = "is unreadable"
+        manifest_path.unlink()
+    elif chunks:
+        problem = "is missing"
+    else:
+        return
+    for chunk in chunks:
+        chunk.unlink()
+    print(
+        f"{manifest_path} {problem}: the {len(chunks)} chunk(s) there cannot be tied to this "
+        "sweep, so they were deleted and the sweep starts afresh"
+    )
+
+
 CHUNK_ABSENT, CHUNK_STORED, CHUNK_CORRUPT = 0, 1, 2
 
 
-def _read_stored_chunk(path: Path | None, size: int, shapes: dict, writer: bool):
+def _read_stored_chunk(path: Path | None, size: int, shapes: dict, writer: bool, binding: str):
     """``(arrays or None, state)`` of a checkpointed chunk, as the writing process sees it.
 
     With several processes the writer's reading is broadcast, so that all of them skip or
@@ -444,7 +506,7 @@ def _read_stored_chunk(path: Path | None, size: int, shapes: dict, writer: bool)
     """
     stored, state = None, CHUNK_ABSENT
     if writer and path is not None and path.is_file():
-        stored = _load_chunk(path, size, set(shapes))
+        stored = _load_chunk(path, size, set(shapes), binding)
         state = CHUNK_CORRUPT if stored is None else CHUNK_STORED
     if jax.process_count() == 1 or path is None:
         return stored, state
@@ -525,13 +587,16 @@ def run_sweep(
         raise DataError(f"the number of resamples must be >= 1, got {n_resamples}")
     mesh = mesh or sweep_mesh()
     n_devices = mesh.devices.size
-    chunk_size = chunk_size or default_chunk_size(problem, n_resamples, n_devices)
-    if chunk_size < 1 or chunk_size % n_devices:
+    if chunk_size is None:
+        chunk_size = default_chunk_size(problem, n_resamples, n_devices)
+    elif chunk_size < 1 or chunk_size % n_devices:
         raise DataError(f"chunk size {chunk_size} must be a positive multiple of {n_devices}")
+    else:
+        chunk_size = _capped_chunk_size(problem, chunk_size, n_resamples, n_devices)
     writer = jax.process_index() == 0
+    manifest = _manifest(problem, n_resamples, seed, chunk_size)
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
-        manifest = _manifest(problem, n_resamples, seed, chunk_size)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     by_index, _ = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
     shapes = jax.eval_shape(by_index, jax.ShapeDtypeStruct((chunk_size, 2), np.int64))
@@ -544,10 +609,14 @@ def run_sweep(
             break
         size = min(chunk_size, n_resamples - c * chunk_size)
         path = None if checkpoint_dir is None else checkpoint_dir / f"chunk_{c:06d}.npz"
-        stored, state = _read_stored_chunk(path, size, shapes, writer)
+        binding = _chunk_binding(c, seed, manifest)
+        stored, state = _read_stored_chunk(path, size, shapes, writer, binding)
         if state == CHUNK_CORRUPT:
             recomputed += 1
-            message = f"chunk {c} in {checkpoint_dir} is corrupt or incomplete: recomputing it"
+            message = (
+                f"chunk {c} in {checkpoint_dir} is corrupt, incomplete or from another sweep "
+                "(index, seed or settings): recomputing it"
+            )
             if writer:
                 (bar.write if progress else print)(message)
         if stored is not None:
@@ -560,7 +629,7 @@ def run_sweep(
             result = _run_global(by_index, rows, mesh)
             arrays = {name: value[:size] for name, value in result.items()}
             if path is not None and writer:
-                _save_chunk(path, arrays)
+                _save_chunk(path, arrays, binding)
         chunks.append(arrays)
         bar.update(size)
     bar.close()

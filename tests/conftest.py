@@ -23,3 +23,17 @@ def epoch_csv() -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found: the Epoch data lives in ../shared/data (not shipped)")
     return path
+
+
+@pytest.fixture(scope="session")
+def simulated_csv(tmp_path_factory) -> Path:
+    """A Chinchilla-shaped IsoFLOP study (nine budgets, nine sizes each, 1% noise) as a CSV:
+    the stand-in for the Epoch data wherever a test checks an invariant, not a known answer."""
+    import jax
+
+    from scalinglaw_jax.simulate import simulate_isoflop
+
+    table = simulate_isoflop(jax.random.key(2024), noise=0.01)
+    path = tmp_path_factory.mktemp("simulated") / "isoflop.csv"
+    table.to_csv(path, index=False)
+    return path
