@@ -20,6 +20,7 @@ from scalinglaw_jax.cli_common import (
     update_summary,
 )
 from scalinglaw_jax.config import SEED, flag
+from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.errors import run_command
 from scalinglaw_jax.outputs import remove_stale_figures
@@ -144,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--approach", choices=APPROACH_CHOICES, default=None)
     fit.add_argument(
         "--isoflop-nominal",
+        type=flag(check_nominal_budgets),
         default=None,
         help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
         "(default: the table's budget column, else clustering by gaps in log FLOPs)",

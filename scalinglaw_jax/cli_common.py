@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from scalinglaw_jax.config import flag, integer
@@ -93,7 +94,7 @@ def output_dir(
     of other data is refused unless ``--overwrite``.
     """
     out = args.out or Path(config.get("out", default))
-    if tables is None:
+    if tables is None or jax.process_index() != 0:  # multi-host: process 0 writes summaries
         return check_out_path(out)
     settings = {k: v for k, v in vars(args).items() if k != "func"}
     settings["config_values"] = config

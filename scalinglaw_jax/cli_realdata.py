@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from scalinglaw_jax.cli_common import fail
+from scalinglaw_jax.config import SEED, flag, integer
 from scalinglaw_jax.data import DataError
 
 
@@ -50,12 +51,17 @@ def register(subparsers) -> None:
         "replicate", help="replicate a published study on its public data"
     )
     replicate.add_argument("study", choices=("chinchilla",))
-    replicate.add_argument("--resamples", type=int, default=400, help="bootstrap resamples")
     replicate.add_argument(
-        "--draws", type=int, default=500, help="NUTS draws (and warmup) per chain; 0 skips"
+        "--resamples", type=flag(integer(2), int), default=400, help="bootstrap resamples"
     )
-    replicate.add_argument("--chains", type=int, default=2, help="NUTS chains")
-    replicate.add_argument("--seed", type=int, default=0)
+    replicate.add_argument(
+        "--draws",
+        type=flag(integer(0), int),
+        default=500,
+        help="NUTS draws (and warmup) per chain; 0 skips",
+    )
+    replicate.add_argument("--chains", type=flag(integer(1), int), default=2, help="NUTS chains")
+    replicate.add_argument("--seed", type=flag(SEED, int), default=0)
     replicate.add_argument(
         "--data-dir",
         default=None,

@@ -145,8 +145,10 @@ def priors_table(value):
             raise ValueError(f'prior {name!r} must be a table like {{dist = "normal", ...}}')
         try:
             bayes.make_prior(spec)
-        except (KeyError, TypeError, ValueError) as error:
-            raise ValueError(f"prior {name!r}: {error!s} is missing or wrong") from None
+        except KeyError as error:
+            raise ValueError(f"prior {name!r} lacks the number {error}") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"prior {name!r}: {error}") from None
     return dict(value)
 
 
