@@ -322,8 +322,9 @@ class NutsSettings:
     progress_bar: bool = True
 
     def chain_method(self) -> str:
-        """``"parallel"`` when every chain gets its own device, else ``"vectorized"``."""
-        return "parallel" if jax.local_device_count() >= self.chains > 1 else "vectorized"
+        """Always ``"vectorized"``: chains mapped over devices (``"parallel"``) round
+        differently, so the same seed would give other draws on another device count."""
+        return "vectorized"
 
 
 PILOT_DRAWS = 250

@@ -299,16 +299,18 @@ def test_output_folder_belongs_to_one_data_set(table, tmp_path, capsys, monkeypa
     assert summary["settings"]["fit"]["approach"] == "2"
     assert (out / "isoflop_profiles.png").is_file()
 
-    code, output = run_cli(capsys, "fit", second, "--approach", "3", "--out", out)
+    (out / "parametric_contours.png").write_bytes(b"from an earlier Approach-3 fit")
+    code, output = run_cli(capsys, "fit", second, "--approach", "2", "--out", out)
     assert_user_error(code, output, "holds results of other data", "--overwrite")
 
-    code, output = run_cli(capsys, "fit", second, "--approach", "3", "--out", out, "--overwrite")
+    code, output = run_cli(capsys, "fit", second, "--approach", "2", "--out", out, "--overwrite")
     assert code == 0, output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data"]["source"] == str(second.resolve())
-    assert set(summary["approaches"]) == {"3", "kaplan", "skipped"}  # no stale Approach 2
-    assert not (out / "isoflop_profiles.png").exists()  # nor its figure
-    assert (out / "parametric_contours.png").is_file()
+    assert summary["data"]["rows"] == len(table.iloc[::2])
+    assert set(summary["approaches"]) == {"2", "kaplan", "skipped"}
+    assert not (out / "parametric_contours.png").exists()  # the stale figure is gone
+    assert (out / "isoflop_profiles.png").is_file()
 
     # A run that fails while drawing leaves the previous summary, not a new half one.
     before = (out / "summary.json").read_text()
