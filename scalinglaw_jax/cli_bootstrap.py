@@ -75,7 +75,7 @@ def register(subparsers) -> None:
         "--k-starts grid starts (default); full = all 4,500 grid starts per resample",
     )
     parser.add_argument(
-        "--k-starts", type=flag(integer(1), int), default=None, metavar="K", help="default 8"
+        "--k-starts", type=flag(integer(0), int), default=None, metavar="K", help="default 8"
     )
     parser.add_argument(
         "--chunk-size",

@@ -98,10 +98,11 @@ def output_dir(
         return check_out_path(out)
     settings = {k: v for k, v in vars(args).items() if k != "func"}
     settings["config_values"] = config
+    command = getattr(args, "command", None) or args.func.__name__.removeprefix("run_")
     return claim_output_dir(
         out,
         data_identity(tables),
-        args.command,
+        command,
         settings,
         overwrite=getattr(args, "overwrite", False),
     )

@@ -180,7 +180,7 @@ def schema() -> dict:
             "resamples": integer(2),
             "seed": SEED,
             "mode": choice(*MODES),
-            "k_starts": integer(1),
+            "k_starts": integer(0),
             "level": number(0.0, 1.0, open_low=True, open_high=True),
         },
         "posterior": {

@@ -13,7 +13,7 @@ from scipy import integrate
 
 from scalinglaw_jax import bayes
 from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+from scalinglaw_jax.laws import CHINCHILLA, CHINCHILLA_ISOFLOP_BUDGETS, PAPER_PARAMS
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -27,6 +27,16 @@ SMALL = bayes.NutsSettings(chains=2, draws=250, warmup=250, progress_bar=False)
 @pytest.fixture(scope="module")
 def epoch_runs(epoch_csv):
     return load_runs(epoch_csv, drop_highest_loss=5)
+
+
+@pytest.fixture(scope="module")
+def simulated_runs(simulated_csv):
+    """Simulated from the paper's law: for invariants that must hold on a clean clone."""
+    return load_runs(simulated_csv)
+
+
+TRUE_THETA = tuple(float(v) for v in CHINCHILLA.from_params(PAPER_PARAMS))
+"""The simulation's own law, (log A, log B, log E, alpha, beta): a good NUTS start."""
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +119,12 @@ def test_epoch_posterior_sd_within_30pct_of_bootstrap(epoch_posterior):
     assert plain["alpha"] / EPOCH_SE["alpha"] < 0.8 and plain["beta"] / EPOCH_SE["beta"] < 0.6
 
 
-def test_zero_weight_rows_are_masked(epoch_runs):
-    weights = np.ones(len(epoch_runs))
+def test_zero_weight_rows_are_masked(simulated_runs):
+    weights = np.ones(len(simulated_runs))
     weights[:10] = 0.0
     tiny = bayes.NutsSettings(chains=1, draws=20, warmup=20, progress_bar=False)
     post = bayes.sample_parametric(
-        epoch_runs, weights, init_theta=OPTIMUM_THETA, settings=tiny, likelihood_kind="student"
+        simulated_runs, weights, init_theta=TRUE_THETA, settings=tiny, likelihood_kind="student"
     )
     log_lik = post.idata.log_likelihood["log_loss"].values
     assert np.all(log_lik[..., :10] == 0.0)
@@ -131,7 +141,7 @@ def test_epoch_isoflop_posterior_contains_049(epoch_runs):
     assert band.kind == "posterior" and np.all(band.n_low < band.n_high)
 
 
-def test_cli_sample_writes_summary(epoch_csv, tmp_path):
+def test_cli_sample_writes_summary(simulated_csv, tmp_path):
     import argparse
 
     from scalinglaw_jax.cli_bayes import register
@@ -141,11 +151,9 @@ def test_cli_sample_writes_summary(epoch_csv, tmp_path):
     args = parser.parse_args(
         [
             "sample",
-            str(epoch_csv),
+            str(simulated_csv),
             "--approach",
             "3",
-            "--drop-highest-loss",
-            "5",
             "--chains",
             "1",
             "--draws",
@@ -170,3 +178,39 @@ def test_cli_sample_writes_summary(epoch_csv, tmp_path):
         assert name in summary
     assert summary["ok"] is False  # 30 draws cannot reach ESS > 400: the run says so
     assert (tmp_path / "posterior_approach3.nc").is_file()
+
+
+DEVICES_SCRIPT = """
+import sys
+import jax, numpy as np
+from scalinglaw_jax import bayes
+from scalinglaw_jax.data import load_runs
+
+assert jax.local_device_count() == int(sys.argv[3])
+settings = bayes.NutsSettings(chains=2, draws=15, warmup=15, progress_bar=False)
+post = bayes.sample_parametric(
+    load_runs(sys.argv[1]), init_theta=tuple(map(float, sys.argv[4:])), settings=settings,
+    key=jax.random.key(7),
+)
+np.save(sys.argv[2], post.idata.posterior["alpha"].values)
+"""
+
+
+def test_same_seed_same_draws_on_one_or_two_devices(simulated_csv, tmp_path):
+    """``sample`` on 2 (simulated CPU) devices gives the bits it gives on 1."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "devices.py"
+    script.write_text(DEVICES_SCRIPT)
+    draws = {}
+    for count in (1, 2):
+        env = dict(os.environ, JAX_PLATFORMS="cpu")
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={count}"
+        out = tmp_path / f"alpha{count}.npy"
+        argv = [str(simulated_csv), str(out), str(count), *map(str, TRUE_THETA)]
+        subprocess.run([sys.executable, str(script), *argv], check=True, env=env, timeout=300)
+        draws[count] = np.load(out)
+    assert draws[1].shape == (2, 15)
+    np.testing.assert_array_equal(draws[1], draws[2])

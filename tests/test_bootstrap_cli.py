@@ -22,12 +22,10 @@ def quick_point_fit(monkeypatch):
     )
 
 
-def command(epoch_csv, out, *extra):
+def command(simulated_csv, out, *extra):
     return [
         "bootstrap",
-        str(epoch_csv),
-        "--drop-highest-loss",
-        "5",
+        str(simulated_csv),
         "--resamples",
         "80",
         "--k-starts",
@@ -43,8 +41,8 @@ def command(epoch_csv, out, *extra):
     ]
 
 
-def test_bootstrap_all_writes_summary_and_resumes(epoch_csv, tmp_path, capsys):
-    assert main(command(epoch_csv, tmp_path, "--approach", "all", "--resume")) == 0
+def test_bootstrap_all_writes_summary_and_resumes(simulated_csv, tmp_path, capsys):
+    assert main(command(simulated_csv, tmp_path, "--approach", "all", "--resume")) == 0
     printed = capsys.readouterr().out
     assert "skipped: Approach 1 resamples whole training curves" in printed
     assert "95% percentile" in printed and "alpha" in printed
@@ -58,16 +56,16 @@ def test_bootstrap_all_writes_summary_and_resumes(epoch_csv, tmp_path, capsys):
             assert low < entry["estimate"][name] < high and entry["se"][name] > 0
         assert (tmp_path / entry["netcdf"]).is_file()
     # The same command again resumes every chunk and reproduces the summary.
-    assert main(command(epoch_csv, tmp_path, "--approach", "all", "--resume")) == 0
+    assert main(command(simulated_csv, tmp_path, "--approach", "all", "--resume")) == 0
     assert "resumed 3 finished chunk(s)" in capsys.readouterr().out
     again = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]
     assert again["3"]["se"] == summary["3"]["se"]
 
 
-def test_bootstrap_refuses_mismatch_and_unsupported_scheme(epoch_csv, tmp_path, capsys):
-    args = command(epoch_csv, tmp_path, "--approach", "2", "--scheme", "block")
+def test_bootstrap_refuses_mismatch_and_unsupported_scheme(simulated_csv, tmp_path, capsys):
+    args = command(simulated_csv, tmp_path, "--approach", "2", "--scheme", "block")
     assert main(args) == 0
     assert main([*args, "--seed", "1", "--resume"]) == 2
     assert "different seed" in capsys.readouterr().err
-    assert main(command(epoch_csv, tmp_path, "--approach", "3", "--scheme", "block")) == 2
+    assert main(command(simulated_csv, tmp_path, "--approach", "3", "--scheme", "block")) == 2
     assert "Approach 3 treats runs as independent" in capsys.readouterr().err

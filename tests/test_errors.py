@@ -144,7 +144,7 @@ def test_bad_fit_flags(flags, words, simulated_csv, tmp_path, capsys):
         (["bootstrap", "DATA", "--resamples", "1"], ["--resamples", ">= 2"]),
         (["bootstrap", "DATA", "--chunk-size", "0"], ["--chunk-size", ">= 1"]),
         (["bootstrap", "DATA", "--seed", "-1"], ["--seed", ">= 0"]),
-        (["bootstrap", "DATA", "--k-starts", "0"], ["--k-starts", ">= 1"]),
+        (["bootstrap", "DATA", "--k-starts", "-1"], ["--k-starts", ">= 0"]),
         (["bootstrap", "DATA", "--scheme", "wild"], ["--scheme", "invalid choice"]),
         (["demo", "--seed", "x"], ["--seed", "expected int"]),
         (["--cpu-devices", "zero", "demo"], ["--cpu-devices", "'zero'"]),

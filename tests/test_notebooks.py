@@ -33,12 +33,7 @@ def test_notebook_runs(path, monkeypatch, tmp_path):
     client = NotebookClient(
         notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": tmp_path}}
     )
-    client.execute()
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert not errors
+    client.execute()  # raises CellExecutionError on the first failing cell
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code_cells and all(cell.get("execution_count") for cell in code_cells)
+    assert any(cell.get("outputs") for cell in code_cells)  # it showed something

@@ -172,6 +172,7 @@ def test_params_vs_flops_on_given_axes(lines):
     fig = Figure()
     ax = fig.add_subplot()
     assert plots.plot_params_vs_flops(lines, ax=ax) is fig
+    assert fig.axes == [ax] and len(_gid(ax, "frontier")) == len(lines)
 
 
 def test_params_vs_tokens(lines, runs):

@@ -8,9 +8,13 @@ import numpy as np
 import pytest
 
 from scalinglaw_jax.solvers import (
+    CONVERGED,
     DEFAULT_OPTIONS,
+    MAX_STEPS,
+    NON_FINITE,
     multistart_minimize,
     newton_minimize,
+    status_counts,
     symmetric_eigh,
     use_cpu_devices,
 )
@@ -80,3 +84,21 @@ def test_use_cpu_devices_refuses_bad_counts_and_late_calls():
     jnp.zeros(1).block_until_ready()  # JAX has started in this process
     with pytest.raises(RuntimeError, match="already run a computation"):
         use_cpu_devices(2)
+
+
+def test_statuses_say_how_each_start_ended():
+    """One batch, three endings: converged, out of steps (Rosenbrock from afar, 3 steps), and
+    non-finite (a log barrier started outside its domain). No lane aborts the others."""
+
+    def objective(x):
+        rosenbrock = (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
+        return jnp.where(x[0] < -5.0, jnp.log(x[0] + 5.0), rosenbrock)
+
+    starts = jnp.array([[1.0, 1.0], [-1.9, 2.0], [-6.0, 0.0]])
+    options = DEFAULT_OPTIONS._replace(max_steps=3)
+    result = multistart_minimize(objective, starts, options=options)
+    assert [int(s) for s in result.status] == [CONVERGED, MAX_STEPS, NON_FINITE]
+    assert status_counts(result.status) == {"converged": 1, "max-steps": 1, "non-finite": 1}
+    assert int(result.steps[1]) == 3
+    patient = multistart_minimize(objective, starts[:2], options=DEFAULT_OPTIONS)
+    assert [int(s) for s in patient.status] == [CONVERGED, CONVERGED]
