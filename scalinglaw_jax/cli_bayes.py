@@ -13,11 +13,15 @@ import numpy as np
 from scalinglaw_jax import bayes
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
+    fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
     update_summary,
 )
+from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 
 BAND_POINTS = 41
@@ -48,6 +52,7 @@ def register(subparsers) -> None:
         "table.",
     )
     add_data_arguments(sample)
+    add_law_argument(sample)
     sample.add_argument("--approach", type=int, choices=(1, 2, 3), default=3)
     _nuts_arguments(sample)
     sample.add_argument(
@@ -157,11 +162,16 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.approach == 3:
         from scalinglaw_jax.approaches.parametric import fit_parametric
 
+        try:
+            law = law_from_args(args, config)
+        except DataError as error:
+            return fail(str(error))
         starts = post_config.get("init_starts", 64)
         key_fit = jax.random.fold_in(key, 1)
-        point = fit_parametric(runs, starts=starts, key=key_fit)
+        point = fit_parametric(runs, starts=starts, key=key_fit, law=law)
         posterior = bayes.sample_parametric(
             runs,
+            law=law,
             init_theta=point.theta,
             e_below_min_loss=bool(
                 _pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)

@@ -217,6 +217,22 @@ class Law:
         columns = {name: inputs[name] for name in self.columns}
         return jax.vmap(lambda x: self.predict(p, x))(columns)
 
+    def predict_at(self, theta, params, tokens):
+        """Predicted loss at arrays of ``params`` and ``tokens`` (any shape), ``flops = 6ND``;
+        other columns from ``frontier_inputs`` (e.g. fresh data: ``unique_tokens = tokens``)."""
+        params, tokens = jnp.broadcast_arrays(jnp.asarray(params), jnp.asarray(tokens))
+        x = {"params": params.ravel(), "tokens": tokens.ravel()}
+        x["flops"] = 6.0 * x["params"] * x["tokens"]
+        if self.frontier_inputs is not None:
+            x = dict(self.frontier_inputs(x))
+        missing = set(self.columns) - set(x)
+        if missing:
+            raise LawError(
+                f"law {self.name!r} reads {', '.join(sorted(missing))}, which is not defined "
+                "from params and tokens alone: give the law frontier_inputs(x) -> x"
+            )
+        return self.predict_rows(theta, x).reshape(params.shape)
+
     def log_loss(self, theta, arrays):
         """Predicted log-loss per row of ``arrays`` (``parametric.ParametricArrays``); NaN where
         the prediction is not positive. ``log_prediction(theta, arrays)`` is a fast path."""
