@@ -83,6 +83,7 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
+    add_law_argument(calibrate)
     calibrate.add_argument(
         "--approach",
         type=int,
@@ -218,6 +219,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
     from scalinglaw_jax import calibrate
 
+    try:
+        law = law_from_args(args, {})
+    except DataError as error:
+        return fail(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(
@@ -233,6 +238,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         ),
         learning_rate=_learning_rate(args.learning_rate),
         progress=not args.no_progress,
+        parametric_law=law,
     )
     path = result.save(out / "calibration.json")
     print(result.table().to_string(index=False))

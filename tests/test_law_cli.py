@@ -93,6 +93,39 @@ def test_sample_with_a_users_law(table, tmp_path):
     assert low < high
 
 
+def test_calibrate_with_a_users_law(tmp_path, capsys):
+    code = main(
+        [
+            "calibrate",
+            "--law",
+            USER_LAW,
+            "--approach",
+            "3",
+            "--studies",
+            "2",
+            "--resamples",
+            "10",
+            "--chains",
+            "1",
+            "--draws",
+            "40",
+            "--warmup",
+            "40",
+            "--no-progress",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    saved = json.loads((tmp_path / "calibration.json").read_text())
+    design = saved["design"]
+    assert design["parametric_law"] == "shared_exponent"
+    # Studies are drawn from the user's law (its closest member to the paper's law), whose
+    # equal exponents put a at exactly 1/2.
+    assert design["parametric_law_truth"]["a"] == pytest.approx(0.5, abs=1e-12)
+    assert {row["method"] for row in saved["coverage"]} == {"bootstrap", "posterior"}
+
+
 @pytest.mark.parametrize(
     ("law", "words"),
     [
