@@ -15,6 +15,8 @@ from scalinglaw_jax.config import read_config as read_config
 from scalinglaw_jax.data import Runs, load_runs
 from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
 from scalinglaw_jax.errors import ConfigError, print_error
+from scalinglaw_jax.law import Law
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 from scalinglaw_jax.outputs import check_out_path, claim_output_dir, data_identity
 
 SUMMARY_FILE = "summary.json"
@@ -57,6 +59,22 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
         help="replace the results in --out even when they came from other data (the files "
         "this package wrote there are removed first)",
     )
+
+
+def add_law_argument(parser: argparse.ArgumentParser) -> None:
+    """``--law NAME`` or ``--law path/to/file.py:NAME`` (Approach 3)."""
+    parser.add_argument(
+        "--law",
+        default=None,
+        metavar="NAME|FILE.py:NAME",
+        help="Approach 3's law: a registered name (scalinglaw laws list) or a Law defined in "
+        f"your own file, path/to/file.py:NAME (default: config 'law', else {DEFAULT_LAW})",
+    )
+
+
+def law_from_args(args: argparse.Namespace, config: dict) -> Law:
+    """The law named by ``--law`` or config ``law``; ``LawError`` (a ``DataError``) if bad."""
+    return get_law(args.law or config.get("law", DEFAULT_LAW))
 
 
 def parse_column_mapping(pairs: list[str]) -> dict[str, str]:

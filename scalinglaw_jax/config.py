@@ -171,6 +171,7 @@ def schema() -> dict:
     return {
         "out": text,
         "approach": choice(*APPROACHES, integers_as_text=True),
+        "law": text,
         "data": {"drop_highest_loss": integer(0), "columns": columns_table},
         "demo": {"seed": SEED, "noise": number(0.0, 1.0)},
         "isoflop": {"nominal": nominal_budgets},

@@ -471,8 +471,9 @@ def chinchilla_grid() -> np.ndarray:
     )
 
 
-LOSS_SCALE_THETA = ("a", "b", "e")
-"""Chinchilla-form parameters that shift by ``ln s`` when every loss is multiplied by ``s``."""
+LOSS_SCALE_THETA = ("log_A", "log_B", "log_E")
+"""Engine coordinates that shift by ``ln s`` when every loss is multiplied by ``s``: the logs
+of the multiplicative coefficients of the lawbook's Chinchilla-type laws (loss linear in them)."""
 
 
 def loss_unit_offset(loss, theta_names: Sequence[str]) -> np.ndarray:
