@@ -32,6 +32,12 @@ def epoch_runs(epoch_csv):
     return load_runs(epoch_csv, drop_highest_loss=5)
 
 
+@pytest.fixture(scope="module")
+def simulated_runs(simulated_csv):
+    """Simulated IsoFLOP study: the invariants below must hold on a clean clone too."""
+    return load_runs(simulated_csv)
+
+
 def log_arrays(runs):
     return np.log(runs.params), np.log(runs.tokens), np.log(runs.loss)
 
@@ -58,8 +64,8 @@ def test_epoch_optimum_matches_scipy_and_published(epoch_runs):
     assert fit.start_status["converged"] + fit.start_status["max-steps"] == len(REDUCED_GRID)
 
 
-def test_gradient_and_objective_agree_with_scipy(epoch_runs):
-    log_n, log_d, log_loss = log_arrays(epoch_runs)
+def test_gradient_and_objective_agree_with_scipy(simulated_runs):
+    log_n, log_d, log_loss = log_arrays(simulated_runs)
     rng = np.random.default_rng(0)
     weights = rng.integers(0, 3, size=log_n.size).astype(float)
     arrays = parametric.ParametricArrays(
@@ -118,43 +124,43 @@ def test_noise_free_simulation_recovers_the_law():
     assert fit.objective < 1e-18
 
 
-def test_weight_zero_equals_removal(epoch_runs):
-    drop = np.arange(0, 240, 7)
-    weights = np.ones(240)
+def test_weight_zero_equals_removal(simulated_runs):
+    drop = np.arange(0, len(simulated_runs), 7)
+    weights = np.ones(len(simulated_runs))
     weights[drop] = 0.0
-    weighted = fit_parametric(epoch_runs, weights, starts=REDUCED_GRID)
+    weighted = fit_parametric(simulated_runs, weights, starts=REDUCED_GRID)
     from scalinglaw_jax.data import exclude_rows
 
     removed = fit_parametric(
-        exclude_rows(epoch_runs, epoch_runs.row[drop], "test"), starts=REDUCED_GRID
+        exclude_rows(simulated_runs, simulated_runs.row[drop], "test"), starts=REDUCED_GRID
     )
     assert weighted.objective == pytest.approx(removed.objective, rel=1e-12)
     np.testing.assert_allclose(weighted.theta, removed.theta, rtol=1e-7)
 
 
-def test_integer_weights_equal_duplicated_rows(epoch_runs):
-    weights = np.ones(240)
+def test_integer_weights_equal_duplicated_rows(simulated_runs):
+    weights = np.ones(len(simulated_runs))
     weights[:40] = 2.0
-    weighted = fit_parametric(epoch_runs, weights, starts=REDUCED_GRID)
-    table = epoch_runs.to_frame()
+    weighted = fit_parametric(simulated_runs, weights, starts=REDUCED_GRID)
+    table = simulated_runs.to_frame()
     doubled = load_runs(__import__("pandas").concat([table, table.iloc[:40]]).drop(columns="row"))
     duplicated = fit_parametric(doubled, starts=REDUCED_GRID)
     assert weighted.objective == pytest.approx(duplicated.objective, rel=1e-10)
 
 
-def test_same_shape_does_not_retrace(epoch_runs):
-    fit_parametric(epoch_runs, starts=REDUCED_GRID)
+def test_same_shape_does_not_retrace(simulated_runs):
+    fit_parametric(simulated_runs, starts=REDUCED_GRID)
     before = parametric.TRACE_COUNTS["fit_parametric_arrays"]
-    table = epoch_runs.to_frame().drop(columns="row")
+    table = simulated_runs.to_frame().drop(columns="row")
     table["loss"] = table["loss"] * 1.01
     fit_parametric(load_runs(table), starts=REDUCED_GRID)
-    fit_parametric(epoch_runs, np.full(240, 0.5), starts=REDUCED_GRID)
+    fit_parametric(simulated_runs, np.full(len(simulated_runs), 0.5), starts=REDUCED_GRID)
     assert parametric.TRACE_COUNTS["fit_parametric_arrays"] == before
 
 
-def test_same_inputs_same_bits(epoch_runs):
-    first = fit_parametric(epoch_runs, starts=REDUCED_GRID)
-    second = fit_parametric(epoch_runs, starts=REDUCED_GRID)
+def test_same_inputs_same_bits(simulated_runs):
+    first = fit_parametric(simulated_runs, starts=REDUCED_GRID)
+    second = fit_parametric(simulated_runs, starts=REDUCED_GRID)
     assert np.array_equal(first.theta, second.theta)
     assert first.objective == second.objective
 
@@ -170,13 +176,13 @@ SPLIT_SCRIPT = textwrap.dedent(
     starts = np.load(sys.argv[2])
     assert start_mesh(len(starts)).size == 2  # the starts really are split
     assert start_mesh(128) is None  # 64 per device: no more than one queue each, not split
-    fit = fit_parametric(load_runs(sys.argv[1], drop_highest_loss=5), starts=starts)
+    fit = fit_parametric(load_runs(sys.argv[1]), starts=starts)
     np.savez(sys.argv[3], x=fit.per_start.x, value=fit.per_start.value, steps=fit.per_start.steps)
     """
 )
 
 
-def test_starts_split_over_two_devices_give_the_same_bits(epoch_runs, epoch_csv, tmp_path):
+def test_starts_split_over_two_devices_give_the_same_bits(simulated_runs, simulated_csv, tmp_path):
     """Two simulated CPU devices (in a subprocess) split the starts; every start's result is
     bit-identical to one device's."""
     starts = chinchilla_grid()[::30]  # 150 starts: 75 per device, more than a 64-lane queue
@@ -184,11 +190,11 @@ def test_starts_split_over_two_devices_give_the_same_bits(epoch_runs, epoch_csv,
     (tmp_path / "split.py").write_text(SPLIT_SCRIPT)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     env["JAX_PLATFORMS"] = "cpu"
-    paths = [str(epoch_csv), str(tmp_path / "starts.npy"), str(tmp_path / "out.npz")]
+    paths = [str(simulated_csv), str(tmp_path / "starts.npy"), str(tmp_path / "out.npz")]
     subprocess.run(
         [sys.executable, str(tmp_path / "split.py"), *paths], check=True, env=env, timeout=300
     )
-    here = fit_parametric(epoch_runs, starts=starts).per_start
+    here = fit_parametric(simulated_runs, starts=starts).per_start
     with np.load(tmp_path / "out.npz") as split:
         for name in ("x", "value", "steps"):
             np.testing.assert_array_equal(split[name], getattr(here, name), err_msg=name)
@@ -205,10 +211,10 @@ def test_float32_fast_path_is_close(epoch_runs):
     assert fit32.start_status["converged"] == fit32.n_starts
 
 
-def test_random_starts_need_a_key(epoch_runs):
+def test_random_starts_need_a_key(simulated_runs):
     with pytest.raises(ValueError, match="PRNG key"):
-        fit_parametric(epoch_runs, starts=10)
-    fit = fit_parametric(epoch_runs, starts=64, key=jax.random.key(1))
+        fit_parametric(simulated_runs, starts=10)
+    fit = fit_parametric(simulated_runs, starts=64, key=jax.random.key(1))
     assert fit.n_starts == 64
 
 
