@@ -666,7 +666,7 @@ def sample_parametric(
 ) -> Posterior:
     """Approach-3 posterior by NUTS, initialised at ``init_theta`` (e.g. ``fit_parametric``).
 
-    ``law`` other than Chinchilla's runs ``law_model`` (see ``sample_law``); the rest of this
+    ``law`` other than Chinchilla's runs ``law_model`` (``_sample_law``); the rest of this
     docstring is about the Chinchilla law's own, faster parametrisation.
 
     ``init_theta`` is ``(log A, log B, log E, alpha, beta)``; without it a 64-start fit runs
@@ -687,18 +687,9 @@ def sample_parametric(
     if law is not LAWS[DEFAULT_LAW]:
         if e_below_min_loss:
             raise DataError("e_below_min_loss applies to the Chinchilla law's E only")
-        return sample_law(
-            runs,
-            law,
-            weights,
-            key=key,
-            init_theta=init_theta,
-            settings=settings,
-            likelihood_kind=likelihood_kind,
-            huber_k=huber_k,
-            student_df=student_df,
-            priors=priors,
-            learning_rate=learning_rate,
+        density = dict(kind=likelihood_kind, huber_k=huber_k, student_df=student_df)
+        return _sample_law(
+            runs, law, weights, key, init_theta, settings, density, priors, learning_rate
         )
     key = jax.random.key(0) if key is None else key
     weights = check_weights(weights, len(runs), "row")
@@ -794,20 +785,9 @@ def sample_parametric(
     )
 
 
-def sample_law(
-    runs: Runs,
-    law,
-    weights=None,
-    *,
-    key=None,
-    init_theta=None,
-    settings: NutsSettings = NutsSettings(),
-    likelihood_kind: str = "huber",
-    huber_k: float = DEFAULT_HUBER_K,
-    student_df: float = DEFAULT_STUDENT_DF,
-    priors: Mapping | None = None,
-    learning_rate: float | str = 1.0,
-) -> Posterior:
+def _sample_law(
+    runs: Runs, law, weights, key, init_theta, settings, density, priors, learning_rate
+):
     """Approach-3 posterior of any law by NUTS on its coordinates (``law_model``).
 
     ``init_theta`` (the law's coordinates) defaults to a fit from the law's start grid.
@@ -818,7 +798,6 @@ def sample_law(
     """
     from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
 
-    runs = as_runs(runs)
     law = get_law(law)
     key = jax.random.key(0) if key is None else key
     weights = check_weights(weights, len(runs), "row")
@@ -833,7 +812,6 @@ def sample_law(
     sigma0 = max(1.4826 * float(np.median(np.abs(used - np.median(used)))), 1e-4)
     init = dict(zip(law.theta_names, (float(v) for v in init_theta), strict=True))
     init["sigma"] = sigma0
-    density = dict(kind=likelihood_kind, huber_k=huber_k, student_df=student_df)
     run = functools.partial(
         _run_nuts, law_model, init_values=init, priors=priors, options=dict(law=law, **density)
     )
@@ -875,9 +853,9 @@ def sample_law(
         reported=("a", "b", "G", *law.param_names, "sigma"),
         settings=_settings_dict(
             settings,
-            likelihood=likelihood_kind,
-            huber_k=huber_k,
-            student_df=student_df,
+            likelihood=density["kind"],
+            huber_k=density["huber_k"],
+            student_df=density["student_df"],
             priors=priors,
             learning_rate=eta,
             learning_rate_method="sandwich" if learning_rate == "sandwich" else "fixed",

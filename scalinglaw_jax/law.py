@@ -217,20 +217,25 @@ class Law:
         columns = {name: inputs[name] for name in self.columns}
         return jax.vmap(lambda x: self.predict(p, x))(columns)
 
-    def predict_at(self, theta, params, tokens):
-        """Predicted loss at arrays of ``params`` and ``tokens`` (any shape), ``flops = 6ND``;
-        other columns from ``frontier_inputs`` (e.g. fresh data: ``unique_tokens = tokens``)."""
-        params, tokens = jnp.broadcast_arrays(jnp.asarray(params), jnp.asarray(tokens))
-        x = {"params": params.ravel(), "tokens": tokens.ravel()}
-        x["flops"] = 6.0 * x["params"] * x["tokens"]
+    def inputs_at(self, params, tokens) -> dict:
+        """The law's columns at given ``params`` and ``tokens``: ``flops = 6ND``, the rest from
+        ``frontier_inputs`` (e.g. fresh data: ``unique_tokens = tokens``)."""
+        x = {"params": params, "tokens": tokens, "flops": 6.0 * params * tokens}
         if self.frontier_inputs is not None:
             x = dict(self.frontier_inputs(x))
         missing = set(self.columns) - set(x)
         if missing:
             raise LawError(
-                f"law {self.name!r} reads {', '.join(sorted(missing))}, which is not defined "
-                "from params and tokens alone: give the law frontier_inputs(x) -> x"
+                f"law {self.name!r} reads {', '.join(sorted(missing))}, which params and tokens "
+                "alone (a compute-optimal frontier under C = 6ND) do not define: give the law "
+                "frontier_inputs(x) -> x"
             )
+        return {name: x[name] for name in self.columns}
+
+    def predict_at(self, theta, params, tokens):
+        """Predicted loss at arrays of ``params`` and ``tokens`` (any shape; ``inputs_at``)."""
+        params, tokens = jnp.broadcast_arrays(jnp.asarray(params), jnp.asarray(tokens))
+        x = self.inputs_at(params.ravel(), tokens.ravel())
         return self.predict_rows(theta, x).reshape(params.shape)
 
     def log_loss(self, theta, arrays):
@@ -334,17 +339,8 @@ def optimal_log_params(law: Law, theta, flops):
 
     def loss_at(log_n, log_c):
         n = jnp.exp(log_n)
-        c = jnp.exp(log_c)
-        x = {"params": n, "tokens": c / (6.0 * n), "flops": c}
-        if law.frontier_inputs is not None:
-            x = dict(law.frontier_inputs(x))
-        missing = set(law.columns) - set(x)
-        if missing:
-            raise LawError(
-                f"law {law.name!r} reads {', '.join(sorted(missing))}, which a compute-optimal "
-                "frontier under C = 6ND does not define: give the law frontier_inputs(x) -> x"
-            )
-        value = law.predict(p, {name: x[name] for name in law.columns})
+        x = law.inputs_at(n, jnp.exp(log_c) / (6.0 * n))
+        value = law.predict(p, x)
         return jnp.where(value > 0, jnp.log(jnp.where(value > 0, value, 1.0)), jnp.inf)
 
     def one_budget(log_c):
