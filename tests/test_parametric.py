@@ -221,22 +221,23 @@ def test_random_starts_need_a_key(simulated_runs):
 @pytest.mark.parametrize(
     ("weights", "message"),
     [
-        (np.ones(3), r"weights must have shape \(240,\)"),
-        (np.r_[-1.0, np.ones(239)], r"finite and >= 0; bad at positions 0"),
-        (np.r_[np.nan, np.ones(239)], "finite and >= 0"),
-        (np.r_[np.ones(4), np.zeros(236)], "only 4 rows have weight > 0"),
+        (np.ones(3), r"weights must have shape \(81,\)"),
+        (np.r_[-1.0, np.ones(80)], r"finite and >= 0; bad at positions 0"),
+        (np.r_[np.nan, np.ones(80)], "finite and >= 0"),
+        (np.r_[np.ones(4), np.zeros(77)], "only 4 rows have weight > 0"),
     ],
 )
-def test_bad_weights_are_refused(epoch_runs, weights, message):
+def test_bad_weights_are_refused(simulated_runs, weights, message):
+    assert len(simulated_runs) == 81
     with pytest.raises(DataError, match=message):
-        fit_parametric(epoch_runs, weights, starts=REDUCED_GRID)
+        fit_parametric(simulated_runs, weights, starts=REDUCED_GRID)
 
 
-def test_bad_starts_are_refused(epoch_runs):
+def test_bad_starts_are_refused(simulated_runs):
     with pytest.raises(ValueError, match=r"shape \(n_starts, 5\)"):
-        fit_parametric(epoch_runs, starts=np.ones((3, 4)))
+        fit_parametric(simulated_runs, starts=np.ones((3, 4)))
     with pytest.raises(ValueError, match="unknown start grid"):
-        fit_parametric(epoch_runs, starts="paper")
+        fit_parametric(simulated_runs, starts="paper")
 
 
 def test_chinchilla_grid_is_the_papers():

@@ -57,8 +57,9 @@ def test_nnls_start_is_exact_for_noise_free_data():
     np.testing.assert_allclose(np.exp(start), [law.A, law.B, law.E], rtol=1e-6)
 
 
-def test_bad_input_raises_before_tracing(epoch_runs):
+def test_bad_input_raises_before_tracing(simulated_csv):
+    runs = load_runs(simulated_csv)
     with pytest.raises(DataError, match="weight > 0"):
-        fit_varpro(epoch_runs, weights=np.r_[np.ones(3), np.zeros(len(epoch_runs) - 3)])
+        fit_varpro(runs, weights=np.r_[np.ones(3), np.zeros(len(runs) - 3)])
     with pytest.raises(ValueError, match="alpha_grid"):
-        fit_varpro(epoch_runs, alpha_grid=[0.3])
+        fit_varpro(runs, alpha_grid=[0.3])
