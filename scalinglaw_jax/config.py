@@ -46,7 +46,8 @@ def number(
     """A finite number within the bounds (open or closed at each end)."""
     left = f"{'>' if open_low else '>='} {low:g}" if low is not None else ""
     right = f"{'<' if open_high else '<='} {high:g}" if high is not None else ""
-    wanted = " and ".join(part for part in (left, right) if part)
+    bounds = " and ".join(part for part in (left, right) if part)
+    wanted = f" {bounds}" if bounds else ""
 
     def check(value):
         ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
@@ -55,7 +56,7 @@ def number(
         if ok and high is not None:
             ok = value < high if open_high else value <= high
         if not ok:
-            raise ValueError(f"must be a finite number {wanted}, got {value!r}".replace("  ", " "))
+            raise ValueError(f"must be a finite number{wanted}, got {value!r}")
         return float(value)
 
     return check
