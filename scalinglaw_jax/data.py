@@ -464,6 +464,14 @@ def check_not_degenerate(params, tokens, loss, source: str, min_points: int, wha
             f"rows; {need} at least {min_points} distinct points (repeated rows add no "
             "information). Add runs at other model sizes or token counts."
         )
+    if n_distinct == min_points and what:
+        warnings.warn(
+            f"{source}: {what} has as many parameters as distinct points ({n_distinct}): the "
+            "fit interpolates them, so its residuals are zero and say nothing about the error "
+            "of the exponents. Add runs before trusting it.",
+            UserWarning,
+            stacklevel=3,
+        )
     spread = float(np.std(np.log(loss))) if len(loss) > 1 else np.inf
     if spread < LOSS_SPREAD_MIN:
         raise DataError(

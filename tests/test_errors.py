@@ -373,6 +373,12 @@ def test_exponents_do_not_depend_on_the_loss_unit(table):
         assert fit.params["E"] == pytest.approx(fits[1.0].params["E"] * scale, rel=1e-5)
 
 
+def test_as_many_parameters_as_points_is_warned(table):
+    five = table.iloc[[0, 10, 20, 30, 40]]
+    with pytest.warns(UserWarning, match="as many parameters as distinct points"):
+        fit_parametric(five, starts=4, key=jax.random.key(0))
+
+
 def test_implausible_units_are_warned_with_the_fix(table):
     in_billions = table.assign(params=table["params"] / 1e9).drop(columns=["flops"])
     with pytest.warns(UserWarning, match="look like millions or billions"):
