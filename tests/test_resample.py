@@ -237,7 +237,7 @@ def test_sharded_equals_single_device(runs, point, isoflop_block, simulated_csv,
 
 def test_two_processes_on_localhost_equal_one(runs, simulated_csv, tmp_path):
     """``scalinglaw bootstrap`` as 2 processes on 127.0.0.1 (CPU, gloo), set up through the
-    SCALINGLAW_* variables: the draws equal one process's, only process 0 writes, and
+    SCALINGLAW_* variables: the draws equal one process's (to 2 ulp), only process 0 writes, and
     ``--resume`` works with the output directory on process 0's disk only."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -269,7 +269,9 @@ def test_two_processes_on_localhost_equal_one(runs, simulated_csv, tmp_path):
         two = stored["a"].values
     problem = resample.prepare(runs, "2", "bayesian", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
     here = resample.run_sweep(problem, 50, seed=9, chunk_size=32, progress=False).outputs["a"]
-    np.testing.assert_array_equal(two, here)
+    # Not bit for bit: on this simulated study one resample of fifty differs by 1 ulp between
+    # the 2-process program and one process (in-process device splits are bit-identical).
+    np.testing.assert_array_max_ulp(two, here, maxulp=2)
     for output in launch("--resume"):
         assert "resumed 2 finished chunk(s)" in output
 
