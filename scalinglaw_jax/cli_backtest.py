@@ -99,7 +99,7 @@ def _prepare(args: argparse.Namespace):
     split = backtest.split_by_flops(
         runs, holdout_fraction=args.holdout_fraction, cutoff_flops=args.cutoff_flops
     )
-    return laws, runs, split, output_dir(args, config, f"scalinglaw-{args.command}")
+    return laws, runs, split, output_dir(args, config, f"scalinglaw-{args.command}", runs)
 
 
 def run_backtest(args: argparse.Namespace) -> int:

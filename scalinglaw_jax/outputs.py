@@ -24,14 +24,21 @@ from scalinglaw_jax.datasets import file_sha256
 
 SUMMARY_FILE = "summary.json"
 FIGURE_STEMS = ("params_vs_flops", "params_vs_tokens", "isoflop_profiles", "parametric_contours")
+"""Figures of ``fit`` and ``demo``, one per approach or view: a rerun removes those it no longer
+draws."""
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+OTHER_FIGURE_STEMS = ("backtest", "extrapolation_error")
 OWNED_GLOBS = (
     SUMMARY_FILE,
     "report.html",
     "bootstrap_approach*.nc",
     "posterior_approach*.nc",
     "bootstrap_approach*_chunks",
-    *(f"{stem}{suffix}" for stem in FIGURE_STEMS for suffix in FIGURE_SUFFIXES),
+    *(
+        f"{stem}{suffix}"
+        for stem in FIGURE_STEMS + OTHER_FIGURE_STEMS
+        for suffix in FIGURE_SUFFIXES
+    ),
 )
 """What ``--overwrite`` may delete: only names this package writes, never anything else."""
 
