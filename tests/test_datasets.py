@@ -27,8 +27,10 @@ def test_load_chinchilla_epoch_from_local_dir(shared_dir):
     assert len(datasets.load_dataset("chinchilla_epoch", drop_highest_loss=0)) == 245
 
 
-def test_wrong_checksum_and_missing_file(epoch_csv, tmp_path):
-    (tmp_path / epoch_csv.name).write_bytes(epoch_csv.read_bytes() + b"\n")
+def test_wrong_checksum_and_missing_file(simulated_csv, tmp_path):
+    """Any file under the registered name fails the checksum (no need for the real one)."""
+    filename = datasets.get_dataset("chinchilla_epoch").filename
+    (tmp_path / filename).write_bytes(simulated_csv.read_bytes())
     with pytest.raises(DataError, match="checksum mismatch"):
         datasets.fetch("chinchilla_epoch", tmp_path)
     with pytest.raises(DataError, match="not found"):
