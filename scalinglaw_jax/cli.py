@@ -87,6 +87,7 @@ def parametric_report(fit) -> str:
 
 def run_fit(args: argparse.Namespace) -> int:
     config = read_config(args.config)
+    law = law_from_args(args, config)  # a bad --law is refused before the data is read
     try:
         runs = runs_from_args(args, config)
     except DataError as error:
@@ -94,10 +95,6 @@ def run_fit(args: argparse.Namespace) -> int:
     out = output_dir(args, config, "scalinglaw-out", runs)
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
     approaches = selected_approaches(args.approach or config.get("approach", "all"))
-    try:
-        law = law_from_args(args, config)
-    except DataError as error:
-        return fail(str(error))
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
     if not study.results:
         reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())

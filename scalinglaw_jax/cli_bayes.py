@@ -165,6 +165,7 @@ def run_sample(args: argparse.Namespace) -> int:
     """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
     config = read_config(args.config)
     post_config = dict(config.get("posterior", {}))
+    law = law_from_args(args, config)  # a bad --law is refused before the data is read
     runs = runs_from_args(args, config)
     out = output_dir(args, config, "posterior", runs)
     seed = int(_pick(args.seed, post_config, "seed", 0))
@@ -182,10 +183,6 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.approach == 3:
         from scalinglaw_jax.approaches.parametric import fit_parametric
 
-        try:
-            law = law_from_args(args, config)
-        except DataError as error:
-            return fail(str(error))
         starts = post_config.get("init_starts", 64)
         key_fit = jax.random.fold_in(key, 1)
         point = fit_parametric(runs, starts=starts, key=key_fit, law=law)

@@ -142,12 +142,9 @@ def run(args: argparse.Namespace) -> int:
     n_resamples = int(_setting(args, settings, "resamples"))
     if n_resamples < 2:
         return fail(f"--resamples must be at least 2, got {n_resamples}")
+    law = law_from_args(args, config)  # a bad --law is refused before the data is read
     try:
         runs = runs_from_args(args, config)
-    except DataError as error:
-        return fail(str(error))
-    try:
-        law = law_from_args(args, config)
     except DataError as error:
         return fail(str(error))
     out = output_dir(args, config, "scalinglaw-bootstrap", runs)

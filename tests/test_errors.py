@@ -153,6 +153,9 @@ def test_bad_fit_flags(flags, words, simulated_csv, tmp_path, capsys):
         (["replicate", "chinchilla", "--resamples", "0"], ["--resamples", ">= 2, got 0"]),
         (["replicate", "chinchilla", "--chains", "0"], ["--chains", ">= 1"]),
         (["fit", "DATA", "--isoflop-nominal", "1e19,abc"], ["positive FLOP budgets"]),
+        (["fit", "DATA", "--law", "nolaw"], ["unknown law 'nolaw'"]),
+        (["bootstrap", "DATA", "--law", "nolaw"], ["unknown law 'nolaw'"]),
+        (["sample", "DATA", "--law", "missing.py:LAW"], ["missing.py"]),
     ],
 )
 def test_bad_flags_exit_2_before_any_work(argv, words, simulated_csv, capsys):
