@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from scalinglaw_jax import laws
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -21,18 +22,13 @@ from scalinglaw_jax.cli_common import (
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
-    APPROACH_NAMES,
     demo_tables,
     fit_study,
     tables_for,
     write_figures,
 )
 
-APPROACH_CHOICES = ("1", "2", "3", "all")
-
-
-def selected_approaches(choice: str) -> tuple[str, ...]:
-    return ("1", "2", "3") if choice == "all" else (choice,)
+APPROACH_CHOICES = (*registry.KEYS, "all")
 
 
 def nominal_budgets(value):
@@ -49,7 +45,7 @@ def nominal_budgets(value):
 def report_study(study, out: Path, section: str = "approaches") -> None:
     """Print each approach's report and the comparison table; write summary and figures."""
     for key, result in sorted(study.results.items()):
-        print(f"\n== {APPROACH_NAMES[key]} ==")
+        print(f"\n== {registry.get(key).name} ==")
         if hasattr(result, "report"):
             print(result.report())
         else:
@@ -84,10 +80,13 @@ def run_fit(args: argparse.Namespace) -> int:
         return fail(str(error))
     out = output_dir(args, config, "scalinglaw-out")
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
-    approaches = selected_approaches(args.approach or config.get("approach", "all"))
+    try:
+        approaches = registry.selected(str(args.approach or config.get("approach", "all")))
+    except DataError as error:
+        return fail(str(error))
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal)
     if not study.results:
-        reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())
+        reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
         return fail(f"no approach could be fitted: {reasons}")
     report_study(study, out)
     return 0

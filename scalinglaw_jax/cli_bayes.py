@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from scalinglaw_jax import bayes
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     output_dir,
@@ -48,7 +49,7 @@ def register(subparsers) -> None:
         "table.",
     )
     add_data_arguments(sample)
-    sample.add_argument("--approach", type=int, choices=(1, 2, 3), default=3)
+    sample.add_argument("--approach", choices=registry.KEYS, default="3")
     _nuts_arguments(sample)
     sample.add_argument(
         "--nominal-budgets",
@@ -80,9 +81,8 @@ def register(subparsers) -> None:
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
     calibrate.add_argument(
         "--approach",
-        type=int,
         action="append",
-        choices=(1, 2, 3),
+        choices=registry.KEYS,
         default=None,
         help="repeat for several (default: all three)",
     )
@@ -146,6 +146,7 @@ def run_sample(args: argparse.Namespace) -> int:
     key = jax.random.key(seed)
     settings = _settings(args, post_config, progress=not args.no_progress)
     kind = _pick(args.likelihood, post_config, "likelihood", "huber")
+    nominal = _pick(args.nominal_budgets, post_config, "nominal_budgets", "none")
     common = dict(
         key=key,
         settings=settings,
@@ -154,38 +155,22 @@ def run_sample(args: argparse.Namespace) -> int:
         student_df=float(post_config.get("student_df", bayes.DEFAULT_STUDENT_DF)),
         priors=post_config.get("priors"),
     )
-    if args.approach == 3:
-        from scalinglaw_jax.approaches.parametric import fit_parametric
-
-        starts = post_config.get("init_starts", 64)
-        key_fit = jax.random.fold_in(key, 1)
-        point = fit_parametric(runs, starts=starts, key=key_fit)
-        posterior = bayes.sample_parametric(
-            runs,
-            init_theta=point.theta,
-            e_below_min_loss=bool(
-                _pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)
-            ),
-            learning_rate=_learning_rate(
-                _pick(args.learning_rate, post_config, "learning_rate", "sandwich")
-            ),
-            **common,
-        )
-    elif args.approach == 2:
-        nominal = _pick(args.nominal_budgets, post_config, "nominal_budgets", "none")
-        posterior = bayes.sample_isoflop(
-            runs, nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None, **common
-        )
-    else:
-        posterior = bayes.bayesian_bootstrap_envelope(
-            runs, key=key, chains=settings.chains, draws=settings.draws
-        )
+    posterior = registry.get(args.approach).posterior(
+        runs,
+        init_starts=post_config.get("init_starts", 64),
+        e_below_min_loss=bool(_pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)),
+        learning_rate=_learning_rate(
+            _pick(args.learning_rate, post_config, "learning_rate", "sandwich")
+        ),
+        nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None,
+        **common,
+    )
     netcdf = out / f"posterior_approach{args.approach}.nc"
     posterior.save(netcdf)
     content = posterior.to_dict()
     content["band"] = _band_dict(posterior, runs.flops)
     content["netcdf"] = str(netcdf)
-    update_summary(out, "posterior", str(args.approach), content)
+    update_summary(out, "posterior", args.approach, content)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         print(posterior.summary_table().to_string())
@@ -212,7 +197,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(
         jax.random.key(args.seed),
-        approaches=tuple(args.approach or (1, 2, 3)),
+        approaches=tuple(args.approach or registry.KEYS),
         n_studies=args.studies,
         noise=args.noise,
         points_per_budget=args.points_per_budget,

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from scalinglaw_jax import laws, resample
+from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -19,11 +20,6 @@ from scalinglaw_jax.cli_common import (
 )
 from scalinglaw_jax.data import DataError
 
-APPROACH_TITLES = {
-    "1": "Approach 1 (envelope of training curves)",
-    "2": "Approach 2 (IsoFLOP profiles)",
-    "3": "Approach 3 (parametric loss)",
-}
 DEFAULTS = {
     "approach": "3",
     "scheme": "nonparametric",
@@ -49,7 +45,7 @@ def register(subparsers) -> None:
         "the long option names (approach, scheme, resamples, seed, mode, k_starts, level).",
     )
     add_data_arguments(parser)
-    parser.add_argument("--approach", choices=("1", "2", "3", "all"), default=None)
+    parser.add_argument("--approach", choices=(*registry.KEYS, "all"), default=None)
     parser.add_argument(
         "--scheme",
         choices=resample.SCHEMES,
@@ -62,7 +58,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="PRNG seed (0)")
     parser.add_argument(
         "--mode",
-        choices=resample.MODES,
+        choices=parametric_spec.MODES,
         default=None,
         help="Approach 3: fast = warm start from the full-data optimum plus the best "
         "--k-starts grid starts (default); full = all 4,500 grid starts per resample",
@@ -123,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
             return fail(f"jax.distributed.initialize failed: {error}")
     config = read_config(args.config)
     settings = config.get("bootstrap", {})
-    approach = str(_setting(args, settings, "approach"))
+    try:
+        approaches = registry.selected(str(_setting(args, settings, "approach")))
+    except DataError as error:
+        return fail(str(error))
     scheme = _setting(args, settings, "scheme")
     n_resamples = int(_setting(args, settings, "resamples"))
     if n_resamples < 2:
@@ -134,11 +133,10 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(error))
     out = output_dir(args, config, "scalinglaw-bootstrap")
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
-    approaches = ("1", "2", "3") if approach == "all" else (approach,)
     dtype = jnp.float32 if args.float32 else jnp.float64
     done, skipped = 0, []
     for key in approaches:
-        print(f"\n== {APPROACH_TITLES[key]}: {scheme} bootstrap, {n_resamples} resamples ==")
+        print(f"\n== {registry.get(key).title}: {scheme} bootstrap, {n_resamples} resamples ==")
         try:
             problem = resample.prepare(
                 runs,

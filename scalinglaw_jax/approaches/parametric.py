@@ -19,7 +19,6 @@ import numpy as np
 from scalinglaw_jax.data import DataError, Runs, check_weights
 from scalinglaw_jax.laws import CHINCHILLA, FORMS, Frontier, frontier_summary
 from scalinglaw_jax.solvers import (
-    CONVERGED,
     DEFAULT_OPTIONS,
     SolveResult,
     SolverOptions,
@@ -28,8 +27,8 @@ from scalinglaw_jax.solvers import (
     random_starts,
     shard_starts,
     start_mesh,
-    status_counts,
 )
+from scalinglaw_jax.status import Status, status_counts
 
 DEFAULT_DELTA = 1e-3
 TRACE_COUNTS = {"fit_parametric_arrays": 0}
@@ -167,7 +166,7 @@ def fit_parametric_arrays(
         frontier=form.frontier(theta),
         grad_norm=per_start.grad_norm[best],
         status=per_start.status[best],
-        n_converged=jnp.sum(per_start.status == CONVERGED),
+        n_converged=jnp.sum(per_start.status == Status.CONVERGED),
         per_start=per_start if keep_starts else None,
     )
 
@@ -210,7 +209,7 @@ def fit_parametric_resamples(
         frontier=CHINCHILLA.frontier(theta),
         grad_norm=pick(per.grad_norm, best),
         status=pick(per.status, best),
-        n_converged=jnp.sum(per.status == CONVERGED, axis=1),
+        n_converged=jnp.sum(per.status == Status.CONVERGED, axis=1),
         per_start=None,
     )
 
