@@ -92,7 +92,7 @@ plots.plot_params_vs_flops([line], runs=runs)
 # %%
 study = calibrate.run_calibration(
     jax.random.key(2),
-    approaches=(2,),
+    approaches=("2",),
     n_studies=n_studies,
     n_resamples=max(50, n_resamples // 10),
     settings=bayes.NutsSettings(

@@ -57,6 +57,8 @@ JACKKNIFE_SCHEMES = ("nonparametric", "block")
 """BCa intervals need the jackknife over the resampled units; defined for these schemes."""
 CPU_CHUNK_CAP = 1024
 """Most resamples per device and chunk on CPU: enough to amortise dispatch, small checkpoints."""
+TRACE_COUNTS = {"sweep": 0}
+"""Traces of the sweep's chunk programs (tests check that studies of one shape share one)."""
 MEMORY_FRACTION = 0.25
 """Share of the free memory one chunk may use (the estimate is rough; --chunk-size overrides)."""
 
@@ -377,6 +379,7 @@ def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
         return weights, jnp.sum(weights)
 
     def by_index(data, seed_and_index):
+        TRACE_COUNTS["sweep"] += 1
         # Counts and masks are integers in floating point, exact however they are batched, so
         # those draws are vmapped. Dirichlet draws go one resample at a time: vmapped, their
         # normalisation would round differently for different chunk sizes or device counts.
@@ -388,7 +391,11 @@ def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
         out["weight_sum"] = weight_sum
         return out
 
-    return jax.jit(shard(by_index)), jax.jit(shard(fit_chunk))
+    def by_weights(data, weights):
+        TRACE_COUNTS["sweep"] += 1
+        return fit_chunk(data, weights)
+
+    return jax.jit(shard(by_index)), jax.jit(shard(by_weights))
 
 
 def _run_global(program, data, host_array: np.ndarray, mesh: Mesh) -> dict:

@@ -112,13 +112,9 @@ def write_figures(study: StudyFit, out_dir: Path, *, bands: dict | None = None) 
     written += plots.save_figure(figure, out_dir, "params_vs_flops")
     figure = plots.plot_params_vs_tokens(lines, runs=dots)
     written += plots.save_figure(figure, out_dir, "params_vs_tokens")
-    if "2" in study.results:
-        result = study.results["2"]
-        figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
-        written += plots.save_figure(figure, out_dir, "isoflop_profiles")
-    if "3" in study.results:
-        figure = plots.plot_parametric_contours(study.results["3"].theta, runs=study.tables["3"])
-        written += plots.save_figure(figure, out_dir, "parametric_contours")
+    for key, result in sorted(study.results.items()):
+        for name, figure in registry.get(key).figures(result, study.tables[key]):
+            written += plots.save_figure(figure, out_dir, name)
     return written
 
 

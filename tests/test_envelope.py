@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import bayes, laws
+from scalinglaw_jax import bayes, laws, resample
 from scalinglaw_jax.approaches import envelope
 from scalinglaw_jax.approaches.envelope import (
     envelope_arrays,
@@ -224,9 +224,15 @@ def test_dirichlet_weights_give_spread():
     a = np.asarray(sol.frontier.a)
     assert np.all(np.asarray(sol.status) == Status.OK)
     assert 1e-3 < np.std(a) < 0.05
-    # The Approach-1 posterior fits its draws in blocks (bounded memory): 2 x 130 draws span
-    # two blocks, the second padded, and equal one unblocked sweep over the same weights.
+    # The Approach-1 posterior is the sweep engine's Bayesian bootstrap: its draws equal a
+    # sweep in small chunks and one plain vmapped fit of the same Dirichlet weights.
     posterior = bayes.bayesian_bootstrap_envelope(runs, key=KEY, chains=2, draws=130)
-    all_weights = n_runs * jax.random.dirichlet(KEY, jnp.ones(n_runs), (260,))
-    direct = np.asarray(envelope.fit_envelope_sweep(arrays, all_weights).frontier.a)
-    np.testing.assert_allclose(posterior.draws["a"], direct, rtol=1e-12)
+    seed = resample.seed_from_key(KEY)
+    problem = resample.prepare(runs, "1", "bayesian")
+    chunked = resample.run_sweep(problem, 260, seed=seed, chunk_size=64, progress=False)
+    np.testing.assert_array_equal(posterior.draws["a"], chunked.outputs["a"])
+    draw = jax.vmap(
+        lambda i: resample.draw_unit_weights(jax.random.key(seed), i, "bayesian", n_runs)
+    )
+    direct = jax.vmap(fit_envelope_arrays, in_axes=(None, 0))(arrays, draw(jnp.arange(260)))
+    np.testing.assert_allclose(posterior.draws["a"], np.asarray(direct.frontier.a), rtol=1e-12)

@@ -493,4 +493,5 @@ SPEC = ApproachSpec(
     fit=_fit,
     plan=sweep_plan,
     posterior=_posterior,
+    figures=lambda result, runs: [],
 )

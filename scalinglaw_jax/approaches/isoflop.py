@@ -674,8 +674,15 @@ def sweep_plan(
     )
 
 
-def _fit(runs: Runs, *, nominal=None, dtype=jnp.float64, **_) -> IsoflopResult:
-    return fit_isoflop(runs, nominal=nominal, dtype=dtype)
+def _fit(runs: Runs, *, nominal=None, budgets=None, dtype=jnp.float64, **_) -> IsoflopResult:
+    return fit_isoflop(runs, budgets=budgets, nominal=nominal, dtype=dtype)
+
+
+def _figures(result: IsoflopResult, runs: Runs) -> list:
+    from scalinglaw_jax import plots
+
+    figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
+    return [("isoflop_profiles", figure)]
 
 
 def _posterior(runs: Runs, *, key, settings, nominal=None, **options):
@@ -700,4 +707,5 @@ SPEC = ApproachSpec(
     fit=_fit,
     plan=sweep_plan,
     posterior=_posterior,
+    figures=_figures,
 )

@@ -189,6 +189,12 @@ def _fit(runs: Runs, *, starts="chinchilla", key=None, dtype=jnp.float64, **_):
     return fit_parametric(runs, starts=starts, key=key, dtype=dtype)
 
 
+def _figures(result, runs: Runs) -> list:
+    from scalinglaw_jax import plots
+
+    return [("parametric_contours", plots.plot_parametric_contours(result.theta, runs=runs))]
+
+
 def _posterior(
     runs: Runs,
     *,
@@ -230,4 +236,5 @@ SPEC = ApproachSpec(
     fit=_fit,
     plan=sweep_plan,
     posterior=_posterior,
+    figures=_figures,
 )

@@ -57,7 +57,8 @@ class ApproachSpec:
     - ``rows(runs) -> (runs, note or None)``: the rows the approach fits;
     - ``fit(runs, **options)``: the full-data fit (raises ``DataError`` when impossible);
     - ``plan(runs, unit, *, dtype, point=None, **options) -> SweepPlan``;
-    - ``posterior(runs, *, key, settings, **options)``: a ``bayes.Posterior``.
+    - ``posterior(runs, *, key, settings, **options)``: a ``bayes.Posterior``;
+    - ``figures(result, runs) -> [(name, Figure)]``: the approach's own figures.
     """
 
     key: str
@@ -72,6 +73,7 @@ class ApproachSpec:
     fit: Callable
     plan: Callable
     posterior: Callable
+    figures: Callable
 
 
 def all_rows(runs):
