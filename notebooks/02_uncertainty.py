@@ -50,7 +50,7 @@ print(source, len(runs), "rows")
 # %%
 point = sl.fit_parametric(runs)
 boot = resample.bootstrap(runs, "3", "nonparametric", n_resamples, point=point, progress=False)
-print(boot.table())
+print(boot.report())
 print("failed resamples:", boot.to_dict()["n_failed"])
 
 # %% [markdown]

@@ -420,6 +420,17 @@ class Posterior:
         names = [n for n in self.reported if n in self.idata.posterior]
         return az.summary(self.idata, var_names=names, hdi_prob=INTERVAL_LEVEL)
 
+    def report(self) -> str:
+        """``summary_table`` as text, then the convergence checks."""
+        diag = self.diagnostics
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            table = self.summary_table().to_string()
+        return (
+            f"{table}\nR-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
+            f"divergences {diag.divergences}"
+        )
+
     def to_dict(self) -> dict:
         """JSON-ready summary: mean, sd and 95% interval per quantity, plus diagnostics."""
         out: dict = {"approach": self.approach}

@@ -49,6 +49,10 @@ class CalibrationResult:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
 
+    def report(self) -> str:
+        """The coverage table as aligned text."""
+        return self.table().to_string(index=False)
+
     def save(self, path) -> Path:
         path = Path(path)
         path.write_text(

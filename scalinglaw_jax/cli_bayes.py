@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import jax
@@ -171,14 +170,9 @@ def run_sample(args: argparse.Namespace) -> int:
     content["band"] = _band_dict(posterior, runs.flops)
     content["netcdf"] = str(netcdf)
     update_summary(out, "posterior", args.approach, content)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        print(posterior.summary_table().to_string())
+    print(posterior.report())
+    print(f"wrote {netcdf} and {out / 'summary.json'}")
     diag = posterior.diagnostics
-    print(
-        f"R-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
-        f"divergences {diag.divergences}; wrote {netcdf} and {out / 'summary.json'}"
-    )
     if not diag.ok:
         print(
             f"WARNING: the Approach {args.approach} posterior failed its checks: "
@@ -210,6 +204,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     path = result.save(out / "calibration.json")
-    print(result.table().to_string(index=False))
+    print(result.report())
     print(f"wrote {path}")
     return 0

@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
                 f"resumed {sweep.resumed_chunks} finished chunk(s), recomputed "
                 f"{sweep.recomputed_chunks} corrupt one(s)"
             )
-        print(result.table())
+        print(result.report())
         done += 1
         if jax.process_index() != 0:
             continue  # multi-host: every process holds the results; process 0 writes them

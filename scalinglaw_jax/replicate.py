@@ -76,7 +76,7 @@ def bootstrap_draws(runs: Runs, fit2, fit3, n_resamples: int, seed: int) -> dict
     resamples (one seed, the same rows): Approach 2 with the point fit's budget groups,
     Approach 3 by variable projection around the point fit (``varpro_sweep_plan``)."""
     plan = varpro_sweep_plan(runs, fit3)
-    problem3 = resample.problem_from_plan(runs, "3", "nonparametric", "row", plan)
+    problem3 = resample.problem_from_plan(runs, "3", "nonparametric", plan)
     problem2 = resample.prepare(runs, "2", "nonparametric", point=fit2)
     out3 = resample.run_sweep(problem3, n_resamples, seed=seed, progress=False).outputs
     out2 = resample.run_sweep(problem2, n_resamples, seed=seed, progress=False).outputs
@@ -120,7 +120,9 @@ class Replication:
                 )
         return out
 
-    def to_markdown(self) -> str:
+    def report(self) -> str:
+        """The replication as a Markdown table with its notes."""
+
         def fmt(x):
             if x is None:
                 return "–"
@@ -261,7 +263,7 @@ def save_report(report: Replication, fits: dict, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "replication.md", out / "replication.json"]
-    written[0].write_text(report.to_markdown())
+    written[0].write_text(report.report())
     written[1].write_text(json.dumps(to_jsonable(report.to_dict()), indent=2))
     lines = [
         plots.FrontierLine("Approach 2 (IsoFLOP)", fits["approach2"].frontier, color="C1"),

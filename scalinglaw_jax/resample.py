@@ -46,7 +46,6 @@ from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import SweepPlan
 from scalinglaw_jax.data import DataError, Runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
-from scalinglaw_jax.solvers import SolverOptions
 from scalinglaw_jax.status import Status
 
 SCHEMES = ("nonparametric", "bayesian", "subsample", "block")
@@ -118,58 +117,40 @@ def _data_hash(runs: Runs, extra: dict) -> str:
 
 
 def prepare(
-    runs: Runs,
-    approach: str,
-    scheme: str,
-    *,
-    mode: str = "fast",
-    k_starts: int = 8,
-    nominal=None,
-    dtype=jnp.float64,
-    point=None,
-    options: SolverOptions | None = None,
-    **approach_options,
+    runs: Runs, approach: str, scheme: str, *, dtype=jnp.float64, point=None, **approach_options
 ) -> Problem:
     """Validate the (approach, scheme) pair, fit the full data once and build the chunk fit.
 
-    The approach's record (``approaches.registry``) supplies the plan. Approach 3:
-    ``mode="fast"`` starts every resample from the full-data optimum plus the ``k_starts``
-    best grid starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample; ``options``
+    The approach's record (``approaches.registry``) supplies the plan; ``approach_options``
+    go to it, and each approach uses those it knows. Approach 3: ``mode="fast"`` (default)
+    starts every resample from the full-data optimum plus the ``k_starts`` (8) best grid
+    starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample; solver ``options``
     default to ``WARM_START_OPTIONS`` in fast mode and ``DEFAULT_OPTIONS`` in full. Approach
-    2: ``nominal`` budgets. ``point`` reuses a full-data fit of ``runs`` by the approach.
-    ``approach_options`` go to the approach's plan (e.g. ``n_grid`` for Approach 1). Raises
-    ``DataError`` for an unknown approach or scheme, a refused pair, or data the approach
-    cannot fit.
+    2: ``nominal`` budgets. Approach 1: ``n_grid``. ``point`` reuses a full-data fit of
+    ``runs`` by the approach. Raises ``DataError`` for an unknown approach or scheme, a
+    refused pair, or data the approach cannot fit.
     """
     spec = registry.get(approach)
+    plan = spec.plan(
+        runs, resampled_unit(spec, scheme), dtype=dtype, point=point, **approach_options
+    )
+    nominal = approach_options.get("nominal")
+    extra = {"nominal": None if nominal is None else list(nominal)}
+    return problem_from_plan(runs, spec.key, scheme, plan, dtype=dtype, hash_extra=extra)
+
+
+def resampled_unit(spec, scheme: str) -> str:
+    """The unit ``scheme`` resamples for the approach of record ``spec``; ``DataError`` for an
+    unknown scheme or one the approach refuses (with the reason)."""
     if scheme not in SCHEMES:
         raise DataError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if scheme not in spec.units:
         raise DataError(spec.refusals[scheme])
-    unit = spec.units[scheme]
-    plan = spec.plan(
-        runs,
-        unit,
-        dtype=dtype,
-        point=point,
-        mode=mode,
-        k_starts=k_starts,
-        nominal=nominal,
-        options=options,
-        **approach_options,
-    )
-    extra = {"nominal": None if nominal is None else list(nominal)}
-    return problem_from_plan(runs, spec.key, scheme, unit, plan, dtype, extra)
+    return spec.units[scheme]
 
 
 def problem_from_plan(
-    runs: Runs,
-    approach: str,
-    scheme: str,
-    unit: str,
-    plan: SweepPlan,
-    dtype=jnp.float64,
-    hash_extra=None,
+    runs: Runs, approach: str, scheme: str, plan: SweepPlan, *, dtype=jnp.float64, hash_extra=None
 ) -> Problem:
     """A sweepable ``Problem`` from an approach's ``SweepPlan`` (``prepare`` uses it; so can a
     caller that supplies its own chunk fit, as the replication's variable projection does).
@@ -182,7 +163,7 @@ def problem_from_plan(
     config = {
         "approach": approach,
         "scheme": scheme,
-        "unit": unit,
+        "unit": resampled_unit(registry.get(approach), scheme),
         "dtype": jnp.dtype(dtype).name,
         **plan.config,
     }
@@ -607,7 +588,7 @@ class BootstrapResult:
         os.replace(tmp, path)
         return path
 
-    def table(self) -> str:
+    def report(self) -> str:
         """Estimate, SE and interval per quantity, as aligned text."""
         summary = self.to_dict()
         pct = f"{100 * self.level:g}%"

@@ -290,7 +290,7 @@ def test_intervals_bands_and_netcdf(isoflop_block, tmp_path):
         np.testing.assert_array_equal(stored["a"].values, sweep.outputs["a"])
         np.testing.assert_allclose(stored["n_low"].values, band.n_low)
         assert json.loads(stored.attrs["summary"])["scheme"] == "block"
-    assert "BCa" in result.table()
+    assert "BCa" in result.report()
 
 
 def test_failed_resamples_are_counted_and_excluded_only_on_request(warm):

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan, all_rows, frontier_outputs
+from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan, all_rows, mapped_chunk_fit
 from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 from scalinglaw_jax.status import Status
@@ -435,13 +435,6 @@ def fit_envelope(
     return result
 
 
-def _chunk_fit(arrays: EnvelopeArrays, weights) -> dict:
-    """Envelope fits of a chunk of curve weights, one at a time (``lax.map``): every chunk
-    runs the same per-resample program, so results do not depend on the chunk size."""
-    solution = jax.lax.map(lambda w: fit_envelope_arrays(arrays, w), weights)
-    return frontier_outputs(solution.frontier, solution.status)
-
-
 def sweep_plan(
     runs: Runs, unit: str, *, dtype=jnp.float64, point=None, n_grid: int = DEFAULT_N_GRID, **_
 ) -> SweepPlan:
@@ -451,7 +444,7 @@ def sweep_plan(
     n_units = len(point.curves)
     return SweepPlan(
         point=point,
-        fit_chunk=_chunk_fit,
+        fit_chunk=mapped_chunk_fit(fit_envelope_arrays),
         data=envelope_arrays(point.curves, dtype),
         n_units=n_units,
         row_of_unit=None,

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from scalinglaw_jax.status import Status
@@ -79,6 +81,20 @@ class ApproachSpec:
 def all_rows(runs):
     """``rows`` of an approach that fits every row of the table."""
     return runs, None
+
+
+@cache
+def mapped_chunk_fit(fit_arrays: Callable) -> Callable:
+    """A chunk fit from a one-resample fit ``fit_arrays(arrays, weights)`` whose solution has
+    ``frontier`` and ``status``: resamples one at a time (``lax.map``), so every chunk runs the
+    same per-resample program and results do not depend on the chunk size (a vmapped matmul's
+    summation order would)."""
+
+    def fit(arrays, weights):
+        solution = jax.lax.map(lambda w: fit_arrays(arrays, w), weights)
+        return frontier_outputs(solution.frontier, solution.status)
+
+    return fit
 
 
 def frontier_outputs(frontier, status) -> dict:
