@@ -145,3 +145,52 @@ def test_statistics_do_not_import_plotting():
                 imported.update(alias.name for alias in node.names)
         assert not any(m.endswith("plots") or "matplotlib" in m for m in imported), name
         assert not any("cli" in m for m in imported), name
+
+
+# --- every many-weight fit goes through the sweep engine ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def isoflop_study():
+    return load_runs(simulate_isoflop(jax.random.key(1), points_per_budget=7, noise=0.01))
+
+
+def test_calibration_bootstrap_is_the_sweep(isoflop_study):
+    from scalinglaw_jax import calibrate
+
+    draws = calibrate._bootstrap_draws("2", [isoflop_study], 11, 24)[0]
+    problem = resample.prepare(isoflop_study, "2", "nonparametric")
+    sweep = resample.run_sweep(problem, 24, seed=11, chunk_size=8, progress=False)
+    np.testing.assert_array_equal(draws, sweep.outputs["a"])
+    assert np.all(np.isfinite(draws)) and np.std(draws) > 0
+
+
+def test_replication_bootstrap_is_the_sweep(isoflop_study):
+    from scalinglaw_jax import replicate
+    from scalinglaw_jax.approaches.isoflop import fit_isoflop
+    from scalinglaw_jax.approaches.parametric import fit_parametric
+    from scalinglaw_jax.approaches.varpro import varpro_sweep_plan
+    from scalinglaw_jax.solvers import chinchilla_grid
+
+    fit2 = fit_isoflop(isoflop_study)
+    fit3 = fit_parametric(isoflop_study, starts=chinchilla_grid()[::50])
+    draws = replicate.bootstrap_draws(isoflop_study, fit2, fit3, 6, seed=5)
+    # Both approaches see the same resamples: those the sweep draws for seed 5.
+    weights = jax.vmap(
+        lambda i: resample.draw_unit_weights(
+            jax.random.key(5), i, "nonparametric", len(isoflop_study)
+        )
+    )(jnp.arange(6))
+    problem2 = resample.prepare(isoflop_study, "2", "nonparametric", point=fit2)
+    by_weights = resample.fit_weights(problem2, np.asarray(weights))
+    np.testing.assert_array_equal(draws["approach2 a"], by_weights["a"])
+    # Approach 3 is the sweep of the variable-projection plan: the same compiled program
+    # (no new trace) gives the same bits.
+    traces = resample.TRACE_COUNTS["sweep"]
+    plan = varpro_sweep_plan(isoflop_study, fit3)
+    problem3 = resample.problem_from_plan(isoflop_study, "3", "nonparametric", plan)
+    sweep3 = resample.run_sweep(problem3, 6, seed=5, progress=False)
+    assert resample.TRACE_COUNTS["sweep"] == traces
+    np.testing.assert_array_equal(draws["approach3 a"], sweep3.outputs["a"])
+    np.testing.assert_array_equal(draws["alpha"], sweep3.outputs["alpha"])
+    assert np.all(draws["status"] == Status.OK)
