@@ -18,19 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from scalinglaw_jax import bayes, resample
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.data import load_runs
 from scalinglaw_jax.intervals import covers
+from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 from scalinglaw_jax.simulate import (
     DEFAULT_HORIZON_RATIOS,
     DEFAULT_SIZES,
     simulate_isoflop,
+    simulate_law,
     simulate_training_curves,
 )
 
@@ -88,27 +92,33 @@ CALIBRATION_POINT_STARTS = 16
 """Random starts of each study's Approach-3 point fit (the resamples start from its optimum)."""
 
 
-def _bootstrap_draws(approach: str, runs_list, seed: int, n_resamples: int) -> list[np.ndarray]:
+def _bootstrap_draws(
+    approach: str, runs_list, seed: int, n_resamples: int, law=DEFAULT_LAW
+) -> list[np.ndarray]:
     """Bootstrap draws of ``a`` per study, by the sweep engine (``resample.run_sweep``).
 
     Every study uses the same resamples (``seed``): the approach's resampling with replacement
-    (rows, or whole curves for Approach 1); Approach 3 starts each resample from the study's
-    point optimum only. Studies of one design share one compiled sweep.
+    (rows, or whole curves for Approach 1); Approach 3 (of ``law``) starts each resample from
+    the study's point optimum only. Studies of one design share one compiled sweep.
     """
     spec = registry.get(approach)
     out = []
     for runs in runs_list:
-        point = spec.fit(runs, starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0))
-        problem = resample.prepare(runs, spec.key, spec.default_scheme, k_starts=0, point=point)
+        point = spec.fit(runs, starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0), law=law)
+        problem = resample.prepare(
+            runs, spec.key, spec.default_scheme, k_starts=0, point=point, law=law
+        )
         sweep = resample.run_sweep(problem, n_resamples, seed=seed, progress=False)
         out.append(sweep.outputs["a"])
     return out
 
 
-def _posterior_draws(approach: str, runs, key, settings, learning_rate) -> np.ndarray:
+def _posterior_draws(
+    approach: str, runs, key, settings, learning_rate, law=DEFAULT_LAW
+) -> np.ndarray:
     """Posterior draws of ``a`` for one study (the approach's ``posterior``)."""
     posterior = registry.get(approach).posterior(
-        runs, key=key, settings=settings, learning_rate=learning_rate
+        runs, key=key, settings=settings, learning_rate=learning_rate, law=law
     )
     return posterior.draws["a"]
 
@@ -127,8 +137,16 @@ def run_calibration(
     levels=LEVELS,
     learning_rate: float | str = 1.0,
     progress: bool = False,
+    parametric_law=DEFAULT_LAW,
+    law_truth: dict | None = None,
 ) -> CalibrationResult:
     """Coverage of nominal ``levels`` intervals for ``a`` and ``b`` (``b = 1 - a`` here).
+
+    Approach 3 fits ``parametric_law`` (a ``Law``, registered name or ``FILE.py:NAME``). For a
+    law other than Chinchilla's its studies are drawn from that law at ``law_truth`` (its
+    parameters by name; default: the law fitted to the noise-free IsoFLOP study of ``law``,
+    its closest member to it) on the same IsoFLOP design, with fresh data
+    (``unique_tokens = tokens``) for laws that read it.
 
     ``points_per_budget`` and ``span_dex`` shape the IsoFLOP studies (Approaches 2, 3);
     Approach 1's training curves use ``simulate_training_curves``' defaults (12 sizes x 4
@@ -141,23 +159,47 @@ def run_calibration(
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
     keys = jax.random.split(key, n_studies + 1)
     seed = resample.seed_from_key(keys[-1])
+    parametric_law = get_law(parametric_law)
+    own_law = parametric_law is not LAWS[DEFAULT_LAW]
+    design_args = dict(law=law, points_per_budget=points_per_budget, span_dex=span_dex)
+    if own_law and law_truth is None:
+        clean = load_runs(simulate_isoflop(keys[-1], **design_args))
+        law_truth = fit_parametric(clean, law=parametric_law).params
+    law_frontier = (
+        parametric_law.frontier_of(jnp.asarray(parametric_law.from_params(law_truth)))
+        if own_law
+        else frontier
+    )
+    law_truth_ab = {"a": float(law_frontier.a), "b": float(law_frontier.b)}
 
     def simulate(study_key, kind):
         if kind == "curves":
             return simulate_training_curves(jax.random.fold_in(study_key, 1), law=law, noise=noise)
-        return simulate_isoflop(
-            study_key, law=law, points_per_budget=points_per_budget, span_dex=span_dex, noise=noise
-        )
+        table = simulate_isoflop(study_key, noise=noise, **design_args)
+        if kind == "law":
+            unique = table["tokens"] if "unique_tokens" in parametric_law.columns else None
+            table = simulate_law(
+                study_key,
+                parametric_law,
+                law_truth,
+                table["params"],
+                table["tokens"],
+                unique_tokens=unique,
+                noise=noise,
+            )
+        return table
 
     rows: list[dict] = []
     studies: dict[str, list] = {}  # per kind of study, simulated once (Approaches 2, 3 share)
     approaches = tuple(registry.get(approach).key for approach in approaches)
     for approach in approaches:
         kind = registry.get(approach).study
+        if kind == "law" and not own_law:
+            kind = "isoflop"  # Chinchilla's law: the same studies as Approach 2
         if kind not in studies:
             studies[kind] = [load_runs(simulate(k, kind)) for k in keys[:-1]]
         runs_list = studies[kind]
-        boot = _bootstrap_draws(approach, runs_list, seed, n_resamples)
+        boot = _bootstrap_draws(approach, runs_list, seed, n_resamples, parametric_law)
         studies_bar = tqdm(
             runs_list, desc=f"Approach {approach} posteriors", unit="study", disable=not progress
         )
@@ -168,15 +210,17 @@ def run_calibration(
                 jax.random.fold_in(keys[i], registry.KEYS.index(approach)),
                 settings,
                 learning_rate,
+                parametric_law,
             )
             for i, runs in enumerate(studies_bar)
         ]
+        target = law_truth_ab if kind == "law" else truth
         for method, draws in (("bootstrap", boot), ("posterior", post)):
             hits = {}
             for quantity in ("a", "b"):
                 for level in levels:
                     hits[quantity, level] = sum(
-                        covers(d if quantity == "a" else 1 - d, truth[quantity], level)
+                        covers(d if quantity == "a" else 1 - d, target[quantity], level)
                         for d in draws
                     )
             rows.extend(_coverage_rows(approach, method, hits, n_studies))
@@ -190,7 +234,10 @@ def run_calibration(
         "learning_rate": learning_rate,
         "law": {k: float(v) for k, v in law._asdict().items()},
         "approaches": list(approaches),
+        "parametric_law": parametric_law.name,
     }
+    if own_law:
+        design["parametric_law_truth"] = {**law_truth, **law_truth_ab}
     if any(registry.get(approach).study == "curves" for approach in approaches):
         design["curves"] = {
             "sizes": list(DEFAULT_SIZES),

@@ -13,7 +13,9 @@ from scalinglaw_jax import laws
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
     fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
@@ -58,12 +60,12 @@ def report_study(study, out: Path, section: str = "approaches") -> None:
 
 
 def parametric_report(fit) -> str:
-    params = fit.params
     counts = ", ".join(f"{n} {name}" for name, n in fit.start_status.items() if n)
+    values = ", ".join(f"{name} = {value:.5g}" for name, value in fit.params.items())
     return "\n".join(
         [
-            f"L(N, D) = {params['E']:.4f} + {params['A']:.1f} / N^{params['alpha']:.4f}"
-            f" + {params['B']:.1f} / D^{params['beta']:.4f}",
+            f"law {fit.law.name}: L = {fit.law.formula or '(user law)'}",
+            f"  {values}",
             f"objective (summed Huber, delta={fit.delta:g}) = {fit.objective:.6e}",
             f"a = {fit.frontier.a:.4f}, b = {fit.frontier.b:.4f}, "
             f"G = {float(np.exp(laws.log_coefficient_g(fit.frontier))):.4g}",
@@ -82,9 +84,10 @@ def run_fit(args: argparse.Namespace) -> int:
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
     try:
         approaches = registry.selected(str(args.approach or config.get("approach", "all")))
+        law = law_from_args(args, config)
     except DataError as error:
         return fail(str(error))
-    study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal)
+    study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
     if not study.results:
         reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
         return fail(f"no approach could be fitted: {reasons}")
@@ -108,6 +111,15 @@ def run_demo(args: argparse.Namespace) -> int:
     study = fit_study(tables, isoflop_nominal=None)
     report_study(study, out)
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_laws(args: argparse.Namespace) -> int:
+    """Print every registered law: formula, parameters with their boxes, columns, source."""
+    from scalinglaw_jax.lawbook import LAWS
+
+    print("\n\n".join(law.describe() for law in LAWS.values()))
+    print("\nA law of your own: --law path/to/file.py:NAME (see docs/laws.md)")
     return 0
 
 
@@ -139,12 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
         "(default: the table's budget column, else clustering by gaps in log FLOPs)",
     )
+    add_law_argument(fit)
     fit.set_defaults(func=run_fit)
 
-    # Imported here: these modules use helpers defined above in this one.
-    from scalinglaw_jax import cli_bayes, cli_bootstrap, cli_realdata
+    law_command = commands.add_parser("laws", help="the registered laws of Approach 3")
+    law_command.add_argument("action", choices=("list",), help="list: formula, parameters, source")
+    law_command.set_defaults(func=run_laws)
 
-    for module in (cli_bootstrap, cli_bayes, cli_realdata):
+    # Imported here: these modules use helpers defined above in this one.
+    from scalinglaw_jax import cli_backtest, cli_bayes, cli_bootstrap, cli_realdata
+
+    for module in (cli_bootstrap, cli_bayes, cli_realdata, cli_backtest):
         module.register(commands)
     return parser
 

@@ -13,11 +13,15 @@ from scalinglaw_jax import bayes
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
+    fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
     update_summary,
 )
+from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 
 BAND_POINTS = 41
@@ -48,6 +52,7 @@ def register(subparsers) -> None:
         "table.",
     )
     add_data_arguments(sample)
+    add_law_argument(sample)
     sample.add_argument("--approach", choices=registry.KEYS, default="3")
     _nuts_arguments(sample)
     sample.add_argument(
@@ -78,6 +83,7 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
+    add_law_argument(calibrate)
     calibrate.add_argument(
         "--approach",
         action="append",
@@ -154,8 +160,13 @@ def run_sample(args: argparse.Namespace) -> int:
         student_df=float(post_config.get("student_df", bayes.DEFAULT_STUDENT_DF)),
         priors=post_config.get("priors"),
     )
+    try:
+        law = law_from_args(args, config)
+    except DataError as error:
+        return fail(str(error))
     posterior = registry.get(args.approach).posterior(
         runs,
+        law=law,
         init_starts=post_config.get("init_starts", 64),
         e_below_min_loss=bool(_pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)),
         learning_rate=_learning_rate(
@@ -187,6 +198,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
     from scalinglaw_jax import calibrate
 
+    try:
+        law = law_from_args(args, {})
+    except DataError as error:
+        return fail(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(
@@ -202,6 +217,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         ),
         learning_rate=_learning_rate(args.learning_rate),
         progress=not args.no_progress,
+        parametric_law=law,
     )
     path = result.save(out / "calibration.json")
     print(result.report())

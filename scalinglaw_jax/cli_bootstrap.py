@@ -12,7 +12,9 @@ from scalinglaw_jax import laws, resample
 from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
     fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
@@ -45,6 +47,7 @@ def register(subparsers) -> None:
         "the long option names (approach, scheme, resamples, seed, mode, k_starts, level).",
     )
     add_data_arguments(parser)
+    add_law_argument(parser)
     parser.add_argument("--approach", choices=(*registry.KEYS, "all"), default=None)
     parser.add_argument(
         "--scheme",
@@ -131,6 +134,10 @@ def run(args: argparse.Namespace) -> int:
         runs = runs_from_args(args, config)
     except DataError as error:
         return fail(str(error))
+    try:
+        law = law_from_args(args, config)
+    except DataError as error:
+        return fail(str(error))
     out = output_dir(args, config, "scalinglaw-bootstrap")
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
     dtype = jnp.float32 if args.float32 else jnp.float64
@@ -146,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
                 k_starts=int(_setting(args, settings, "k_starts")),
                 nominal=nominal,
                 dtype=dtype,
+                law=law,
             )
         except DataError as error:
             # With --approach all, an approach the table or scheme does not support is skipped.

@@ -14,7 +14,7 @@ notebooks' inline display intact while scripts save through Agg/SVG/PDF canvases
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,7 +30,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from scalinglaw_jax.intervals import BAND_KINDS, Band
-from scalinglaw_jax.laws import CHINCHILLA, KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
+from scalinglaw_jax.lawbook import get_law
+from scalinglaw_jax.laws import KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
 
 # Bootstrap bands are plain translucent fills; posterior bands are hatched and outlined so that
 # both kinds stay distinguishable when drawn over the same line.
@@ -355,7 +356,7 @@ def plot_isoflop_profiles(
 def plot_parametric_contours(
     theta,
     *,
-    form=CHINCHILLA,
+    law="chinchilla",
     runs=None,
     flops_range: tuple[float, float] = (1e18, 1e24),
     params_range: tuple[float, float] = (1e7, 1e12),
@@ -364,27 +365,24 @@ def plot_parametric_contours(
 ) -> Figure:
     """Iso-loss contours of a fitted loss law over (FLOPs, Parameters), like Figure 4 (left).
 
-    The loss at ``(C, N)`` is the law at ``D = C / (6N)``. The efficient frontier
-    ``form.frontier(theta)`` is drawn on top. ``runs`` are dots coloured by loss when they carry
-    one (``.loss`` or a third tuple element), grey otherwise. ``levels`` is a count (nice levels
-    between the lowest loss on the grid and the frontier's loss at the smallest budget, padded)
-    or explicit loss values.
+    The loss at ``(C, N)`` is the law (a ``Law`` or registered name, ``theta`` in its
+    coordinates) at ``D = C / (6N)``. Its efficient frontier (``law.frontier_of(theta)``) is
+    drawn on top. ``runs`` are dots coloured by loss when they carry one (``.loss`` or a third
+    tuple element), grey otherwise. ``levels`` is a count (nice levels between the lowest loss
+    on the grid and the frontier's loss at the smallest budget, padded) or explicit loss values.
     """
+    law = get_law(law)
     fig, ax = _figure_and_axes(ax, (6.4, 4.8))
     theta = jnp.asarray(theta)
     flops = np.geomspace(*flops_range, 240)
     params = np.geomspace(*params_range, 240)
     c_grid, n_grid = np.meshgrid(flops, params)
-    log_n = np.log(n_grid)
-    log_d = np.log(c_grid / 6.0) - log_n
-    loss = np.exp(np.asarray(form.log_loss(theta, jnp.asarray(log_n), jnp.asarray(log_d))))
-    frontier = form.frontier(theta)
+    loss = np.asarray(law.predict_at(theta, n_grid, c_grid / (6.0 * n_grid)))
+    frontier = law.frontier_of(theta)
     n_front = _n_opt(frontier, flops)
     if isinstance(levels, int):
-        front_loss = np.exp(
-            np.asarray(form.log_loss(theta, jnp.log(n_front), jnp.log(flops / (6.0 * n_front))))
-        )
-        lo, hi = loss.min(), front_loss.max()
+        front_loss = np.asarray(law.predict_at(theta, n_front, flops / (6.0 * n_front)))
+        lo, hi = np.nanmin(loss), np.nanmax(front_loss)
         levels = MaxNLocator(levels).tick_values(lo, hi + 0.3 * (hi - lo))
         levels = levels[levels > lo]
     norm = Normalize(min(levels), max(levels))
@@ -606,3 +604,56 @@ def _finish(ax: Axes, band_keys: dict[tuple[str, float], None], loc: str) -> Non
         handles.append(Patch(**_band_kwargs(kind, "0.3")))
         labels.append(f"{level:.0%} {kind} band")
     ax.legend(handles, labels, loc=loc, fontsize=8, framealpha=0.9)
+
+
+def plot_backtest(results: Sequence, *, level: float = 0.9) -> Figure:
+    """Held-out runs, predicted against observed loss with ``level`` predictive intervals: one
+    panel per law (``backtest.LawBacktest``), the diagonal drawn for reference."""
+    fig = Figure(figsize=(4.2 * len(results), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(results), squeeze=False)[0]
+    for ax, result in zip(axes, results, strict=True):
+        observed, predicted = np.exp(result.observed), np.exp(result.predicted)
+        low, high = (np.exp(v) for v in result.intervals[level])
+        ax.errorbar(
+            observed,
+            predicted,
+            yerr=[predicted - low, high - predicted],
+            fmt="o",
+            ms=3.5,
+            color="C0",
+            ecolor="0.6",
+            elinewidth=0.8,
+            label=f"held out ({round(100 * level)}% predictive interval)",
+            gid="backtest-points",
+        )
+        span = [min(observed.min(), low.min()), max(observed.max(), high.max())]
+        ax.plot(
+            span, span, color="0.3", linewidth=0.8, linestyle="--", label="predicted = observed"
+        )
+        m = result.metrics
+        ax.set_title(
+            f"{result.law}\nmedian |log error| {m['median_abs_log_error']:.4f}, "
+            f"coverage {m[f'coverage_{round(100 * level)}']:.2f}",
+            fontsize=9,
+        )
+        ax.set_xlabel("Observed loss")
+        ax.set_ylabel("Predicted loss")
+        ax.legend(loc="upper left", frameon=False, fontsize=7)
+    return fig
+
+
+def plot_extrapolation_error(rolling: Mapping[str, Sequence]) -> Figure:
+    """Rolling backtest: signed log error of each held-out run against its FLOPs ratio to the
+    largest training run, one colour per law (``{law: [LawBacktest, ...]}``)."""
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for k, (law, results) in enumerate(rolling.items()):
+        ratio = np.concatenate([r.flops_ratio for r in results])
+        error = np.concatenate([r.errors for r in results])
+        ax.scatter(ratio, error, s=10, color=f"C{k}", alpha=0.7, label=law, gid=f"rolling-{law}")
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs of the held-out run / largest training run")
+    ax.set_ylabel("log(predicted loss) - log(observed loss)")
+    ax.legend(frameon=False)
+    return fig

@@ -23,12 +23,18 @@ import numpy as np
 
 from scalinglaw_jax import bayes, laws, plots, resample
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
-from scalinglaw_jax.approaches.parametric import DEFAULT_DELTA, fit_parametric, huber
+from scalinglaw_jax.approaches.parametric import (
+    DEFAULT_DELTA,
+    fit_parametric,
+    huber,
+    parametric_arrays,
+)
 from scalinglaw_jax.approaches.varpro import fit_varpro, varpro_sweep_plan
 from scalinglaw_jax.data import Runs
 from scalinglaw_jax.datasets import load_dataset
 from scalinglaw_jax.intervals import percentile_interval
 from scalinglaw_jax.io import to_jsonable
+from scalinglaw_jax.lawbook import LAWS
 
 LEVEL = 0.95
 PAPER_THETA = dict(zip(("log_A", "log_B", "log_E", "alpha", "beta"), laws.PAPER_THETA, strict=True))
@@ -289,20 +295,21 @@ def compare_forms(runs: Runs, *, folds: int = 5, seed: int = 0, kaplan_starts="c
     """
     rng = np.random.default_rng(seed)
     fold = rng.permutation(np.arange(len(runs)) % folds)
-    log_n, log_d, log_loss = (np.log(getattr(runs, c)) for c in ("params", "tokens", "loss"))
+    log_loss = np.log(runs.loss)
     scores: dict = {}
-    for form in (laws.CHINCHILLA, laws.KAPLAN):
+    for law in (LAWS["chinchilla"], LAWS["kaplan"]):
+        arrays = parametric_arrays(runs, law=law)
         residuals = np.empty(len(runs))
         for k in range(folds):
             train = (fold != k).astype(float)
-            if form is laws.CHINCHILLA:
+            if law.name == "chinchilla":
                 theta = fit_varpro(runs, train).theta
             else:
-                theta = fit_parametric(runs, train, form=form, starts=kaplan_starts).theta
+                theta = fit_parametric(runs, train, law=law, starts=kaplan_starts).theta
             held = fold == k
-            predicted = np.asarray(form.log_loss(jnp.asarray(theta), log_n[held], log_d[held]))
+            predicted = np.asarray(law.log_loss(jnp.asarray(theta), arrays))[held]
             residuals[held] = predicted - log_loss[held]
-        scores[form.name] = {
+        scores[law.name] = {
             "heldout_rms_log": float(np.sqrt(np.mean(residuals**2))),
             "heldout_mean_huber": float(np.mean(huber(residuals, DEFAULT_DELTA))),
         }

@@ -46,6 +46,7 @@ from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import SweepPlan
 from scalinglaw_jax.data import DataError, Runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
+from scalinglaw_jax.lawbook import DEFAULT_LAW
 from scalinglaw_jax.status import Status
 
 SCHEMES = ("nonparametric", "bayesian", "subsample", "block")
@@ -545,6 +546,7 @@ class BootstrapResult:
         names = self.quantity_names()
         summary = {
             "approach": problem.approach,
+            **({"law": problem.config["law"]} if "law" in problem.config else {}),
             "scheme": problem.scheme,
             "config": problem.config,
             "seed": self.sweep.seed,
@@ -652,9 +654,12 @@ def bootstrap(
     nominal=None,
     dtype=jnp.float64,
     point=None,
+    law=DEFAULT_LAW,
     **options,
 ) -> BootstrapResult:
     """Bootstrap one approach on a validated table: ``prepare`` then ``run_bootstrap``.
+
+    ``law`` (Approach 3) is a ``Law``, a registered name or ``FILE.py:NAME``.
 
     ``options`` go to ``run_bootstrap`` (level, exclude_failed, bca) and ``run_sweep`` (seed,
     chunk_size, checkpoint_dir, resume, progress).
@@ -668,6 +673,7 @@ def bootstrap(
         nominal=nominal,
         dtype=dtype,
         point=point,
+        law=law,
     )
     return run_bootstrap(problem, n_resamples, **options)
 

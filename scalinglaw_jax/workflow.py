@@ -16,6 +16,7 @@ import pandas as pd
 from scalinglaw_jax import laws, plots
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.data import DataError, Runs, load_runs
+from scalinglaw_jax.lawbook import DEFAULT_LAW
 from scalinglaw_jax.simulate import simulate_chinchilla_study
 
 
@@ -79,11 +80,13 @@ def fit_study(
     approaches=registry.KEYS,
     *,
     isoflop_nominal=None,
-    parametric_starts="chinchilla",
+    parametric_starts="grid",
+    law=DEFAULT_LAW,
 ) -> StudyFit:
     """Fit each requested approach on its table; record a reason for each one skipped.
 
-    ``tables`` maps approach keys to validated tables (the same table may serve several).
+    ``tables`` maps approach keys to validated tables (the same table may serve several);
+    ``law`` is Approach 3's (a ``Law``, a registered name or ``FILE.py:NAME``).
     """
     study = StudyFit(tables=dict(tables))
     for key in approaches:
@@ -96,7 +99,9 @@ def fit_study(
             runs, note = spec.rows(runs)
             if note:
                 print(note)
-            study.results[key] = spec.fit(runs, nominal=isoflop_nominal, starts=parametric_starts)
+            study.results[key] = spec.fit(
+                runs, nominal=isoflop_nominal, starts=parametric_starts, law=law
+            )
         except DataError as error:
             study.skipped[key] = str(error).splitlines()[0]
     return study

@@ -1,9 +1,9 @@
 """Approach 3's record for the engine: its full-data fit, its sweep plan and its posterior.
 
-Kept beside ``parametric.py`` (the pure fit) so that the law-specific layer and the engine's
-view of Approach 3 can change independently. Every (resample, start) pair runs on its own
-solver lane (``multistart_minimize`` with ``lane_data``): lanes go through the solver's queue,
-so a resample that converges in 7 Newton steps does not wait for one that needs 80.
+Kept beside ``parametric.py`` (the pure fit of any ``Law``) so that the law layer and the
+engine's view of Approach 3 can change independently. Every (resample, start) pair runs on its
+own solver lane (``multistart_minimize`` with ``lane_data``): lanes go through the solver's
+queue, so a resample that converges in 7 Newton steps does not wait for one that needs 80.
 """
 
 from __future__ import annotations
@@ -15,61 +15,71 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax import laws
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
-    chinchilla_huber_derivatives,
     fit_parametric,
     parametric_arrays,
     parametric_objective,
 )
 from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
+from scalinglaw_jax.law import Law, huber_derivatives
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 from scalinglaw_jax.solvers import (
     CPU_QUEUE_LANES,
     DEFAULT_OPTIONS,
     WARM_START_OPTIONS,
     SolverOptions,
-    chinchilla_grid,
     multistart_minimize,
 )
+from scalinglaw_jax.status import Status
 
 MODES = ("fast", "full")
-PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
-QUANTITIES = ("a", "b", *PARAM_NAMES)
-
-_grid_objectives = jax.jit(jax.vmap(parametric_objective, in_axes=(0, None, None, None)))
 
 
-def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA) -> np.ndarray:
+@cache
+def _grid_objectives(law: Law):
+    """The full-data objective at each of many starts, compiled once per law."""
+
+    def objective(theta, arrays, weights, delta):
+        return parametric_objective(theta, arrays, weights, delta, law)
+
+    return jax.jit(jax.vmap(objective, in_axes=(0, None, None, None)))
+
+
+def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW) -> np.ndarray:
     """Fast-mode starts: the full-data optimum, then the ``k`` grid starts of lowest objective.
 
-    The grid points are ranked by the full-data objective at the start itself; resamples share
-    this array, so one compiled program serves the whole sweep.
+    The grid points are the law's start grid, ranked by the full-data objective at the start
+    itself; resamples share this array, so one compiled program serves the whole sweep.
     """
     theta_hat = np.asarray(theta_hat, dtype=np.float64)[None, :]
     if k == 0:
         return theta_hat
-    grid = chinchilla_grid()
+    law = get_law(law)
+    grid = law.grid()
     ones = jnp.ones_like(arrays.log_loss)
     values = np.asarray(
-        _grid_objectives(jnp.asarray(grid, arrays.log_loss.dtype), arrays, ones, delta)
+        _grid_objectives(law)(jnp.asarray(grid, arrays.log_loss.dtype), arrays, ones, delta)
     )
     order = np.argsort(np.where(np.isfinite(values), values, np.inf), kind="stable")[:k]
     return np.vstack([theta_hat, grid[order]])
 
 
-def _best_start(starts_of_one_resample) -> dict:
-    """Outputs of one resample from its starts' results: the finite start of least objective."""
+def _best_start(starts_of_one_resample, law: Law) -> dict:
+    """Outputs of one resample from its starts' results: the finite start of least objective.
+
+    Its law's parameters are keyed by their own names; a frontier that is not finite (a law
+    whose optimum left the searched span) makes the resample non-finite."""
     res = starts_of_one_resample
     finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
     best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
     theta = res.x[best]
-    params = laws.CHINCHILLA.to_params(theta)
-    out = laws.CHINCHILLA.frontier(theta)._asdict()
-    out.update({name: getattr(params, name) for name in PARAM_NAMES})
+    frontier = law.frontier_of(theta)
+    out = frontier._asdict()
+    out.update(law.to_params(theta))
     out.update(
-        status=res.status[best],
+        status=jnp.where(jnp.isfinite(frontier.a), res.status[best], Status.NON_FINITE),
         objective=res.value[best],
         grad_norm=res.grad_norm[best],
         start=best,
@@ -78,13 +88,15 @@ def _best_start(starts_of_one_resample) -> dict:
 
 
 @cache
-def parametric_chunk_fit(options: SolverOptions = DEFAULT_OPTIONS):
+def parametric_chunk_fit(options: SolverOptions = DEFAULT_OPTIONS, law: Law | None = None):
     """Approach 3 for a chunk: ``fit(data, (chunk, n_rows) weights)`` -> best start per resample.
 
-    ``data`` is ``(arrays, starts, delta)``. Lane ``r * n_starts + s`` runs start ``s`` on
-    resample ``r``; lanes carry only their resample's index, so the weight matrix is not copied
-    per start. One function per ``options`` (cached), so every table shares its compilations.
+    ``data`` is ``(arrays, starts, delta)``; ``law`` defaults to Chinchilla's. Lane
+    ``r * n_starts + s`` runs start ``s`` on resample ``r``; lanes carry only their resample's
+    index, so the weight matrix is not copied per start. One function per ``(options, law)``
+    (cached), so every table of one shape shares its compilations.
     """
+    law = get_law(DEFAULT_LAW if law is None else law)
 
     def fit(data, weights):
         arrays, starts, delta = data
@@ -104,8 +116,8 @@ def parametric_chunk_fit(options: SolverOptions = DEFAULT_OPTIONS):
             None,
             jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
             options=options,
-            value_grad_hess=lambda theta, r, majorize: chinchilla_huber_derivatives(
-                theta, arrays, padded_weights[r], delta, majorize
+            value_grad_hess=lambda theta, r, majorize: huber_derivatives(
+                law, theta, arrays, padded_weights[r], delta, majorize
             ),
             lane_data=jnp.concatenate(
                 [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
@@ -114,7 +126,7 @@ def parametric_chunk_fit(options: SolverOptions = DEFAULT_OPTIONS):
         per_lane = jax.tree_util.tree_map(
             lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
         )
-        return jax.lax.map(_best_start, per_lane)
+        return jax.lax.map(lambda res: _best_start(res, law), per_lane)
 
     return fit
 
@@ -128,33 +140,40 @@ def sweep_plan(
     mode: str = "fast",
     k_starts: int = 8,
     options: SolverOptions | None = None,
+    law=DEFAULT_LAW,
     **_,
 ) -> SweepPlan:
-    """Approach 3 on row weights: ``mode="fast"`` starts every resample from the full-data
-    optimum plus the ``k_starts`` best grid starts; ``"full"`` runs Chinchilla's 4,500-start
-    grid per resample. ``options`` default to ``WARM_START_OPTIONS`` in fast mode and
-    ``DEFAULT_OPTIONS`` in full. ``point`` reuses a full-data ``fit_parametric`` of ``runs``."""
+    """Approach 3 of ``law`` (a ``Law``, registered name or ``FILE.py:NAME``) on row weights:
+    ``mode="fast"`` starts every resample from the full-data optimum plus the ``k_starts`` best
+    grid starts; ``"full"`` runs the law's whole start grid per resample (Chinchilla's 4,500
+    starts for ``chinchilla``). ``options`` default to ``WARM_START_OPTIONS`` in fast mode and
+    ``DEFAULT_OPTIONS`` in full. ``point`` reuses a full-data ``fit_parametric`` of ``runs``
+    by the same law."""
     if mode not in MODES:
         raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
-    point = point if point is not None else fit_parametric(runs, dtype=dtype)
-    arrays = parametric_arrays(runs, dtype)
+    law = get_law(law)
+    point = point if point is not None else fit_parametric(runs, dtype=dtype, law=law)
+    if point.law is not law:
+        raise DataError(f"point was fitted with law {point.law.name!r}, not {law.name!r}")
+    arrays = parametric_arrays(runs, dtype, law)
     if mode == "fast":
-        starts = fast_starts(arrays, point.theta, k_starts, point.delta)
+        starts = fast_starts(arrays, point.theta, k_starts, point.delta, law)
         default_options = WARM_START_OPTIONS
     else:
-        starts = chinchilla_grid()
+        starts = law.grid()
         default_options = DEFAULT_OPTIONS
     options = default_options if options is None else options
     itemsize = jnp.dtype(dtype).itemsize
     return SweepPlan(
         point=point,
-        fit_chunk=parametric_chunk_fit(options),
+        fit_chunk=parametric_chunk_fit(options, law),
         data=(arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype)),
         n_units=len(runs),
         row_of_unit=None,
         estimate={"a": point.frontier.a, "b": point.frontier.b, **point.params},
-        quantities=QUANTITIES,
+        quantities=("a", "b", *law.param_names),
         config={
+            "law": law.name,
             "mode": mode,
             "n_starts": int(starts.shape[0]),
             "starts_sha256": hashlib.sha256(np.ascontiguousarray(starts).tobytes()).hexdigest(),
@@ -185,14 +204,15 @@ def final_losses(runs: Runs) -> tuple[Runs, str | None]:
     return exclude_rows(runs, runs.row[dropped], "intermediate point of a training curve"), note
 
 
-def _fit(runs: Runs, *, starts="chinchilla", key=None, dtype=jnp.float64, **_):
-    return fit_parametric(runs, starts=starts, key=key, dtype=dtype)
+def _fit(runs: Runs, *, starts="grid", key=None, dtype=jnp.float64, law=DEFAULT_LAW, **_):
+    return fit_parametric(runs, starts=starts, key=key, dtype=dtype, law=law)
 
 
 def _figures(result, runs: Runs) -> list:
     from scalinglaw_jax import plots
 
-    return [("parametric_contours", plots.plot_parametric_contours(result.theta, runs=runs))]
+    figure = plots.plot_parametric_contours(result.theta, law=result.law, runs=runs)
+    return [("parametric_contours", figure)]
 
 
 def _posterior(
@@ -203,14 +223,17 @@ def _posterior(
     init_starts=64,
     e_below_min_loss: bool = False,
     learning_rate="sandwich",
+    law=DEFAULT_LAW,
     **options,
 ):
-    """NUTS from a multi-start point fit (``init_starts`` starts, key ``fold_in(key, 1)``)."""
+    """NUTS for ``law`` from a multi-start point fit (``init_starts`` starts, key
+    ``fold_in(key, 1)``)."""
     from scalinglaw_jax import bayes
 
-    point = fit_parametric(runs, starts=init_starts, key=jax.random.fold_in(key, 1))
+    point = fit_parametric(runs, starts=init_starts, key=jax.random.fold_in(key, 1), law=law)
     return bayes.sample_parametric(
         runs,
+        law=law,
         key=key,
         settings=settings,
         init_theta=point.theta,
@@ -231,7 +254,7 @@ SPEC = ApproachSpec(
         "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))"
     },
     default_scheme="nonparametric",
-    study="isoflop",
+    study="law",
     rows=final_losses,
     fit=_fit,
     plan=sweep_plan,
