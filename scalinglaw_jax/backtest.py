@@ -170,6 +170,21 @@ def _theta_draws(law, outputs: dict) -> np.ndarray:
         return np.where(log, np.log(values), values)
 
 
+def _law_bootstrap(runs: Runs, law, point, n_resamples: int, seed: int):
+    """Approach 3 of ``law`` refitted on row resamples, warm-started from ``point``; no BCa."""
+    return resample.bootstrap(
+        runs,
+        "3",
+        "nonparametric",
+        n_resamples,
+        law=law,
+        point=point,
+        seed=seed,
+        bca=False,
+        progress=False,
+    )
+
+
 def backtest_law(
     runs: Runs,
     law,
@@ -188,17 +203,7 @@ def backtest_law(
     held_out = runs.row[split.test]
     train_runs = exclude_rows(runs, held_out, f"held out (FLOPs >= {split.cutoff_flops:.3g})")
     point = fit_parametric(train_runs, law=law)
-    boot = resample.bootstrap(
-        train_runs,
-        "3",
-        "nonparametric",
-        n_resamples,
-        law=law,
-        point=point,
-        seed=seed,
-        bca=False,
-        progress=False,
-    )
+    boot = _law_bootstrap(train_runs, law, point, n_resamples, seed)
     arrays = parametric_arrays(runs, law=law)
     test = np.flatnonzero(split.test)
     test_arrays = jax.tree_util.tree_map(lambda leaf: leaf[test], arrays)
@@ -395,17 +400,7 @@ def compare_laws(
         if law.name in entries:
             raise DataError(f"law {law.name!r} is named twice")
         point = fit_parametric(runs, law=law)
-        boot = resample.bootstrap(
-            runs,
-            "3",
-            "nonparametric",
-            n_resamples,
-            law=law,
-            point=point,
-            seed=seed,
-            bca=False,
-            progress=False,
-        )
+        boot = _law_bootstrap(runs, law, point, n_resamples, seed)
         posterior = bayes.sample_parametric(
             runs,
             law=law,

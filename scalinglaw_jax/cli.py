@@ -9,18 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax import laws
+from scalinglaw_jax import cli_common, laws
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
@@ -54,7 +44,7 @@ def report_study(study, out: Path, section: str = "approaches") -> None:
             print(parametric_report(result))
     print("\n" + study.comparison_table())
     for key, content in study.summary().items():
-        update_summary(out, section, key, content)
+        cli_common.update_summary(out, section, key, content)
     written = write_figures(study, out)
     print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
 
@@ -75,31 +65,31 @@ def parametric_report(fit) -> str:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     try:
-        runs = runs_from_args(args, config)
+        runs = cli_common.runs_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-out")
+        return cli_common.fail(str(error))
+    out = cli_common.output_dir(args, config, "scalinglaw-out")
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
     try:
         approaches = registry.selected(str(args.approach or config.get("approach", "all")))
-        law = law_from_args(args, config)
+        law = cli_common.law_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
     if not study.results:
         reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
-        return fail(f"no approach could be fitted: {reasons}")
+        return cli_common.fail(f"no approach could be fitted: {reasons}")
     report_study(study, out)
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     demo = config.get("demo", {})
     started = time.perf_counter()
-    out = output_dir(args, config, "scalinglaw-demo")
+    out = cli_common.output_dir(args, config, "scalinglaw-demo")
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
@@ -143,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=run_demo)
 
     fit = commands.add_parser("fit", help="fit the approaches a table supports")
-    add_data_arguments(fit)
+    cli_common.add_data_arguments(fit)
     fit.add_argument("--approach", choices=APPROACH_CHOICES, default=None)
     fit.add_argument(
         "--isoflop-nominal",
@@ -151,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
         "(default: the table's budget column, else clustering by gaps in log FLOPs)",
     )
-    add_law_argument(fit)
+    cli_common.add_law_argument(fit)
     fit.set_defaults(func=run_fit)
 
     law_command = commands.add_parser("laws", help="the registered laws of Approach 3")
@@ -172,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_devices is not None:
         value = args.cpu_devices
         if value != "auto" and not (value.isdigit() and int(value) > 0):
-            return fail(f"--cpu-devices must be a positive integer or 'auto', got {value!r}")
+            return cli_common.fail(
+                f"--cpu-devices must be a positive integer or 'auto', got {value!r}"
+            )
         try:
             use_cpu_devices(None if value == "auto" else int(value))
         except RuntimeError as error:
-            return fail(str(error))
+            return cli_common.fail(str(error))
     return int(args.func(args) or 0)
 
 

@@ -9,18 +9,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from scalinglaw_jax import bayes
+from scalinglaw_jax import bayes, cli_common
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 
@@ -51,8 +41,8 @@ def register(subparsers) -> None:
         "e_below_min_loss, learning_rate, init_starts, nominal_budgets and a [posterior.priors] "
         "table.",
     )
-    add_data_arguments(sample)
-    add_law_argument(sample)
+    cli_common.add_data_arguments(sample)
+    cli_common.add_law_argument(sample)
     sample.add_argument("--approach", choices=registry.KEYS, default="3")
     _nuts_arguments(sample)
     sample.add_argument(
@@ -83,7 +73,7 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
-    add_law_argument(calibrate)
+    cli_common.add_law_argument(calibrate)
     calibrate.add_argument(
         "--approach",
         action="append",
@@ -143,10 +133,10 @@ def _band_dict(posterior: bayes.Posterior, flops: np.ndarray) -> dict:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     post_config = dict(config.get("posterior", {}))
-    runs = runs_from_args(args, config)
-    out = output_dir(args, config, "posterior")
+    runs = cli_common.runs_from_args(args, config)
+    out = cli_common.output_dir(args, config, "posterior")
     seed = int(_pick(args.seed, post_config, "seed", 0))
     key = jax.random.key(seed)
     settings = _settings(args, post_config, progress=not args.no_progress)
@@ -161,9 +151,9 @@ def run_sample(args: argparse.Namespace) -> int:
         priors=post_config.get("priors"),
     )
     try:
-        law = law_from_args(args, config)
+        law = cli_common.law_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     posterior = registry.get(args.approach).posterior(
         runs,
         law=law,
@@ -180,7 +170,7 @@ def run_sample(args: argparse.Namespace) -> int:
     content = posterior.to_dict()
     content["band"] = _band_dict(posterior, runs.flops)
     content["netcdf"] = str(netcdf)
-    update_summary(out, "posterior", args.approach, content)
+    cli_common.update_summary(out, "posterior", args.approach, content)
     print(posterior.report())
     print(f"wrote {netcdf} and {out / 'summary.json'}")
     diag = posterior.diagnostics
@@ -199,9 +189,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from scalinglaw_jax import calibrate
 
     try:
-        law = law_from_args(args, {})
+        law = cli_common.law_from_args(args, {})
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(

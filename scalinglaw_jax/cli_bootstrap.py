@@ -8,18 +8,8 @@ import os
 import jax
 import jax.numpy as jnp
 
-from scalinglaw_jax import laws, resample
+from scalinglaw_jax import cli_common, laws, resample
 from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
 from scalinglaw_jax.data import DataError
 
 DEFAULTS = {
@@ -46,8 +36,8 @@ def register(subparsers) -> None:
         "(rerun with --resume to continue a killed sweep). Config: a [bootstrap] table with "
         "the long option names (approach, scheme, resamples, seed, mode, k_starts, level).",
     )
-    add_data_arguments(parser)
-    add_law_argument(parser)
+    cli_common.add_data_arguments(parser)
+    cli_common.add_law_argument(parser)
     parser.add_argument("--approach", choices=(*registry.KEYS, "all"), default=None)
     parser.add_argument(
         "--scheme",
@@ -119,26 +109,26 @@ def run(args: argparse.Namespace) -> int:
         try:
             resample.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
         except RuntimeError as error:
-            return fail(f"jax.distributed.initialize failed: {error}")
-    config = read_config(args.config)
+            return cli_common.fail(f"jax.distributed.initialize failed: {error}")
+    config = cli_common.read_config(args.config)
     settings = config.get("bootstrap", {})
     try:
         approaches = registry.selected(str(_setting(args, settings, "approach")))
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     scheme = _setting(args, settings, "scheme")
     n_resamples = int(_setting(args, settings, "resamples"))
     if n_resamples < 2:
-        return fail(f"--resamples must be at least 2, got {n_resamples}")
+        return cli_common.fail(f"--resamples must be at least 2, got {n_resamples}")
     try:
-        runs = runs_from_args(args, config)
+        runs = cli_common.runs_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     try:
-        law = law_from_args(args, config)
+        law = cli_common.law_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-bootstrap")
+        return cli_common.fail(str(error))
+    out = cli_common.output_dir(args, config, "scalinglaw-bootstrap")
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
     dtype = jnp.float32 if args.float32 else jnp.float64
     done, skipped = 0, []
@@ -158,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         except DataError as error:
             # With --approach all, an approach the table or scheme does not support is skipped.
             if len(approaches) == 1:
-                return fail(str(error))
+                return cli_common.fail(str(error))
             print(f"skipped: {error}")
             skipped.append(key)
             continue
@@ -176,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=not args.no_progress,
             )
         except DataError as error:
-            return fail(str(error))
+            return cli_common.fail(str(error))
         sweep = result.sweep
         if sweep.resumed_chunks or sweep.recomputed_chunks:
             print(
@@ -190,9 +180,9 @@ def run(args: argparse.Namespace) -> int:
         netcdf = result.save(out / f"bootstrap_approach{key}.nc", resample.flops_grid())
         content = result.to_dict()
         content["netcdf"] = netcdf.name
-        update_summary(out, "bootstrap", key, content)
+        cli_common.update_summary(out, "bootstrap", key, content)
     if not done:
-        return fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
+        return cli_common.fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
     if jax.process_index() == 0:
         print(f"\nwrote {out / 'summary.json'} (bootstrap) and the draws as netCDF in {out}")
     return 0

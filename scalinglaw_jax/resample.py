@@ -46,7 +46,6 @@ from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import SweepPlan
 from scalinglaw_jax.data import DataError, Runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
-from scalinglaw_jax.lawbook import DEFAULT_LAW
 from scalinglaw_jax.status import Status
 
 SCHEMES = ("nonparametric", "bayesian", "subsample", "block")
@@ -643,39 +642,41 @@ def run_bootstrap(
     return BootstrapResult(sweep, level, exclude_failed, jackknife)
 
 
+SWEEP_OPTIONS = (
+    "seed",
+    "chunk_size",
+    "checkpoint_dir",
+    "resume",
+    "progress",
+    "stop_after_chunks",
+    "mesh",
+)
+"""``run_sweep``'s keywords among ``bootstrap``'s options; the others go to ``prepare``."""
+
+
 def bootstrap(
     runs: Runs,
     approach: str = "3",
     scheme: str = "nonparametric",
     n_resamples: int = 1000,
     *,
-    mode: str = "fast",
-    k_starts: int = 8,
-    nominal=None,
-    dtype=jnp.float64,
-    point=None,
-    law=DEFAULT_LAW,
+    level: float = 0.95,
+    exclude_failed: bool = False,
+    bca: bool = True,
     **options,
 ) -> BootstrapResult:
     """Bootstrap one approach on a validated table: ``prepare`` then ``run_bootstrap``.
 
-    ``law`` (Approach 3) is a ``Law``, a registered name or ``FILE.py:NAME``.
-
-    ``options`` go to ``run_bootstrap`` (level, exclude_failed, bca) and ``run_sweep`` (seed,
-    chunk_size, checkpoint_dir, resume, progress).
+    ``options`` named in ``SWEEP_OPTIONS`` (seed, chunk_size, checkpoint_dir, resume,
+    progress) go to ``run_sweep``; the rest to ``prepare`` (dtype, point, and the approach's
+    own: mode, k_starts, options and ``law`` for Approach 3, where ``law`` is a ``Law``, a
+    registered name or ``FILE.py:NAME``; nominal for Approach 2; n_grid for Approach 1).
     """
-    problem = prepare(
-        runs,
-        approach,
-        scheme,
-        mode=mode,
-        k_starts=k_starts,
-        nominal=nominal,
-        dtype=dtype,
-        point=point,
-        law=law,
+    sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS if name in options}
+    problem = prepare(runs, approach, scheme, **options)
+    return run_bootstrap(
+        problem, n_resamples, level=level, exclude_failed=exclude_failed, bca=bca, **sweep_options
     )
-    return run_bootstrap(problem, n_resamples, **options)
 
 
 COORDINATOR_ENV = "SCALINGLAW_COORDINATOR"
