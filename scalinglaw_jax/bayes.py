@@ -860,7 +860,7 @@ def _sample_law(
     _add_to_posterior(idata, draws)
     draws.update({n: np.asarray(samples[n]).ravel() for n in (*names, "sigma")})
     return Posterior(
-        approach=3,
+        approach="3",
         idata=idata,
         draws=draws,
         diagnostics=diagnose(idata, (*names, "sigma")),

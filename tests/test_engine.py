@@ -62,10 +62,16 @@ def _approach_key_literals(node) -> bool:
 
 
 def test_no_branching_on_approach_keys_outside_the_registry():
-    """No ``approach == "3"``, ``key in ("1", "2")``...: dispatch goes through the registry."""
+    """No ``approach == "3"``, ``key in ("1", "2")``...: dispatch goes through the registry;
+    and no ``approach=3``: the key is a string everywhere."""
     offenders = []
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg in ("approach", "approaches"):
+                # The key has one type: an int literal here would be the second one.
+                literals = [n for n in ast.walk(node.value) if isinstance(n, ast.Constant)]
+                if any(isinstance(n.value, int) for n in literals):
+                    offenders.append(f"{path.name}:{node.value.lineno}: {ast.unparse(node)}")
             if not isinstance(node, ast.Compare):
                 continue
             sides = (node.left, *node.comparators)
