@@ -171,6 +171,7 @@ def test_calibration_bootstrap_is_the_sweep(isoflop_study):
     assert np.all(np.isfinite(draws)) and np.std(draws) > 0
 
 
+@pytest.mark.slow
 def test_replication_bootstrap_is_the_sweep(isoflop_study):
     from scalinglaw_jax import replicate
     from scalinglaw_jax.approaches.isoflop import fit_isoflop

@@ -220,19 +220,23 @@ def test_dirichlet_weights_give_spread():
     arrays = envelope_arrays(prepare_curves(runs))
     n_runs = arrays.log_n.shape[0]
     weights = n_runs * jax.random.dirichlet(KEY, jnp.ones(n_runs), (64,))
-    sol = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))(arrays, weights)
+    fit_many = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))
+    sol = fit_many(arrays, weights)
     a = np.asarray(sol.frontier.a)
     assert np.all(np.asarray(sol.status) == Status.OK)
     assert 1e-3 < np.std(a) < 0.05
-    # The Approach-1 posterior is the sweep engine's Bayesian bootstrap: its draws equal a
-    # sweep in small chunks and one plain vmapped fit of the same Dirichlet weights.
+    # The Approach-1 posterior is the sweep engine's Bayesian bootstrap: its draws are those of
+    # run_sweep (the same compiled program: no new trace) and of a plain vmapped fit of the
+    # same Dirichlet weights.
     posterior = bayes.bayesian_bootstrap_envelope(runs, key=KEY, chains=2, draws=130)
     seed = resample.seed_from_key(KEY)
+    traces = resample.TRACE_COUNTS["sweep"]
     problem = resample.prepare(runs, "1", "bayesian")
-    chunked = resample.run_sweep(problem, 260, seed=seed, chunk_size=64, progress=False)
-    np.testing.assert_array_equal(posterior.draws["a"], chunked.outputs["a"])
+    sweep = resample.run_sweep(problem, 260, seed=seed, progress=False)
+    assert resample.TRACE_COUNTS["sweep"] == traces
+    np.testing.assert_array_equal(posterior.draws["a"], sweep.outputs["a"])
     draw = jax.vmap(
         lambda i: resample.draw_unit_weights(jax.random.key(seed), i, "bayesian", n_runs)
     )
-    direct = jax.vmap(fit_envelope_arrays, in_axes=(None, 0))(arrays, draw(jnp.arange(260)))
-    np.testing.assert_allclose(posterior.draws["a"], np.asarray(direct.frontier.a), rtol=1e-12)
+    direct = fit_many(arrays, draw(jnp.arange(64)))  # the shape compiled above
+    np.testing.assert_allclose(posterior.draws["a"][:64], direct.frontier.a, rtol=1e-12)
