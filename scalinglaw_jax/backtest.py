@@ -170,9 +170,11 @@ def _theta_draws(law, outputs: dict) -> np.ndarray:
         return np.where(log, np.log(values), values)
 
 
-def _law_bootstrap(runs: Runs, law, point, n_resamples: int, seed: int):
-    """Approach 3 of ``law`` refitted on row resamples, warm-started from ``point``; no BCa."""
-    return resample.bootstrap(
+def _law_bootstrap(runs: Runs, law, n_resamples: int, seed: int, starts):
+    """Approach 3 of ``law``: the point fit from ``starts``, then refits on row resamples
+    warm-started from it (no BCa). Returns ``(point, BootstrapResult)``."""
+    point = fit_parametric(runs, law=law, starts=starts, key=jax.random.key(seed))
+    boot = resample.bootstrap(
         runs,
         "3",
         "nonparametric",
@@ -183,6 +185,7 @@ def _law_bootstrap(runs: Runs, law, point, n_resamples: int, seed: int):
         bca=False,
         progress=False,
     )
+    return point, boot
 
 
 def backtest_law(
@@ -192,8 +195,12 @@ def backtest_law(
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
+    starts="grid",
 ) -> LawBacktest:
     """Fit ``law`` on ``split.train``, predict ``split.test`` with predictive intervals.
+
+    ``starts`` are the point fit's (``fit_parametric``; an int draws random starts from
+    ``seed``).
 
     Raises ``DataError`` when the split leaves no held-out run or fewer distinct training
     points than the law has parameters (plus one).
@@ -202,8 +209,7 @@ def backtest_law(
     _check_split(runs, split, law.n_params, f"law {law.name!r}")
     held_out = runs.row[split.test]
     train_runs = exclude_rows(runs, held_out, f"held out (FLOPs >= {split.cutoff_flops:.3g})")
-    point = fit_parametric(train_runs, law=law)
-    boot = _law_bootstrap(train_runs, law, point, n_resamples, seed)
+    point, boot = _law_bootstrap(train_runs, law, n_resamples, seed, starts)
     arrays = parametric_arrays(runs, law=law)
     test = np.flatnonzero(split.test)
     test_arrays = jax.tree_util.tree_map(lambda leaf: leaf[test], arrays)
@@ -264,7 +270,9 @@ def rolling_cutoffs(runs: Runs, min_train: int) -> list[float]:
     return cutoffs
 
 
-def rolling_backtest(runs: Runs, law, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0):
+def rolling_backtest(
+    runs: Runs, law, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, starts="grid"
+):
     """``backtest_law`` at every ``rolling_cutoffs`` cutoff whose training runs determine the
     law (cutoffs that do not are skipped); a list of ``LawBacktest``, smallest cutoff first."""
     law = get_law(law)
@@ -272,7 +280,9 @@ def rolling_backtest(runs: Runs, law, *, n_resamples: int = DEFAULT_RESAMPLES, s
     for cutoff in rolling_cutoffs(runs, law.n_params + 1):
         split = split_by_flops(runs, cutoff_flops=cutoff)
         try:
-            results.append(backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed))
+            results.append(
+                backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed, starts=starts)
+            )
         except DataError:
             continue  # too few distinct training points at this cutoff
     if not results:
@@ -381,10 +391,12 @@ def compare_laws(
     n_resamples: int = DEFAULT_RESAMPLES,
     nuts_settings=None,
     seed: int = 0,
+    starts="grid",
 ) -> dict:
     """One table over ``laws``: parameters, in-sample objective, PSIS-LOO of a NUTS fit (ArviZ,
     with its SE and Pareto-k warnings), the backtest's error and coverage, and the exponent
-    ``a`` with its 95% bootstrap interval; ranked by ``RANKING_RULE``.
+    ``a`` with its 95% bootstrap interval; ranked by ``RANKING_RULE``. ``starts`` as in
+    ``backtest_law``.
 
     LOO uses the plain posterior (likelihood power 1): it is defined for the model's own
     likelihood, not for a tempered one.
@@ -399,8 +411,7 @@ def compare_laws(
         law = get_law(spec)
         if law.name in entries:
             raise DataError(f"law {law.name!r} is named twice")
-        point = fit_parametric(runs, law=law)
-        boot = _law_bootstrap(runs, law, point, n_resamples, seed)
+        point, boot = _law_bootstrap(runs, law, n_resamples, seed, starts)
         posterior = bayes.sample_parametric(
             runs,
             law=law,
@@ -411,7 +422,7 @@ def compare_laws(
         )
         loo = az.loo(posterior.idata, pointwise=True, var_name="log_loss")
         pareto_k = np.asarray(loo.pareto_k)
-        tested = backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed)
+        tested = backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed, starts=starts)
         a_draws = boot.draws("a")
         entries[law.name] = {
             "n_params": law.n_params,
