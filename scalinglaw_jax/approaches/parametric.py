@@ -120,50 +120,6 @@ def fit_parametric_arrays(
     )
 
 
-def fit_parametric_resamples(
-    arrays: ParametricArrays,
-    weights: jnp.ndarray,
-    starts: jnp.ndarray,
-    delta=DEFAULT_DELTA,
-    *,
-    options: SolverOptions = DEFAULT_OPTIONS,
-    law: Law | str = DEFAULT_LAW,
-) -> ParametricSolution:
-    """Many weight vectors ``(n_resamples, n_rows)`` at once: the best start of each.
-
-    Equivalent to vmapping ``fit_parametric_arrays`` over the rows of ``weights``, but every
-    (resample, start) pair is one lane of a single multi-start solve, so on CPU fast lanes are
-    not held back by slow lanes of other resamples. Returns batched fields (no ``per_start``).
-    """
-    law = get_law(law)
-    n_resamples, n_starts = weights.shape[0], starts.shape[0]
-    lane_resample = jnp.repeat(jnp.arange(n_resamples), n_starts)
-    lanes = multistart_minimize(
-        None,
-        jnp.tile(starts, (n_resamples, 1)),
-        options=options,
-        value_grad_hess=lambda theta, r, majorize: huber_derivatives(
-            law, theta, arrays, weights[r], delta, majorize
-        ),
-        lane_data=lane_resample,
-    )
-    per = jax.tree_util.tree_map(
-        lambda leaf: leaf.reshape((n_resamples, n_starts) + leaf.shape[1:]), lanes
-    )
-    best = _best_of(per, axis=1)
-    pick = jax.vmap(lambda leaf, i: leaf[i])
-    theta = pick(per.x, best)
-    return ParametricSolution(
-        theta=theta,
-        objective=pick(per.value, best),
-        frontier=jax.vmap(law.frontier_of)(theta),
-        grad_norm=pick(per.grad_norm, best),
-        status=pick(per.status, best),
-        n_converged=jnp.sum(per.status == Status.CONVERGED, axis=1),
-        per_start=None,
-    )
-
-
 _fit_jit = jax.jit(fit_parametric_arrays, static_argnames=("options", "law", "keep_starts", "mesh"))
 
 
