@@ -9,18 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax import laws
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    add_output_arguments,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
+from scalinglaw_jax import cli_common, laws
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.data import DataError
@@ -28,18 +18,13 @@ from scalinglaw_jax.errors import run_command
 from scalinglaw_jax.outputs import remove_stale_figures
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
-    APPROACH_NAMES,
     demo_tables,
     fit_study,
     tables_for,
     write_figures,
 )
 
-APPROACH_CHOICES = ("1", "2", "3", "all")
-
-
-def selected_approaches(choice: str) -> tuple[str, ...]:
-    return ("1", "2", "3") if choice == "all" else (choice,)
+APPROACH_CHOICES = (*registry.KEYS, "all")
 
 
 def nominal_budgets(value):
@@ -56,7 +41,7 @@ def nominal_budgets(value):
 def report_study(study, out: Path, section: str = "approaches") -> None:
     """Print each approach's report and the comparison table; write summary and figures."""
     for key, result in sorted(study.results.items()):
-        print(f"\n== {APPROACH_NAMES[key]} ==")
+        print(f"\n== {registry.get(key).name} ==")
         if hasattr(result, "report"):
             print(result.report())
         else:
@@ -66,7 +51,7 @@ def report_study(study, out: Path, section: str = "approaches") -> None:
     written = write_figures(study, out)
     remove_stale_figures(out, written)
     for key, content in study.summary().items():
-        update_summary(out, section, key, content)
+        cli_common.update_summary(out, section, key, content)
     print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
 
 
@@ -86,30 +71,31 @@ def parametric_report(fit) -> str:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
-    law = law_from_args(args, config)  # a bad --law is refused before the data is read
+    config = cli_common.read_config(args.config)
+    # Flag and config values that need no data are refused before the data is read.
+    approaches = registry.selected(str(args.approach or config.get("approach", "all")))
+    law = cli_common.law_from_args(args, config)
     try:
-        runs = runs_from_args(args, config)
+        runs = cli_common.runs_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-out", runs)
+        return cli_common.fail(str(error))
+    out = cli_common.output_dir(args, config, "scalinglaw-out", runs)
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
-    approaches = selected_approaches(args.approach or config.get("approach", "all"))
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
     if not study.results:
-        reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())
-        return fail(f"no approach could be fitted: {reasons}")
+        reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
+        return cli_common.fail(f"no approach could be fitted: {reasons}")
     report_study(study, out)
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     demo = config.get("demo", {})
     started = time.perf_counter()
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
-    out = output_dir(args, config, "scalinglaw-demo", tables)
+    out = cli_common.output_dir(args, config, "scalinglaw-demo", tables)
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
     print(
         f"Simulated a Chinchilla-shaped study from the paper's Approach-3 law (a = {true_a:.4f}):"
@@ -145,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run all approaches on a built-in simulated study")
-    add_output_arguments(demo)
+    cli_common.add_output_arguments(demo)
     demo.add_argument(
         "--seed", type=flag(SEED, int), default=None, help="PRNG seed of the simulation"
     )
@@ -153,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=run_demo)
 
     fit = commands.add_parser("fit", help="fit the approaches a table supports")
-    add_data_arguments(fit)
+    cli_common.add_data_arguments(fit)
     fit.add_argument("--approach", choices=APPROACH_CHOICES, default=None)
     fit.add_argument(
         "--isoflop-nominal",
@@ -162,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
         "(default: the table's budget column, else clustering by gaps in log FLOPs)",
     )
-    add_law_argument(fit)
+    cli_common.add_law_argument(fit)
     fit.set_defaults(func=run_fit)
 
     law_command = commands.add_parser("laws", help="the registered laws of Approach 3")
@@ -197,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_devices is not None:
         value = args.cpu_devices
         if value != "auto" and not (value.isdigit() and int(value) > 0):
-            return fail(f"--cpu-devices must be a positive integer or 'auto', got {value!r}")
+            return cli_common.fail(
+                f"--cpu-devices must be a positive integer or 'auto', got {value!r}"
+            )
         try:
             use_cpu_devices(None if value == "auto" else int(value))
         except RuntimeError as error:
-            return fail(str(error))
+            return cli_common.fail(str(error))
     return run_command(
         lambda: args.func(args), debug=args.debug, resume_hint=RESUME_HINTS.get(args.command)
     )

@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from scalinglaw_jax.config import flag, integer
 from scalinglaw_jax.config import read_config as read_config
 from scalinglaw_jax.data import Runs, load_runs
 from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
 from scalinglaw_jax.errors import ConfigError, print_error
+from scalinglaw_jax.io import to_jsonable
 from scalinglaw_jax.law import Law
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 from scalinglaw_jax.outputs import check_out_path, claim_output_dir, data_identity
@@ -124,19 +124,6 @@ def output_dir(
         settings,
         overwrite=getattr(args, "overwrite", False),
     )
-
-
-def to_jsonable(value):
-    """Recursively turn NumPy / JAX scalars and arrays into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return to_jsonable(np.asarray(value).tolist())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def update_summary(out_dir: Path, section: str, key: str, content: dict) -> Path:

@@ -35,7 +35,7 @@ def run_replicate(args: argparse.Namespace) -> int:
         )
     except DataError as error:
         return fail(str(error))
-    print(report.to_markdown())
+    print(report.report())
     written = save_report(report, fits, args.out)
     print(f"wrote {len(written)} files in {args.out}")
     return 0
