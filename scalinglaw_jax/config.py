@@ -166,8 +166,9 @@ APPROACHES = ("1", "2", "3", "all")
 @lru_cache(maxsize=1)
 def schema() -> dict:
     """Every key a config may hold: a check per key, a dict per table."""
+    from scalinglaw_jax.approaches.parametric_spec import MODES
     from scalinglaw_jax.bayes import LIKELIHOODS
-    from scalinglaw_jax.resample import MODES, SCHEMES
+    from scalinglaw_jax.resample import SCHEMES
 
     return {
         "out": text,
