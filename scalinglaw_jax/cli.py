@@ -7,8 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from scalinglaw_jax import cli_common, laws
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.config import SEED, flag
@@ -42,10 +40,7 @@ def report_study(study, out: Path, section: str = "approaches") -> None:
     """Print each approach's report and the comparison table; write summary and figures."""
     for key, result in sorted(study.results.items()):
         print(f"\n== {registry.get(key).name} ==")
-        if hasattr(result, "report"):
-            print(result.report())
-        else:
-            print(parametric_report(result))
+        print(result.report())
     print("\n" + study.comparison_table())
     # Figures first, summary last: a run that fails while drawing leaves no new summary.
     written = write_figures(study, out)
@@ -53,21 +48,6 @@ def report_study(study, out: Path, section: str = "approaches") -> None:
     for key, content in study.summary().items():
         cli_common.update_summary(out, section, key, content)
     print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
-
-
-def parametric_report(fit) -> str:
-    counts = ", ".join(f"{n} {name}" for name, n in fit.start_status.items() if n)
-    values = ", ".join(f"{name} = {value:.5g}" for name, value in fit.params.items())
-    return "\n".join(
-        [
-            f"law {fit.law.name}: L = {fit.law.formula or '(user law)'}",
-            f"  {values}",
-            f"objective (summed Huber, delta={fit.delta:g}) = {fit.objective:.6e}",
-            f"a = {fit.frontier.a:.4f}, b = {fit.frontier.b:.4f}, "
-            f"G = {float(np.exp(laws.log_coefficient_g(fit.frontier))):.4g}",
-            f"starts: {fit.n_starts} ({counts}); best start gradient norm {fit.grad_norm:.2e}",
-        ]
-    )
 
 
 def run_fit(args: argparse.Namespace) -> int:
