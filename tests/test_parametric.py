@@ -76,7 +76,7 @@ def test_gradient_and_objective_agree_with_scipy(simulated_runs):
     thetas = [np.array(laws.PAPER_THETA), chinchilla_grid()[1234]]
     thetas += [np.array(t) for t in ([25.0, 0, 0, 0, 0], [0, 25.0, 0, 0, 0], [5.0, 5.0, 0, 0, 0])]
     for theta in thetas:
-        value, grad, hess = parametric.chinchilla_huber_derivatives(
+        value, grad, hess = laws.chinchilla_huber_derivatives(
             jnp.asarray(theta), arrays, jnp.asarray(weights), 1e-3
         )
         ref_value, ref_grad = scipy_reference.objective_and_grad(
@@ -98,14 +98,14 @@ def test_majorised_hessian_adds_irls_curvature_of_rows_outside_delta(epoch_runs)
     weights = jnp.asarray(np.random.default_rng(1).integers(0, 3, size=log_n.size), float)
     theta = jnp.asarray(chinchilla_grid()[1234])
     delta = 1e-3
-    exact = parametric.chinchilla_huber_derivatives(theta, arrays, weights, delta)
+    exact = laws.chinchilla_huber_derivatives(theta, arrays, weights, delta)
     jac = jax.jacobian(lambda t: laws.CHINCHILLA.log_loss(t, log_n, log_d))(theta)
     abs_r = np.abs(np.asarray(laws.CHINCHILLA.log_loss(theta, log_n, log_d) - log_loss))
     outside = np.where(abs_r > delta, np.asarray(weights) * delta / abs_r, 0.0)
     assert 0 < np.count_nonzero(outside) < np.count_nonzero(weights)  # both kinds of row
     irls = np.einsum("r,ri,rk->ik", outside, jac, jac)
     for majorize in (0.25, 1.0):
-        value, grad, hess = parametric.chinchilla_huber_derivatives(
+        value, grad, hess = laws.chinchilla_huber_derivatives(
             theta, arrays, weights, delta, majorize
         )
         assert float(value) == float(exact[0])
