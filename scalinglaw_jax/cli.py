@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax import laws
+from scalinglaw_jax import bayes, laws
+from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
+from scalinglaw_jax.cli_bayes import posterior_table
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -19,6 +21,7 @@ from scalinglaw_jax.cli_common import (
     update_summary,
 )
 from scalinglaw_jax.data import DataError
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
     APPROACH_NAMES,
@@ -29,6 +32,10 @@ from scalinglaw_jax.workflow import (
 )
 
 APPROACH_CHOICES = ("1", "2", "3", "all")
+DEMO_NUTS = {"chains": 2, "draws": 500, "warmup": 300}
+"""NUTS settings of ``demo --posterior``: short, but enough for its diagnostics to pass."""
+DEMO_K_STARTS = 2
+"""Grid starts per resample, besides the full-data optimum, of the demo's Approach-3 bands."""
 
 
 def selected_approaches(choice: str) -> tuple[str, ...]:
@@ -46,19 +53,63 @@ def nominal_budgets(value):
     return tuple(float(v) for v in value)
 
 
-def report_study(study, out: Path, section: str = "approaches") -> None:
-    """Print each approach's report and the comparison table; write summary and figures."""
+def print_study(study, report: Report) -> None:
+    """Print (and record in ``report``) each approach's report and the comparison table."""
     for key, result in sorted(study.results.items()):
-        print(f"\n== {APPROACH_NAMES[key]} ==")
-        if hasattr(result, "report"):
-            print(result.report())
-        else:
-            print(parametric_report(result))
-    print("\n" + study.comparison_table())
+        text = result.report() if hasattr(result, "report") else parametric_report(result)
+        report.table(APPROACH_NAMES[key], text)
+    report.table("Exponents and projections", study.comparison_table())
+    for key, reason in sorted(study.skipped.items()):
+        report.warn(f"{APPROACH_NAMES[key]} skipped: {reason}", echo=False)
+
+
+def write_study(study, out: Path, report: Report, *, bands: dict | None = None) -> None:
+    """Write summary.json, the figures (``bands``: key -> ``ApproachBand`` on the frontier
+    lines) and report.html."""
     for key, content in study.summary().items():
+        update_summary(out, "approaches", key, content)
+    written = write_figures(study, out, bands=bands)
+    report.write(out, written)
+    print(
+        f"\nwrote {out / 'summary.json'}, {out / REPORT_FILE} and {len(written)} figure files "
+        f"in {out}"
+    )
+
+
+def study_bands(
+    study,
+    out: Path,
+    report: Report,
+    *,
+    resamples: int,
+    posterior: bool = False,
+    seed: int = 0,
+    k_starts: int = 8,
+    nominal=None,
+) -> dict:
+    """Bootstrap (or sample) every fitted approach; record results and bands in summary.json
+    (``bootstrap`` / ``posterior`` sections, each entry with its ``band``); return the bands."""
+    if posterior:
+        settings = bayes.NutsSettings(**DEMO_NUTS, progress_bar=False)
+        results, bands = posterior_study(study, settings, seed=seed, isoflop_nominal=nominal)
+        section = "posterior"
+    else:
+        results, bands = bootstrap_study(
+            study, resamples, seed=seed, k_starts=k_starts, isoflop_nominal=nominal
+        )
+        section = "bootstrap"
+    for key, entry in sorted(bands.items()):
+        content = {}
+        if key in results:
+            result = results[key]
+            content = result.to_dict()
+            text = posterior_table(result) if posterior else result.table()
+            report.table(f"{APPROACH_NAMES[key]}: {entry.label}", text)
+        content["band"] = band_to_dict(entry)
         update_summary(out, section, key, content)
-    written = write_figures(study, out)
-    print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
+        if entry.band is None:
+            report.warn(entry.note)
+    return bands
 
 
 def parametric_report(fit) -> str:
@@ -85,11 +136,18 @@ def run_fit(args: argparse.Namespace) -> int:
     out = output_dir(args, config, "scalinglaw-out")
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
     approaches = selected_approaches(args.approach or config.get("approach", "all"))
+    if args.bootstrap is not None and args.bootstrap < 2:
+        return fail(f"--bootstrap must be at least 2 resamples, got {args.bootstrap}")
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal)
     if not study.results:
         reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())
         return fail(f"no approach could be fitted: {reasons}")
-    report_study(study, out)
+    report = Report("scalinglaw fit", settings_of(args), runs.summary())
+    print_study(study, report)
+    bands = None
+    if args.bootstrap is not None:
+        bands = study_bands(study, out, report, resamples=args.bootstrap, nominal=nominal)
+    write_study(study, out, report, bands=bands)
     return 0
 
 
@@ -101,13 +159,28 @@ def run_demo(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
-    print(
+    described = (
         f"Simulated a Chinchilla-shaped study from the paper's Approach-3 law (a = {true_a:.4f}):"
         f" {len(tables['1'])} curve points, {len(tables['2'])} IsoFLOP runs, "
         f"{len(tables['3'])} final losses"
     )
+    print(described)
+    report = Report("scalinglaw demo", settings_of(args), described)
     study = fit_study(tables, isoflop_nominal=None)
-    report_study(study, out)
+    resamples = args.resamples if args.resamples is not None else demo.get("resamples", 100)
+    if resamples < 2:
+        return fail(f"--resamples must be at least 2, got {resamples}")
+    print_study(study, report)
+    bands = study_bands(
+        study,
+        out,
+        report,
+        resamples=resamples,
+        posterior=args.posterior,
+        seed=seed,
+        k_starts=DEMO_K_STARTS,
+    )
+    write_study(study, out, report, bands=bands)
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -129,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None, help="output directory")
     demo.add_argument("--seed", type=int, default=None, help="PRNG seed of the simulation")
     demo.add_argument("--config", type=Path, default=None, help="TOML config file")
+    demo.add_argument(
+        "--resamples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bootstrap resamples per approach for the bands (default 100; Approach 3 in "
+        "fast mode, Approach 1 resampling whole curves)",
+    )
+    demo.add_argument(
+        "--posterior",
+        action="store_true",
+        help="posterior bands instead (NUTS for Approaches 2 and 3, the Bayesian bootstrap "
+        "for Approach 1; slower)",
+    )
     demo.set_defaults(func=run_demo)
 
     fit = commands.add_parser("fit", help="fit the approaches a table supports")
@@ -139,6 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
         "(default: the table's budget column, else clustering by gaps in log FLOPs)",
+    )
+    fit.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also bootstrap every fitted approach with N resamples and draw the bands "
+        "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
     )
     fit.set_defaults(func=run_fit)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from scalinglaw_jax import bayes
+from scalinglaw_jax.bands import band_to_dict, posterior_band
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     output_dir,
@@ -19,8 +18,8 @@ from scalinglaw_jax.cli_common import (
     update_summary,
 )
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
-
-BAND_POINTS = 41
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
 
 
 def _nuts_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,15 +124,11 @@ def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
     )
 
 
-def _band_dict(posterior: bayes.Posterior, flops: np.ndarray) -> dict:
-    lo, hi = np.log10(flops.min()) - 1.0, max(np.log10(flops.max()) + 1.0, 26.0)
-    band = posterior.band(np.logspace(lo, hi, BAND_POINTS))
-    return {
-        "level": band.level,
-        "flops": band.flops,
-        "n_opt": [band.n_low, band.n_high],
-        "d_opt": [band.d_low, band.d_high],
-    }
+def posterior_table(posterior) -> str:
+    """``az.summary`` of a posterior as text (ArviZ's FutureWarnings silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return posterior.summary_table().to_string()
 
 
 def run_sample(args: argparse.Namespace) -> int:
@@ -180,27 +175,33 @@ def run_sample(args: argparse.Namespace) -> int:
         posterior = bayes.bayesian_bootstrap_envelope(
             runs, key=key, chains=settings.chains, draws=settings.draws
         )
-    netcdf = out / f"posterior_approach{args.approach}.nc"
+    key = str(args.approach)
+    netcdf = out / f"posterior_approach{key}.nc"
     posterior.save(netcdf)
+    band = posterior_band(posterior)
     content = posterior.to_dict()
-    content["band"] = _band_dict(posterior, runs.flops)
+    content["band"] = band_to_dict(band)
     content["netcdf"] = str(netcdf)
-    update_summary(out, "posterior", str(args.approach), content)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        print(posterior.summary_table().to_string())
+    update_summary(out, "posterior", key, content)
+    report = Report("scalinglaw sample", settings_of(args), runs.summary())
     diag = posterior.diagnostics
-    print(
-        f"R-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
-        f"divergences {diag.divergences}; wrote {netcdf} and {out / 'summary.json'}"
+    report.table(
+        f"Approach {key} posterior",
+        posterior_table(posterior)
+        + f"\nR-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
+        f"divergences {diag.divergences}",
     )
     if not diag.ok:
-        print(
-            f"WARNING: the Approach {args.approach} posterior failed its checks: "
+        report.warn(
+            f"the Approach {key} posterior failed its checks: "
             + "; ".join(diag.reasons)
-            + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors.",
-            file=sys.stderr,
+            + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors."
         )
+        report.warn(band.note)
+    lines = banded_lines({key: posterior.frontier()}, {key: band})
+    written = write_frontier_figures(lines, out, runs=runs)
+    report.write(out, written)
+    print(f"wrote {netcdf}, {out / 'summary.json'}, the figures and {out / REPORT_FILE}")
     return 0
 
 
@@ -225,6 +226,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     path = result.save(out / "calibration.json")
-    print(result.table().to_string(index=False))
-    print(f"wrote {path}")
+    report = Report("scalinglaw calibrate", settings_of(args))
+    report.table("Coverage of nominal intervals", result.table().to_string(index=False))
+    report.write(out)
+    print(f"wrote {path} and {out / REPORT_FILE}")
     return 0

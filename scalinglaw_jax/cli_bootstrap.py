@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from scalinglaw_jax import laws, resample
+from scalinglaw_jax.bands import band_to_dict, bootstrap_band
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -18,6 +19,8 @@ from scalinglaw_jax.cli_common import (
     update_summary,
 )
 from scalinglaw_jax.data import DataError
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
 
 APPROACH_TITLES = {
     "1": "Approach 1 (envelope of training curves)",
@@ -136,9 +139,11 @@ def run(args: argparse.Namespace) -> int:
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
     approaches = ("1", "2", "3") if approach == "all" else (approach,)
     dtype = jnp.float32 if args.float32 else jnp.float64
-    done, skipped = 0, []
+    report = Report("scalinglaw bootstrap", settings_of(args), runs.summary())
+    skipped, frontiers, bands = [], {}, {}
     for key in approaches:
-        print(f"\n== {APPROACH_TITLES[key]}: {scheme} bootstrap, {n_resamples} resamples ==")
+        heading = f"{APPROACH_TITLES[key]}: {scheme} bootstrap, {n_resamples} resamples"
+        print(f"\n== {heading} ==")
         try:
             problem = resample.prepare(
                 runs,
@@ -154,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             if len(approaches) == 1:
                 return fail(str(error))
             print(f"skipped: {error}")
+            report.warn(f"{APPROACH_TITLES[key]} skipped: {error}", echo=False)
             skipped.append(key)
             continue
         try:
@@ -177,16 +183,26 @@ def run(args: argparse.Namespace) -> int:
                 f"resumed {sweep.resumed_chunks} finished chunk(s), recomputed "
                 f"{sweep.recomputed_chunks} corrupt one(s)"
             )
+        report.table(heading, result.table(), echo=False)
         print(result.table())
-        done += 1
+        frontiers[key] = problem.point.frontier
+        bands[key] = bootstrap_band(result)
+        if bands[key].band is None:
+            report.warn(bands[key].note)
         if jax.process_index() != 0:
             continue  # multi-host: every process holds the results; process 0 writes them
         netcdf = result.save(out / f"bootstrap_approach{key}.nc", resample.flops_grid())
         content = result.to_dict()
         content["netcdf"] = netcdf.name
+        content["band"] = band_to_dict(bands[key])
         update_summary(out, "bootstrap", key, content)
-    if not done:
+    if not frontiers:
         return fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
     if jax.process_index() == 0:
-        print(f"\nwrote {out / 'summary.json'} (bootstrap) and the draws as netCDF in {out}")
+        written = write_frontier_figures(banded_lines(frontiers, bands), out, runs=runs)
+        report.write(out, written)
+        print(
+            f"\nwrote {out / 'summary.json'} (bootstrap), the draws as netCDF, the figures with "
+            f"bands and {REPORT_FILE} in {out}"
+        )
     return 0
