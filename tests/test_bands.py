@@ -11,12 +11,13 @@ import jax
 import numpy as np
 import pytest
 
-from scalinglaw_jax import bands, laws, plots, resample
+from scalinglaw_jax import bands, laws, plots, resample, workflow
 from scalinglaw_jax.bayes import Diagnostics, Posterior
 from scalinglaw_jax.cli import main
 from scalinglaw_jax.simulate import simulate_final_losses
 from scalinglaw_jax.solvers import chinchilla_grid
 from scalinglaw_jax.workflow import APPROACH_NAMES
+from tests.test_report import assert_self_contained
 
 # --- which draws a band uses ----------------------------------------------------------------
 
@@ -147,9 +148,9 @@ def _assert_band_matches_summary(out: Path, section: str, approach: str) -> None
 @pytest.fixture
 def quick_point_fit(monkeypatch):
     """The full-data Approach-3 fit from every 25th grid start (same optimum, ~20x faster)."""
-    monkeypatch.setattr(
-        resample, "fit_parametric", partial(resample.fit_parametric, starts=chinchilla_grid()[::25])
-    )
+    quick = partial(resample.fit_parametric, starts=chinchilla_grid()[::25])
+    monkeypatch.setattr(resample, "fit_parametric", quick)
+    monkeypatch.setattr(workflow, "fit_parametric", quick)
 
 
 @pytest.fixture(scope="module")
@@ -236,3 +237,13 @@ def test_epoch_bootstrap_and_sample_draw_the_summary_band(epoch_csv, tmp_path, q
     else:  # a posterior that fails its checks is not drawn, and says why
         assert record["band"]["drawn"] is False and record["band"]["note"]
         assert 'id="band' not in (out / "params_vs_flops.svg").read_text()
+
+
+def test_fit_with_bootstrap_draws_bands_and_report(simulated_csv, tmp_path, quick_point_fit):
+    args = ["fit", str(simulated_csv), "--approach", "3", "--bootstrap", "20"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["bootstrap"]["3"]["n_resamples"] == 20
+    _assert_band_matches_summary(tmp_path, "bootstrap", "3")
+    page = assert_self_contained(tmp_path / "report.html", n_figures=3)
+    assert "nonparametric bootstrap band (20 resamples)" in "".join(page.text)
