@@ -108,14 +108,6 @@ def band_to_dict(entry: ApproachBand) -> dict:
     }
 
 
-def report_missing(bands: dict[str, ApproachBand]) -> list[str]:
-    """Print and return the note of every band that is left out."""
-    notes = [entry.note for _, entry in sorted(bands.items()) if entry.band is None]
-    for note in notes:
-        print(note)
-    return notes
-
-
 def bootstrap_study(
     study: StudyFit,
     n_resamples: int,
