@@ -30,7 +30,7 @@ h3 { font-size: 1.05em; margin-bottom: 0.3em; }
 .meta { color: #666; margin-top: 0; }
 .warnings { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5em 1em; }
 .figures { display: flex; flex-wrap: wrap; gap: 1.5em; }
-figure { margin: 0; flex: 1 1 30em; }
+figure { margin: 0; flex: 1 1 40em; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.9em; text-align: center; }
 pre { background: #f6f6f6; padding: 0.6em 0.8em; overflow-x: auto; font-size: 0.85em; }
