@@ -33,7 +33,8 @@ from scalinglaw_jax.workflow import (
 
 APPROACH_CHOICES = ("1", "2", "3", "all")
 DEMO_NUTS = {"chains": 2, "draws": 500, "warmup": 300}
-"""NUTS settings of ``demo --posterior``: short, but enough for its diagnostics to pass."""
+"""NUTS settings of ``demo --posterior``: short, so a posterior that needs longer chains fails
+its checks and its band is left out, with the reasons printed."""
 DEMO_K_STARTS = 2
 """Grid starts per resample, besides the full-data optimum, of the demo's Approach-3 bands."""
 
@@ -157,6 +158,9 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = output_dir(args, config, "scalinglaw-demo")
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
+    resamples = args.resamples if args.resamples is not None else demo.get("resamples", 100)
+    if resamples < 2:
+        return fail(f"--resamples must be at least 2, got {resamples}")
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
     described = (
@@ -167,9 +171,6 @@ def run_demo(args: argparse.Namespace) -> int:
     print(described)
     report = Report("scalinglaw demo", settings_of(args), described)
     study = fit_study(tables, isoflop_nominal=None)
-    resamples = args.resamples if args.resamples is not None else demo.get("resamples", 100)
-    if resamples < 2:
-        return fail(f"--resamples must be at least 2, got {resamples}")
     print_study(study, report)
     bands = study_bands(
         study,

@@ -175,30 +175,30 @@ def run_sample(args: argparse.Namespace) -> int:
         posterior = bayes.bayesian_bootstrap_envelope(
             runs, key=key, chains=settings.chains, draws=settings.draws
         )
-    key = str(args.approach)
-    netcdf = out / f"posterior_approach{key}.nc"
+    approach = str(args.approach)
+    netcdf = out / f"posterior_approach{approach}.nc"
     posterior.save(netcdf)
     band = posterior_band(posterior)
     content = posterior.to_dict()
     content["band"] = band_to_dict(band)
     content["netcdf"] = str(netcdf)
-    update_summary(out, "posterior", key, content)
+    update_summary(out, "posterior", approach, content)
     report = Report("scalinglaw sample", settings_of(args), runs.summary())
     diag = posterior.diagnostics
     report.table(
-        f"Approach {key} posterior",
+        f"Approach {approach} posterior",
         posterior_table(posterior)
         + f"\nR-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
         f"divergences {diag.divergences}",
     )
     if not diag.ok:
         report.warn(
-            f"the Approach {key} posterior failed its checks: "
+            f"the Approach {approach} posterior failed its checks: "
             + "; ".join(diag.reasons)
             + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors."
         )
         report.warn(band.note)
-    lines = banded_lines({key: posterior.frontier()}, {key: band})
+    lines = banded_lines({approach: posterior.frontier()}, {approach: band})
     written = write_frontier_figures(lines, out, runs=runs)
     report.write(out, written)
     print(f"wrote {netcdf}, {out / 'summary.json'}, the figures and {out / REPORT_FILE}")

@@ -247,3 +247,10 @@ def test_fit_with_bootstrap_draws_bands_and_report(simulated_csv, tmp_path, quic
     _assert_band_matches_summary(tmp_path, "bootstrap", "3")
     page = assert_self_contained(tmp_path / "report.html", n_figures=3)
     assert "nonparametric bootstrap band (20 resamples)" in "".join(page.text)
+
+
+def test_too_few_resamples_is_a_clear_error(simulated_csv, tmp_path, capsys):
+    assert main(["demo", "--resamples", "1", "--out", str(tmp_path)]) == 2
+    assert "--resamples must be at least 2, got 1" in capsys.readouterr().err
+    assert main(["fit", str(simulated_csv), "--bootstrap", "1", "--out", str(tmp_path)]) == 2
+    assert "--bootstrap must be at least 2 resamples, got 1" in capsys.readouterr().err
