@@ -16,6 +16,8 @@ from scalinglaw_jax.approaches import (  # noqa: E402
     fit_parametric,
 )
 from scalinglaw_jax.data import DataError, Runs, exclude_rows, load_runs  # noqa: E402
+from scalinglaw_jax.law import Law, LawError  # noqa: E402
+from scalinglaw_jax.lawbook import LAWS, get_law  # noqa: E402
 from scalinglaw_jax.laws import (  # noqa: E402
     CHINCHILLA,
     CHINCHILLA_ISOFLOP_BUDGETS,
@@ -30,6 +32,7 @@ from scalinglaw_jax.simulate import (  # noqa: E402
     simulate_chinchilla_study,
     simulate_final_losses,
     simulate_isoflop,
+    simulate_law,
     simulate_training_curves,
 )
 from scalinglaw_jax.solvers import (  # noqa: E402
@@ -42,11 +45,14 @@ __all__ = [
     "CHINCHILLA",
     "CHINCHILLA_ISOFLOP_BUDGETS",
     "KAPLAN_FRONTIER",
+    "LAWS",
     "PAPER_PARAMS",
     "REFERENCE_MODELS",
     "ChinchillaParams",
     "DataError",
     "Frontier",
+    "Law",
+    "LawError",
     "Runs",
     "SolverOptions",
     "assign_budgets",
@@ -55,12 +61,14 @@ __all__ = [
     "fit_envelope",
     "fit_isoflop",
     "fit_parametric",
+    "get_law",
     "load_runs",
     "plots",
     "projection_table",
     "simulate_chinchilla_study",
     "simulate_final_losses",
     "simulate_isoflop",
+    "simulate_law",
     "simulate_training_curves",
     "use_cpu_devices",
 ]

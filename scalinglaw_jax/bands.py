@@ -119,8 +119,8 @@ def bootstrap_study(
 ) -> tuple[dict, dict[str, ApproachBand]]:
     """Bootstrap every fitted approach of ``study`` with its ``DEFAULT_SCHEMES`` scheme.
 
-    Approach 3 runs in fast mode from the study's own fit (``k_starts`` grid starts besides
-    it), on the final losses that fit used. Returns ``(results, bands)``: the
+    Approach 3 runs in fast mode from the study's own fit and law (``k_starts`` grid starts
+    besides it), on the final losses that fit used. Returns ``(results, bands)``: the
     ``BootstrapResult`` per approach bootstrapped, and an ``ApproachBand`` per fitted approach
     (an approach the scheme cannot resample gets a missing band saying why).
     """
@@ -131,13 +131,9 @@ def bootstrap_study(
         if key == "3":
             runs, _ = final_losses(runs)
         try:
+            law = {"law": fit.law, "point": fit} if key == "3" else {}
             problem = resample.prepare(
-                runs,
-                key,
-                scheme,
-                k_starts=k_starts,
-                nominal=isoflop_nominal,
-                point=fit if key == "3" else None,
+                runs, key, scheme, k_starts=k_starts, nominal=isoflop_nominal, **law
             )
         except DataError as error:
             note = f"no bootstrap band for Approach {key}: {str(error).splitlines()[0]}"
@@ -175,7 +171,7 @@ def posterior_study(
         else:
             finals, _ = final_losses(runs)
             posterior = bayes.sample_parametric(
-                finals, key=subkey, init_theta=fit.theta, settings=settings
+                finals, key=subkey, init_theta=fit.theta, settings=settings, law=fit.law
             )
         posteriors[name] = posterior
     return posteriors, {name: posterior_band(p) for name, p in posteriors.items()}

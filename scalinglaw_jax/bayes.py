@@ -40,6 +40,7 @@ from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
 from scalinglaw_jax.data import Runs, check_weights
+from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
 from scalinglaw_jax.plots import Band, band_from_draws
 
@@ -278,6 +279,31 @@ def parametric_model(
     _observe("log_loss", density, weights, log_loss)
 
 
+def law_model(
+    arrays,
+    weights,
+    log_loss=None,
+    *,
+    priors: Mapping[str, dict],
+    law,
+    kind: str = "huber",
+    huber_k: float = DEFAULT_HUBER_K,
+    student_df: float = DEFAULT_STUDENT_DF,
+):
+    """Approach 3 for any ``law.Law``: ``log L ~ density(law's log-loss, sigma)``.
+
+    NUTS moves on the law's coordinates (``law.theta_names``: logs of parameters whose box lies
+    above 0), each with its prior (``Law.prior_specs``: the law's own, else normal over its
+    box); ``arrays`` are ``parametric.ParametricArrays``.
+    """
+    theta = jnp.stack([numpyro.sample(name, make_prior(priors[name])) for name in law.theta_names])
+    sigma = numpyro.sample("sigma", make_prior(priors["sigma"]))
+    density = likelihood(
+        kind, law.log_loss(theta, arrays), sigma, huber_k=huber_k, student_df=student_df
+    )
+    _observe("log_loss", density, weights, log_loss)
+
+
 def isoflop_model(
     log_n,
     budget,
@@ -394,6 +420,7 @@ class Posterior:
     diagnostics: Diagnostics
     reported: tuple[str, ...]
     settings: dict = field(default_factory=dict)
+    law: str | None = None
 
     def band(self, flops, level: float = INTERVAL_LEVEL) -> Band:
         """Credible band of ``N_opt(C)`` and ``D_opt(C)`` on ``flops`` (``kind="posterior"``)."""
@@ -418,6 +445,8 @@ class Posterior:
     def to_dict(self) -> dict:
         """JSON-ready summary: mean, sd and 95% interval per quantity, plus diagnostics."""
         out: dict = {"approach": self.approach}
+        if self.law is not None:
+            out["law"] = self.law
         for name in self.reported:
             values = self.draws[name]
             out[name] = {
@@ -579,6 +608,28 @@ def _row_log_density(theta, sigma, log_n, log_d, log_loss, kind, huber_k, studen
     return density.log_prob(log_loss)
 
 
+def _law_row_log_density(theta, sigma, arrays, law, kind, huber_k, student_df):
+    density = likelihood(
+        kind, law.log_loss(theta, arrays), sigma, huber_k=huber_k, student_df=student_df
+    )
+    return density.log_prob(arrays.log_loss)
+
+
+def _sandwich_eta(theta_draws, row_scores, weights, block) -> float:
+    """``eta = k / tr(S_bb^-1 V_bb)`` over the ``k`` coordinates of ``block`` (see
+    ``sandwich_learning_rate``); ``row_scores(theta_mean)`` are the per-row scores."""
+    theta_draws = np.asarray(theta_draws, dtype=np.float64)
+    scores = np.asarray(row_scores(jnp.asarray(theta_draws.mean(axis=0))))
+    w = np.asarray(weights)
+    centred = scores - np.average(scores, axis=0, weights=w)
+    j = (centred * w[:, None]).T @ centred
+    s = np.cov(theta_draws.T)
+    v = s @ j @ s
+    block = np.asarray(block)
+    ratio = np.linalg.solve(s[np.ix_(block, block)], v[np.ix_(block, block)])
+    return float(block.size / np.trace(ratio))
+
+
 def sandwich_learning_rate(theta_draws, sigma, args, weights, **density) -> float:
     """Learning rate ``eta`` that matches the posterior's (alpha, beta) covariance to a sandwich.
 
@@ -589,18 +640,12 @@ def sandwich_learning_rate(theta_draws, sigma, args, weights, **density) -> floa
     Raising the likelihood to the power ``eta`` scales the posterior covariance by ``1 / eta``;
     ``eta = 2 / tr(S_ab^-1 V_ab)`` on the (alpha, beta) block, the block that fixes ``a, b``.
     """
-    theta_draws = np.asarray(theta_draws, dtype=np.float64)
     log_n, log_d, log_loss = args
-    scores = jax.jacfwd(_row_log_density)(
-        jnp.asarray(theta_draws.mean(axis=0)), sigma, log_n, log_d, log_loss, **density
-    )
-    scores = np.asarray(scores)
-    w = np.asarray(weights)
-    centred = scores - np.average(scores, axis=0, weights=w)
-    j = (centred * w[:, None]).T @ centred
-    s = np.cov(theta_draws.T)
-    v = s @ j @ s
-    return float(2.0 / np.trace(np.linalg.solve(s[3:, 3:], v[3:, 3:])))
+
+    def row_scores(theta):
+        return jax.jacfwd(_row_log_density)(theta, sigma, log_n, log_d, log_loss, **density)
+
+    return _sandwich_eta(theta_draws, row_scores, weights, block=(3, 4))
 
 
 def sample_parametric(
@@ -616,8 +661,12 @@ def sample_parametric(
     priors: Mapping | None = None,
     e_below_min_loss: bool = False,
     learning_rate: float | str = 1.0,
+    law=DEFAULT_LAW,
 ) -> Posterior:
     """Approach-3 posterior by NUTS, initialised at ``init_theta`` (e.g. ``fit_parametric``).
+
+    ``law`` other than Chinchilla's runs ``law_model`` (``_sample_law``); the rest of this
+    docstring is about the Chinchilla law's own, faster parametrisation.
 
     ``init_theta`` is ``(log A, log B, log E, alpha, beta)``; without it a 64-start fit runs
     first. ``priors`` override ``PARAMETRIC_PRIORS`` by name. ``e_below_min_loss`` bounds ``E``
@@ -632,6 +681,14 @@ def sample_parametric(
     _check_settings(settings)
     if likelihood_kind not in LIKELIHOODS:
         raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood_kind!r}")
+    law = get_law(law)
+    if law is not LAWS[DEFAULT_LAW]:
+        if e_below_min_loss:
+            raise ValueError("e_below_min_loss applies to the Chinchilla law's E only")
+        density = dict(kind=likelihood_kind, huber_k=huber_k, student_df=student_df)
+        return _sample_law(
+            runs, law, weights, key, init_theta, settings, density, priors, learning_rate
+        )
     key = jax.random.key(0) if key is None else key
     weights = check_weights(weights, len(runs), "row")
     priors = resolve_priors(PARAMETRIC_PRIORS, priors)
@@ -711,6 +768,7 @@ def sample_parametric(
         draws=draws,
         diagnostics=diagnostics,
         reported=("a", "b", "G", "E", "A", "B", "alpha", "beta", "sigma"),
+        law=DEFAULT_LAW,
         settings=_settings_dict(
             settings,
             likelihood=likelihood_kind,
@@ -722,6 +780,85 @@ def sample_parametric(
             learning_rate_method="sandwich" if learning_rate == "sandwich" else "fixed",
             pilot_plain_sd=plain_sd,
         ),
+    )
+
+
+def _sample_law(
+    runs: Runs, law, weights, key, init_theta, settings, density, priors, learning_rate
+):
+    """Approach-3 posterior of any law by NUTS on its coordinates (``law_model``).
+
+    ``init_theta`` (the law's coordinates) defaults to a fit from the law's start grid.
+    ``priors`` override ``law.prior_specs()`` (and ``sigma``'s half-normal) by coordinate
+    name. ``learning_rate="sandwich"`` calibrates ``eta`` as for Chinchilla's law, over every
+    coordinate of the law (``_sandwich_eta``). The frontier of each draw is the law's own
+    (closed form, else numeric).
+    """
+    from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
+
+    law = get_law(law)
+    key = jax.random.key(0) if key is None else key
+    weights = check_weights(weights, len(runs), "row")
+    defaults = {**law.prior_specs(), "sigma": PARAMETRIC_PRIORS["sigma"]}
+    priors = resolve_priors(defaults, priors)
+    arrays = parametric_arrays(runs, law=law)
+    if init_theta is None:
+        init_theta = fit_parametric(runs, weights, law=law).theta
+    init_theta = np.asarray(init_theta, dtype=np.float64)
+    residual = np.asarray(law.log_loss(jnp.asarray(init_theta), arrays) - arrays.log_loss)
+    used = residual[weights > 0]
+    sigma0 = max(1.4826 * float(np.median(np.abs(used - np.median(used)))), 1e-4)
+    init = dict(zip(law.theta_names, (float(v) for v in init_theta), strict=True))
+    init["sigma"] = sigma0
+    run = functools.partial(
+        _run_nuts, law_model, init_values=init, priors=priors, options=dict(law=law, **density)
+    )
+    names = law.theta_names
+    if learning_rate == "sandwich":
+        key, key_pilot = jax.random.split(key)
+        pilot_settings = replace(
+            settings,
+            draws=min(settings.draws, PILOT_DRAWS),
+            warmup=min(settings.warmup, PILOT_DRAWS),
+        )
+        pilot = run(
+            (arrays, jnp.asarray(weights), arrays.log_loss), key=key_pilot, settings=pilot_settings
+        ).samples
+        sigma = float(np.mean(pilot["sigma"]))
+        eta = _sandwich_eta(
+            np.stack([np.ravel(pilot[n]) for n in names], axis=1),
+            lambda theta: jax.jacfwd(_law_row_log_density)(theta, sigma, arrays, law, **density),
+            weights,
+            block=range(law.n_params),
+        )
+    elif isinstance(learning_rate, str) or not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0 or 'sandwich', got {learning_rate!r}")
+    else:
+        eta = float(learning_rate)
+    result = run((arrays, jnp.asarray(eta * weights), arrays.log_loss), key=key, settings=settings)
+    samples = result.samples
+    idata = result.inference_data(coords={"row": runs.row}, dims={"log_loss": ["row"]})
+    theta = jnp.stack([jnp.ravel(samples[n]) for n in names], axis=-1)
+    draws = frontier_draws(jax.jit(jax.vmap(law.frontier_of))(theta))
+    draws.update({k: np.asarray(v).ravel() for k, v in law.to_params(theta).items()})
+    _add_to_posterior(idata, draws)
+    draws.update({n: np.asarray(samples[n]).ravel() for n in (*names, "sigma")})
+    return Posterior(
+        approach=3,
+        idata=idata,
+        draws=draws,
+        diagnostics=diagnose(idata, (*names, "sigma")),
+        reported=("a", "b", "G", *law.param_names, "sigma"),
+        settings=_settings_dict(
+            settings,
+            likelihood=density["kind"],
+            huber_k=density["huber_k"],
+            student_df=density["student_df"],
+            priors=priors,
+            learning_rate=eta,
+            learning_rate_method="sandwich" if learning_rate == "sandwich" else "fixed",
+        ),
+        law=law.name,
     )
 
 

@@ -14,7 +14,9 @@ from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
 from scalinglaw_jax.cli_bayes import posterior_table
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
     fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
@@ -114,12 +116,12 @@ def study_bands(
 
 
 def parametric_report(fit) -> str:
-    params = fit.params
     counts = ", ".join(f"{n} {name}" for name, n in fit.start_status.items() if n)
+    values = ", ".join(f"{name} = {value:.5g}" for name, value in fit.params.items())
     return "\n".join(
         [
-            f"L(N, D) = {params['E']:.4f} + {params['A']:.1f} / N^{params['alpha']:.4f}"
-            f" + {params['B']:.1f} / D^{params['beta']:.4f}",
+            f"law {fit.law.name}: L = {fit.law.formula or '(user law)'}",
+            f"  {values}",
             f"objective (summed Huber, delta={fit.delta:g}) = {fit.objective:.6e}",
             f"a = {fit.frontier.a:.4f}, b = {fit.frontier.b:.4f}, "
             f"G = {float(np.exp(laws.log_coefficient_g(fit.frontier))):.4g}",
@@ -139,7 +141,11 @@ def run_fit(args: argparse.Namespace) -> int:
     approaches = selected_approaches(args.approach or config.get("approach", "all"))
     if args.bootstrap is not None and args.bootstrap < 2:
         return fail(f"--bootstrap must be at least 2 resamples, got {args.bootstrap}")
-    study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal)
+    try:
+        law = law_from_args(args, config)
+    except DataError as error:
+        return fail(str(error))
+    study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
     if not study.results:
         reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())
         return fail(f"no approach could be fitted: {reasons}")
@@ -183,6 +189,15 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     write_study(study, out, report, bands=bands)
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def run_laws(args: argparse.Namespace) -> int:
+    """Print every registered law: formula, parameters with their boxes, columns, source."""
+    from scalinglaw_jax.lawbook import LAWS
+
+    print("\n\n".join(law.describe() for law in LAWS.values()))
+    print("\nA law of your own: --law path/to/file.py:NAME (see docs/laws.md)")
     return 0
 
 
@@ -236,7 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also bootstrap every fitted approach with N resamples and draw the bands "
         "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
     )
+    add_law_argument(fit)
     fit.set_defaults(func=run_fit)
+
+    law_command = commands.add_parser("laws", help="the registered laws of Approach 3")
+    law_command.add_argument("action", choices=("list",), help="list: formula, parameters, source")
+    law_command.set_defaults(func=run_laws)
 
     # Imported here: these modules use helpers defined above in this one.
     from scalinglaw_jax import cli_bayes, cli_bootstrap, cli_realdata

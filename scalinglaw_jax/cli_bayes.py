@@ -12,11 +12,15 @@ from scalinglaw_jax import bayes
 from scalinglaw_jax.bands import band_to_dict, posterior_band
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
+    fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
     update_summary,
 )
+from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
@@ -47,6 +51,7 @@ def register(subparsers) -> None:
         "table.",
     )
     add_data_arguments(sample)
+    add_law_argument(sample)
     sample.add_argument("--approach", type=int, choices=(1, 2, 3), default=3)
     _nuts_arguments(sample)
     sample.add_argument(
@@ -77,6 +82,7 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
+    add_law_argument(calibrate)
     calibrate.add_argument(
         "--approach",
         type=int,
@@ -152,11 +158,16 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.approach == 3:
         from scalinglaw_jax.approaches.parametric import fit_parametric
 
+        try:
+            law = law_from_args(args, config)
+        except DataError as error:
+            return fail(str(error))
         starts = post_config.get("init_starts", 64)
         key_fit = jax.random.fold_in(key, 1)
-        point = fit_parametric(runs, starts=starts, key=key_fit)
+        point = fit_parametric(runs, starts=starts, key=key_fit, law=law)
         posterior = bayes.sample_parametric(
             runs,
+            law=law,
             init_theta=point.theta,
             e_below_min_loss=bool(
                 _pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)
@@ -209,6 +220,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
     from scalinglaw_jax import calibrate
 
+    try:
+        law = law_from_args(args, {})
+    except DataError as error:
+        return fail(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(
@@ -224,6 +239,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         ),
         learning_rate=_learning_rate(args.learning_rate),
         progress=not args.no_progress,
+        parametric_law=law,
     )
     path = result.save(out / "calibration.json")
     report = Report("scalinglaw calibrate", settings_of(args))

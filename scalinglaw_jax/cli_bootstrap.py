@@ -12,7 +12,9 @@ from scalinglaw_jax import laws, resample
 from scalinglaw_jax.bands import band_to_dict, bootstrap_band
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
+    add_law_argument,
     fail,
+    law_from_args,
     output_dir,
     read_config,
     runs_from_args,
@@ -52,6 +54,7 @@ def register(subparsers) -> None:
         "the long option names (approach, scheme, resamples, seed, mode, k_starts, level).",
     )
     add_data_arguments(parser)
+    add_law_argument(parser)
     parser.add_argument("--approach", choices=("1", "2", "3", "all"), default=None)
     parser.add_argument(
         "--scheme",
@@ -135,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
         runs = runs_from_args(args, config)
     except DataError as error:
         return fail(str(error))
+    try:
+        law = law_from_args(args, config)
+    except DataError as error:
+        return fail(str(error))
     out = output_dir(args, config, "scalinglaw-bootstrap")
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
     approaches = ("1", "2", "3") if approach == "all" else (approach,)
@@ -153,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 k_starts=int(_setting(args, settings, "k_starts")),
                 nominal=nominal,
                 dtype=dtype,
+                law=law,
             )
         except DataError as error:
             # With --approach all, an approach the table or scheme does not support is skipped.

@@ -13,6 +13,8 @@ import numpy as np
 
 from scalinglaw_jax.data import Runs, load_runs
 from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
+from scalinglaw_jax.law import Law
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 
 SUMMARY_FILE = "summary.json"
 
@@ -43,6 +45,22 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="output directory")
     parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+
+
+def add_law_argument(parser: argparse.ArgumentParser) -> None:
+    """``--law NAME`` or ``--law path/to/file.py:NAME`` (Approach 3)."""
+    parser.add_argument(
+        "--law",
+        default=None,
+        metavar="NAME|FILE.py:NAME",
+        help="Approach 3's law: a registered name (scalinglaw laws list) or a Law defined in "
+        f"your own file, path/to/file.py:NAME (default: config 'law', else {DEFAULT_LAW})",
+    )
+
+
+def law_from_args(args: argparse.Namespace, config: dict) -> Law:
+    """The law named by ``--law`` or config ``law``; ``LawError`` (a ``DataError``) if bad."""
+    return get_law(args.law or config.get("law", DEFAULT_LAW))
 
 
 def read_config(path: Path | None) -> dict:

@@ -38,7 +38,8 @@ class Runs:
 
     ``row`` holds each kept row's 1-based position in the user's table, so every message can
     point back at the input. ``run`` (integer codes into ``run_labels``) groups the rows of a
-    training curve; ``budget`` is the IsoFLOP budget of each row when the table gives one.
+    training curve; ``budget`` is the IsoFLOP budget of each row when the table gives one;
+    ``unique_tokens`` the distinct tokens a run saw (repeated-epoch studies) when given.
     """
 
     params: np.ndarray
@@ -49,6 +50,7 @@ class Runs:
     run: np.ndarray | None = None
     run_labels: tuple = ()
     budget: np.ndarray | None = None
+    unique_tokens: np.ndarray | None = None
     exclusions: tuple[Exclusion, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "<table>"
@@ -70,6 +72,8 @@ class Runs:
             frame["run"] = [self.run_labels[code] for code in self.run]
         if self.budget is not None:
             frame["budget"] = self.budget
+        if self.unique_tokens is not None:
+            frame["unique_tokens"] = self.unique_tokens
         return pd.DataFrame(frame)
 
     def log_arrays(self) -> dict[str, np.ndarray]:
@@ -88,6 +92,8 @@ class Runs:
             named["run"] = self.run
         if self.budget is not None:
             named["budget"] = self.budget
+        if self.unique_tokens is not None:
+            named["unique_tokens"] = self.unique_tokens
         for name, values in named.items():
             digest.update(name.encode())
             digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
@@ -114,8 +120,8 @@ class Runs:
         return "\n".join(lines)
 
 
-CANONICAL = ("params", "tokens", "flops", "loss", "run", "budget")
-NUMERIC = ("params", "tokens", "flops", "loss", "budget")
+CANONICAL = ("params", "tokens", "flops", "loss", "run", "budget", "unique_tokens")
+NUMERIC = ("params", "tokens", "flops", "loss", "budget", "unique_tokens")
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "params": ("params", "N", "n_params", "parameters", "model size", "model_size"),
@@ -124,6 +130,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "loss": ("loss", "L", "final loss", "eval loss"),
     "run": ("run", "run_id", "curve"),
     "budget": ("budget", "isoflop", "budget_flops"),
+    "unique_tokens": ("unique_tokens", "unique tokens", "U_D", "unique_data"),
 }
 """Column names accepted for each canonical column (case, spaces and underscores ignored)."""
 
@@ -371,6 +378,9 @@ def load_runs(
         values["tokens"] = np.full(n_rows, np.nan)
         derived.append("tokens unavailable (custom flop_formula, no tokens column): NaN")
 
+    if "unique_tokens" in values:
+        _check_unique_tokens(values["unique_tokens"], values["tokens"], mapping, name)
+
     keep = np.ones(n_rows, dtype=bool)
     exclusions: list[Exclusion] = []
     if drop_highest_loss:
@@ -413,11 +423,25 @@ def load_runs(
         run=None if run is None else _frozen(run),
         run_labels=run_labels or (),
         budget=_frozen(values["budget"][keep]) if "budget" in values else None,
+        unique_tokens=(
+            _frozen(values["unique_tokens"][keep]) if "unique_tokens" in values else None
+        ),
         exclusions=tuple(exclusions),
         warnings=tuple(recorded),
         source=name,
         meta=meta,
     )
+
+
+def _check_unique_tokens(unique, tokens, mapping, source: str) -> None:
+    """A run cannot see more distinct tokens than tokens: such rows are an error, named."""
+    bad = np.flatnonzero(unique > tokens * (1.0 + 1e-9)) + 1
+    if bad.size:
+        label = _column_label("unique_tokens", mapping["unique_tokens"])
+        raise DataError(
+            f"{source}: {label} exceeds the tokens seen at rows {_list_rows(bad)}; unique tokens "
+            "count the distinct tokens of a run, at most its tokens (epochs = tokens / unique)"
+        )
 
 
 def exclude_rows(runs: Runs, rows: Iterable[int], reason: str) -> Runs:
@@ -452,6 +476,7 @@ def exclude_rows(runs: Runs, rows: Iterable[int], reason: str) -> Runs:
         run=run,
         run_labels=run_labels,
         budget=None if runs.budget is None else _frozen(runs.budget[keep]),
+        unique_tokens=None if runs.unique_tokens is None else _frozen(runs.unique_tokens[keep]),
         exclusions=runs.exclusions + tuple(Exclusion(r, reason) for r in dict.fromkeys(rows)),
     )
 

@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from scalinglaw_jax.laws import CHINCHILLA, KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
+from scalinglaw_jax.lawbook import get_law
+from scalinglaw_jax.laws import KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
 
 BAND_KINDS = ("bootstrap", "posterior")
 
@@ -401,7 +402,7 @@ def plot_isoflop_profiles(
 def plot_parametric_contours(
     theta,
     *,
-    form=CHINCHILLA,
+    law="chinchilla",
     runs=None,
     flops_range: tuple[float, float] = (1e18, 1e24),
     params_range: tuple[float, float] = (1e7, 1e12),
@@ -410,27 +411,24 @@ def plot_parametric_contours(
 ) -> Figure:
     """Iso-loss contours of a fitted loss law over (FLOPs, Parameters), like Figure 4 (left).
 
-    The loss at ``(C, N)`` is the law at ``D = C / (6N)``. The efficient frontier
-    ``form.frontier(theta)`` is drawn on top. ``runs`` are dots coloured by loss when they carry
-    one (``.loss`` or a third tuple element), grey otherwise. ``levels`` is a count (nice levels
-    between the lowest loss on the grid and the frontier's loss at the smallest budget, padded)
-    or explicit loss values.
+    The loss at ``(C, N)`` is the law (a ``Law`` or registered name, ``theta`` in its
+    coordinates) at ``D = C / (6N)``. Its efficient frontier (``law.frontier_of(theta)``) is
+    drawn on top. ``runs`` are dots coloured by loss when they carry one (``.loss`` or a third
+    tuple element), grey otherwise. ``levels`` is a count (nice levels between the lowest loss
+    on the grid and the frontier's loss at the smallest budget, padded) or explicit loss values.
     """
+    law = get_law(law)
     fig, ax = _figure_and_axes(ax, (6.4, 4.8))
     theta = jnp.asarray(theta)
     flops = np.geomspace(*flops_range, 240)
     params = np.geomspace(*params_range, 240)
     c_grid, n_grid = np.meshgrid(flops, params)
-    log_n = np.log(n_grid)
-    log_d = np.log(c_grid / 6.0) - log_n
-    loss = np.exp(np.asarray(form.log_loss(theta, jnp.asarray(log_n), jnp.asarray(log_d))))
-    frontier = form.frontier(theta)
+    loss = np.asarray(law.predict_at(theta, n_grid, c_grid / (6.0 * n_grid)))
+    frontier = law.frontier_of(theta)
     n_front = _n_opt(frontier, flops)
     if isinstance(levels, int):
-        front_loss = np.exp(
-            np.asarray(form.log_loss(theta, jnp.log(n_front), jnp.log(flops / (6.0 * n_front))))
-        )
-        lo, hi = loss.min(), front_loss.max()
+        front_loss = np.asarray(law.predict_at(theta, n_front, flops / (6.0 * n_front)))
+        lo, hi = np.nanmin(loss), np.nanmax(front_loss)
         levels = MaxNLocator(levels).tick_values(lo, hi + 0.3 * (hi - lo))
         levels = levels[levels > lo]
     norm = Normalize(min(levels), max(levels))

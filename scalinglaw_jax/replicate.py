@@ -34,6 +34,7 @@ from scalinglaw_jax.approaches.varpro import fit_varpro, fit_varpro_arrays
 from scalinglaw_jax.cli_common import to_jsonable
 from scalinglaw_jax.data import Runs
 from scalinglaw_jax.datasets import load_dataset
+from scalinglaw_jax.lawbook import LAWS
 
 LEVEL = 0.95
 PAPER_THETA = dict(zip(("log_A", "log_B", "log_E", "alpha", "beta"), laws.PAPER_THETA, strict=True))
@@ -337,20 +338,21 @@ def compare_forms(runs: Runs, *, folds: int = 5, seed: int = 0, kaplan_starts="c
     """
     rng = np.random.default_rng(seed)
     fold = rng.permutation(np.arange(len(runs)) % folds)
-    log_n, log_d, log_loss = (np.log(getattr(runs, c)) for c in ("params", "tokens", "loss"))
+    log_loss = np.log(runs.loss)
     scores: dict = {}
-    for form in (laws.CHINCHILLA, laws.KAPLAN):
+    for law in (LAWS["chinchilla"], LAWS["kaplan"]):
+        arrays = parametric_arrays(runs, law=law)
         residuals = np.empty(len(runs))
         for k in range(folds):
             train = (fold != k).astype(float)
-            if form is laws.CHINCHILLA:
+            if law.name == "chinchilla":
                 theta = fit_varpro(runs, train).theta
             else:
-                theta = fit_parametric(runs, train, form=form, starts=kaplan_starts).theta
+                theta = fit_parametric(runs, train, law=law, starts=kaplan_starts).theta
             held = fold == k
-            predicted = np.asarray(form.log_loss(jnp.asarray(theta), log_n[held], log_d[held]))
+            predicted = np.asarray(law.log_loss(jnp.asarray(theta), arrays))[held]
             residuals[held] = predicted - log_loss[held]
-        scores[form.name] = {
+        scores[law.name] = {
             "heldout_rms_log": float(np.sqrt(np.mean(residuals**2))),
             "heldout_mean_huber": float(np.mean(huber(residuals, DEFAULT_DELTA))),
         }

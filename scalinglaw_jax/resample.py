@@ -41,25 +41,26 @@ from jax.sharding import Mesh, PartitionSpec
 from scipy.stats import norm
 
 from scalinglaw_jax import __version__ as package_version
-from scalinglaw_jax import laws, plots
+from scalinglaw_jax import plots
 from scalinglaw_jax.approaches.envelope import envelope_arrays, fit_envelope, fit_envelope_arrays
 from scalinglaw_jax.approaches.isoflop import fit_isoflop, fit_isoflop_arrays, isoflop_arrays
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     ParametricFit,
-    chinchilla_huber_derivatives,
     fit_parametric,
     parametric_arrays,
     parametric_objective,
 )
 from scalinglaw_jax.data import DataError, Runs
+from scalinglaw_jax.law import huber_derivatives
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 from scalinglaw_jax.solvers import (
     CONVERGED,
     CPU_QUEUE_LANES,
     DEFAULT_OPTIONS,
+    NON_FINITE,
     WARM_START_OPTIONS,
     SolverOptions,
-    chinchilla_grid,
     multistart_minimize,
 )
 
@@ -80,7 +81,6 @@ REFUSALS = {
     ("3", "block"): "Approach 3 treats runs as independent: use nonparametric, bayesian or "
     "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))",
 }
-PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
 FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
 JACKKNIFE_SCHEMES = ("nonparametric", "block")
 """BCa intervals need the jackknife over the resampled units; defined for these schemes."""
@@ -113,7 +113,8 @@ class Problem(NamedTuple):
     """One approach on one table, ready to sweep.
 
     ``fit_chunk(unit_weights)`` maps a ``(chunk, n_units)`` weight matrix to a dict of
-    ``(chunk,)`` outputs (pure, jit-able); ``bytes_per_resample`` estimates its working memory.
+    ``(chunk,)`` outputs (pure, jit-able); ``bytes_per_resample`` estimates its working memory;
+    ``param_names`` are the law's parameters each resample also reports (Approach 3).
     """
 
     approach: str
@@ -125,6 +126,7 @@ class Problem(NamedTuple):
     data_hash: str
     config: dict
     bytes_per_resample: float
+    param_names: tuple[str, ...] = ()
 
 
 def _frontier_outputs(frontier, status, ok) -> dict:
@@ -134,16 +136,17 @@ def _frontier_outputs(frontier, status, ok) -> dict:
     return out
 
 
-def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA) -> np.ndarray:
+def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW) -> np.ndarray:
     """Fast-mode starts: the full-data optimum, then the ``k`` grid starts of lowest objective.
 
     The grid points are ranked by the full-data objective at the start itself; resamples share
     this array, so one compiled program serves the whole sweep.
     """
-    grid = chinchilla_grid()
+    law = get_law(law)
+    grid = law.grid()
     ones = jnp.ones_like(arrays.log_loss)
     values = np.asarray(
-        jax.jit(jax.vmap(lambda t: parametric_objective(t, arrays, ones, delta)))(
+        jax.jit(jax.vmap(lambda t: parametric_objective(t, arrays, ones, delta, law)))(
             jnp.asarray(grid, arrays.log_loss.dtype)
         )
     )
@@ -151,26 +154,33 @@ def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA) -> np.ndarray:
     return np.vstack([np.asarray(theta_hat, dtype=np.float64)[None, :], grid[order]])
 
 
-def _best_start(starts_of_one_resample) -> dict:
-    """Outputs of one resample from its starts' results: the finite start of least objective."""
+def _best_start(starts_of_one_resample, law) -> dict:
+    """Outputs of one resample from its starts' results: the finite start of least objective.
+
+    Its law's parameters are keyed by their own names; a frontier that is not finite (a law
+    whose optimum left the searched span) makes the resample non-finite."""
     res = starts_of_one_resample
     finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
     best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
     theta = res.x[best]
-    params = laws.CHINCHILLA.to_params(theta)
-    out = _frontier_outputs(laws.CHINCHILLA.frontier(theta), res.status[best], True)
-    out.update({name: getattr(params, name) for name in PARAM_NAMES})
+    frontier = law.frontier_of(theta)
+    status = jnp.where(jnp.isfinite(frontier.a), res.status[best], NON_FINITE)
+    out = _frontier_outputs(frontier, status, True)
+    out.update(law.to_params(theta))
     out.update(objective=res.value[best], grad_norm=res.grad_norm[best], start=best)
     return out
 
 
-def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT_OPTIONS):
+def parametric_chunk_fit(
+    arrays, starts, delta, options: SolverOptions = DEFAULT_OPTIONS, law=DEFAULT_LAW
+):
     """Approach 3 for a chunk: ``(chunk, n_rows)`` weights -> best start per resample.
 
     Lane ``r * n_starts + s`` runs start ``s`` on resample ``r``; lanes carry only their
     resample's index, so the weight matrix is not copied per start.
     """
     n_starts = starts.shape[0]
+    law = get_law(law)
 
     def fit(weights):
         n_chunk = weights.shape[0]
@@ -188,8 +198,8 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
             None,
             jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
             options=options,
-            value_grad_hess=lambda theta, r, majorize: chinchilla_huber_derivatives(
-                theta, arrays, padded_weights[r], delta, majorize
+            value_grad_hess=lambda theta, r, majorize: huber_derivatives(
+                law, theta, arrays, padded_weights[r], delta, majorize
             ),
             lane_data=jnp.concatenate(
                 [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
@@ -198,7 +208,7 @@ def parametric_chunk_fit(arrays, starts, delta, options: SolverOptions = DEFAULT
         per_lane = jax.tree_util.tree_map(
             lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
         )
-        return jax.lax.map(_best_start, per_lane)
+        return jax.lax.map(partial(_best_start, law=law), per_lane)
 
     return fit
 
@@ -220,11 +230,13 @@ def prepare(
     dtype=jnp.float64,
     point: ParametricFit | None = None,
     options: SolverOptions | None = None,
+    law=DEFAULT_LAW,
 ) -> Problem:
     """Validate the (approach, scheme) pair, fit the full data once and build the chunk fit.
 
     Approach 3: ``mode="fast"`` starts every resample from the full-data optimum plus the
-    ``k_starts`` best grid starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample.
+    ``k_starts`` best grid starts; ``"full"`` runs the law's whole start grid per resample
+    (Chinchilla's 4,500 starts for ``law="chinchilla"``; ``law`` as in ``fit_parametric``).
     ``options`` default to ``WARM_START_OPTIONS`` in fast mode and ``DEFAULT_OPTIONS`` in full.
     ``point`` reuses a full-data ``fit_parametric`` result (it must be of ``runs``). Raises
     ``DataError`` for a refused pair or data the approach cannot fit.
@@ -242,19 +254,23 @@ def prepare(
     if approach == "3":
         if mode not in MODES:
             raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
-        point = point if point is not None else fit_parametric(runs, dtype=dtype)
-        arrays = parametric_arrays(runs, dtype)
+        law = get_law(law)
+        point = point if point is not None else fit_parametric(runs, dtype=dtype, law=law)
+        if point.law is not law:
+            raise DataError(f"point was fitted with law {point.law.name!r}, not {law.name!r}")
+        arrays = parametric_arrays(runs, dtype, law)
         if mode == "fast":
-            starts = fast_starts(arrays, point.theta, k_starts, point.delta)
+            starts = fast_starts(arrays, point.theta, k_starts, point.delta, law)
             default_options = WARM_START_OPTIONS
         else:
-            starts = chinchilla_grid()
+            starts = law.grid()
             default_options = DEFAULT_OPTIONS
         options = default_options if options is None else options
         fit = parametric_chunk_fit(
-            arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype), options
+            arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype), options, law
         )
         config.update(
+            law=law.name,
             mode=mode,
             n_starts=int(starts.shape[0]),
             starts_sha256=hashlib.sha256(np.ascontiguousarray(starts).tobytes()).hexdigest(),
@@ -318,6 +334,7 @@ def prepare(
         data_hash=_data_hash(runs, {"nominal": None if nominal is None else list(nominal)}),
         config=config,
         bytes_per_resample=float(bytes_per),
+        param_names=tuple(point.law.param_names) if approach == "3" else (),
     )
 
 
@@ -625,7 +642,7 @@ class BootstrapResult:
         return finite & ~failed_mask(self.sweep) if self.exclude_failed else finite
 
     def quantity_names(self) -> tuple[str, ...]:
-        return ("a", "b", *PARAM_NAMES) if self.sweep.problem.approach == "3" else ("a", "b")
+        return ("a", "b", *self.sweep.problem.param_names)
 
     def draws(self, name: str) -> np.ndarray:
         return np.asarray(self.sweep.outputs[name])[self.kept]
@@ -665,6 +682,7 @@ class BootstrapResult:
         names = self.quantity_names()
         summary = {
             "approach": problem.approach,
+            **({"law": problem.config["law"]} if "law" in problem.config else {}),
             "scheme": problem.scheme,
             "config": problem.config,
             "seed": self.sweep.seed,
@@ -773,9 +791,12 @@ def bootstrap(
     nominal=None,
     dtype=jnp.float64,
     point: ParametricFit | None = None,
+    law=DEFAULT_LAW,
     **options,
 ) -> BootstrapResult:
     """Bootstrap one approach on a validated table: ``prepare`` then ``run_bootstrap``.
+
+    ``law`` (Approach 3) is a ``Law``, a registered name or ``FILE.py:NAME``.
 
     ``options`` go to ``run_bootstrap`` (level, exclude_failed, bca) and ``run_sweep`` (seed,
     chunk_size, checkpoint_dir, resume, progress).
@@ -789,6 +810,7 @@ def bootstrap(
         nominal=nominal,
         dtype=dtype,
         point=point,
+        law=law,
     )
     return run_bootstrap(problem, n_resamples, **options)
 

@@ -1,4 +1,4 @@
-"""Synthetic scaling studies drawn from a known Chinchilla law.
+"""Synthetic scaling studies drawn from a known law (Chinchilla's unless another is given).
 
 Every generator takes a JAX PRNG key first and is a deterministic function of it (same key, same
 bits). Noise is multiplicative: ``loss = L(N, D) * exp(noise * z)`` with ``z`` standard normal,
@@ -9,13 +9,15 @@ real data, and a fit can be checked against the law that generated it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
 from scalinglaw_jax import laws
+from scalinglaw_jax.lawbook import get_law
 from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 
 DEFAULT_SIZES = tuple(float(n) for n in np.geomspace(7e7, 1.6e10, 12))
@@ -197,3 +199,44 @@ def simulate_chinchilla_study(
     ends = curves.groupby("run", sort=False).tail(1)
     final = pd.concat([isoflop.drop(columns="budget"), ends.drop(columns="run")], ignore_index=True)
     return {"isoflop": isoflop, "curves": curves, "final": final}
+
+
+def simulate_law(
+    key,
+    law,
+    truth: Mapping[str, float],
+    params,
+    tokens,
+    *,
+    unique_tokens=None,
+    noise: float = 0.0,
+) -> pd.DataFrame:
+    """Losses of any law (``law.Law`` or a registered name) at the given rows, with noise.
+
+    ``params``, ``tokens`` (and ``unique_tokens`` for laws that read it) are broadcast together;
+    ``truth`` holds the law's parameters by name. Flops are ``6 N D``. Multiplicative log-normal
+    noise of scale ``noise`` (one standard normal per row).
+    """
+    law = get_law(law)
+    columns = {"params": params, "tokens": tokens}
+    if unique_tokens is not None:
+        columns["unique_tokens"] = unique_tokens
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in columns.values()))
+    frame = {name: np.ravel(a) for name, a in zip(columns, arrays, strict=True)}
+    frame["flops"] = 6.0 * frame["params"] * frame["tokens"]
+    inputs = {name: jnp.asarray(frame[name]) for name in law.columns}
+    clean = np.asarray(law.predict_rows(jnp.asarray(law.from_params(truth)), inputs))
+    frame["loss"] = _noisy(key, clean, noise)
+    return pd.DataFrame(frame)
+
+
+def repeated_epoch_design(
+    sizes: Sequence[float] = tuple(np.geomspace(1e8, 3e9, 6)),
+    unique_tokens: Sequence[float] = (1e9, 1e10, 1e11),
+    epochs: Sequence[float] = (1, 2, 4, 8, 16, 32, 64),
+) -> dict[str, np.ndarray]:
+    """Every size crossed with every unique-data size and number of epochs (tokens = epochs x
+    unique tokens): the kind of grid that identifies the decay constants of
+    ``data_constrained``. Returns ``params``, ``tokens`` and ``unique_tokens`` columns."""
+    n, u, e = np.meshgrid(sizes, unique_tokens, epochs, indexing="ij")
+    return {"params": n.ravel(), "tokens": (u * e).ravel(), "unique_tokens": u.ravel()}

@@ -19,6 +19,7 @@ from scalinglaw_jax.approaches.envelope import fit_envelope
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.data import DataError, Runs, exclude_rows, load_runs
+from scalinglaw_jax.lawbook import DEFAULT_LAW
 from scalinglaw_jax.simulate import simulate_chinchilla_study
 
 APPROACH_NAMES = {
@@ -97,11 +98,13 @@ def fit_study(
     approaches=("1", "2", "3"),
     *,
     isoflop_nominal=None,
-    parametric_starts="chinchilla",
+    parametric_starts="grid",
+    law=DEFAULT_LAW,
 ) -> StudyFit:
     """Fit each requested approach on its table; record a reason for each one skipped.
 
-    ``tables`` maps approach keys to validated tables (the same table may serve several).
+    ``tables`` maps approach keys to validated tables (the same table may serve several);
+    ``law`` is Approach 3's (a ``Law``, a registered name or ``FILE.py:NAME``).
     """
     study = StudyFit(tables=dict(tables))
     for key in approaches:
@@ -120,7 +123,7 @@ def fit_study(
                 finals, note = final_losses(runs)
                 if note:
                     print(note)
-                study.results[key] = fit_parametric(finals, starts=parametric_starts)
+                study.results[key] = fit_parametric(finals, starts=parametric_starts, law=law)
         except DataError as error:
             study.skipped[key] = str(error).splitlines()[0]
     return study
@@ -165,7 +168,8 @@ def write_figures(study: StudyFit, out_dir: Path, *, bands: dict | None = None) 
         figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
         written += plots.save_figure(figure, out_dir, "isoflop_profiles")
     if "3" in study.results:
-        figure = plots.plot_parametric_contours(study.results["3"].theta, runs=study.tables["3"])
+        fit = study.results["3"]
+        figure = plots.plot_parametric_contours(fit.theta, law=fit.law, runs=study.tables["3"])
         written += plots.save_figure(figure, out_dir, "parametric_contours")
     return written
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from scalinglaw_jax import bayes, calibrate
 from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.lawbook import LAWS
 from scalinglaw_jax.simulate import simulate_training_curves
 
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -73,11 +74,12 @@ def test_approach3_calibration_compiles_once(monkeypatch):
         )
 
     _check_table(run(1, 1), 3, 1)
-    traces_one, sweeps_one = traces, calibrate._parametric_sweep._cache_size()
+    sweep = calibrate._parametric_sweep(LAWS["chinchilla"])
+    traces_one, sweeps_one = traces, sweep._cache_size()
     assert traces_one > 0
     result = run(2, 3)
     assert traces == traces_one
-    assert calibrate._parametric_sweep._cache_size() == sweeps_one
+    assert sweep._cache_size() == sweeps_one
     _check_table(result, 3, 3)
     assert result.design["learning_rate"] == 1.0
 

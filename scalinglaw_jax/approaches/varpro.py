@@ -38,6 +38,7 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
 )
 from scalinglaw_jax.data import DataError, Runs, check_weights
+from scalinglaw_jax.lawbook import LAWS
 from scalinglaw_jax.laws import CHINCHILLA, Frontier
 from scalinglaw_jax.solvers import (
     CONVERGED,
@@ -268,7 +269,7 @@ def fit_varpro(
         start_status=status_counts(solution.refine.status),
         per_start=solution.refine,
         delta=float(delta),
-        form_name=CHINCHILLA.name,
+        law=LAWS["chinchilla"],
         alpha_grid=alpha_grid,
         beta_grid=beta_grid,
         grid_objective=np.asarray(solution.grid_objective),

@@ -1,0 +1,47 @@
+"""The shipped laws: one module per law, each defining ``LAW``; this package lists them.
+
+Adding a law to the registry is adding one module here. ``get_law`` also takes a ``Law`` value
+or ``path/to/file.py:NAME`` (a law in the user's own file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+
+from scalinglaw_jax.law import Law, LawError, load_law_file
+
+
+def _discover() -> dict[str, Law]:
+    laws = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        law = importlib.import_module(f"{__name__}.{info.name}").LAW
+        laws[law.name] = law
+    return laws
+
+
+LAWS: dict[str, Law] = _discover()
+"""Registered laws by name."""
+DEFAULT_LAW = "chinchilla"
+
+
+def get_law(spec: Law | str) -> Law:
+    """A registered law by name, a ``Law`` as given, or ``FILE.py:NAME`` loaded from a file."""
+    if isinstance(spec, Law):
+        return spec
+    if not isinstance(spec, str):
+        raise LawError(f"a law is a registered name, FILE.py:NAME or a Law, got {spec!r}")
+    if spec in LAWS:
+        return LAWS[spec]
+    if ":" in spec:
+        return load_law_file(spec)
+    close = difflib.get_close_matches(spec, list(LAWS), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise LawError(
+        f"unknown law {spec!r}{hint}; registered laws: {', '.join(LAWS)}; a law of your own is "
+        "path/to/file.py:NAME"
+    )
+
+
+__all__ = ["DEFAULT_LAW", "LAWS", "get_law"]
