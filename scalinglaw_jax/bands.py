@@ -54,7 +54,7 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
     n_resamples = int(sweep.outputs["a"].shape[0])
     ok = ~failed_mask(sweep)
     n_failed = n_resamples - int(ok.sum())
-    label = f"{result.level:.0%} {scheme} bootstrap band ({n_resamples} resamples)"
+    label = f"{100 * result.level:g}% {scheme} bootstrap band ({n_resamples} resamples)"
     if n_failed > MAX_FAILED_FRACTION * n_resamples:
         note = (
             f"no bootstrap band for Approach {approach}: {n_failed} of {n_resamples} resamples "
@@ -87,7 +87,7 @@ def posterior_band(posterior, flops=BAND_FLOPS) -> ApproachBand:
         )
         return ApproachBand(approach, None, f"posterior band ({method})", note)
     band = posterior.band(np.asarray(flops, dtype=float))
-    label = f"{band.level:.0%} posterior band ({method}, {n_draws} draws)"
+    label = f"{100 * band.level:g}% posterior band ({method}, {n_draws} draws)"
     return ApproachBand(approach, band, label)
 
 
