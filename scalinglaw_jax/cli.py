@@ -259,9 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     law_command.set_defaults(func=run_laws)
 
     # Imported here: these modules use helpers defined above in this one.
-    from scalinglaw_jax import cli_bayes, cli_bootstrap, cli_realdata
+    from scalinglaw_jax import cli_backtest, cli_bayes, cli_bootstrap, cli_realdata
 
-    for module in (cli_bootstrap, cli_bayes, cli_realdata):
+    for module in (cli_bootstrap, cli_bayes, cli_realdata, cli_backtest):
         module.register(commands)
     return parser
 

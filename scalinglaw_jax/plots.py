@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -667,3 +667,56 @@ def _finish(ax: Axes, band_legend: dict[str, tuple[str, set]]) -> None:
         handles.append(Patch(**_band_kwargs(kind, color)))
         labels.append(label)
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+
+
+def plot_backtest(results: Sequence, *, level: float = 0.9) -> Figure:
+    """Held-out runs, predicted against observed loss with ``level`` predictive intervals: one
+    panel per law (``backtest.LawBacktest``), the diagonal drawn for reference."""
+    fig = Figure(figsize=(4.2 * len(results), 4.0), layout="constrained")
+    axes = fig.subplots(1, len(results), squeeze=False)[0]
+    for ax, result in zip(axes, results, strict=True):
+        observed, predicted = np.exp(result.observed), np.exp(result.predicted)
+        low, high = (np.exp(v) for v in result.intervals[level])
+        ax.errorbar(
+            observed,
+            predicted,
+            yerr=[predicted - low, high - predicted],
+            fmt="o",
+            ms=3.5,
+            color="C0",
+            ecolor="0.6",
+            elinewidth=0.8,
+            label=f"held out ({round(100 * level)}% predictive interval)",
+            gid="backtest-points",
+        )
+        span = [min(observed.min(), low.min()), max(observed.max(), high.max())]
+        ax.plot(
+            span, span, color="0.3", linewidth=0.8, linestyle="--", label="predicted = observed"
+        )
+        m = result.metrics
+        ax.set_title(
+            f"{result.law}\nmedian |log error| {m['median_abs_log_error']:.4f}, "
+            f"coverage {m[f'coverage_{round(100 * level)}']:.2f}",
+            fontsize=9,
+        )
+        ax.set_xlabel("Observed loss")
+        ax.set_ylabel("Predicted loss")
+        ax.legend(loc="upper left", frameon=False, fontsize=7)
+    return fig
+
+
+def plot_extrapolation_error(rolling: Mapping[str, Sequence]) -> Figure:
+    """Rolling backtest: signed log error of each held-out run against its FLOPs ratio to the
+    largest training run, one colour per law (``{law: [LawBacktest, ...]}``)."""
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for k, (law, results) in enumerate(rolling.items()):
+        ratio = np.concatenate([r.flops_ratio for r in results])
+        error = np.concatenate([r.errors for r in results])
+        ax.scatter(ratio, error, s=10, color=f"C{k}", alpha=0.7, label=law, gid=f"rolling-{law}")
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs of the held-out run / largest training run")
+    ax.set_ylabel("log(predicted loss) - log(observed loss)")
+    ax.legend(frameon=False)
+    return fig

@@ -1,0 +1,478 @@
+"""Extrapolation backtests: fit on the smaller runs, predict the largest, score the predictions.
+
+The question a user has is not "what are A and alpha" but "how well will a fit on my ladder
+predict a run 100x larger, and which law should I believe?". The published practice (Hoffmann
+et al. 2022; Besiroglu et al. 2024; Choshen et al. 2024) holds out the largest runs. Here:
+
+- ``split_by_flops``: training runs are those below a FLOPs cutoff (the largest-FLOPs fraction
+  ``holdout_fraction`` of runs is held out, or an explicit ``cutoff_flops``);
+- ``backtest_law``: the law fitted on the training runs predicts every held-out run's loss,
+  with a **predictive interval** for a new run, not only for the mean curve: each bootstrap
+  refit of the law (rows resampled, fast mode) predicts the held-out run and adds one
+  observation-noise draw, a residual of the point fit on the training runs drawn with
+  replacement (``interval_method = "bootstrap+residuals"``). Refits carry the uncertainty of
+  the parameters, residuals the scatter of a single run around the law (which a mean-curve
+  band leaves out, so it would under-cover); drawing residuals rather than a normal keeps the
+  data's own tails;
+- scores on the log scale: median and maximum absolute error, mean signed error (bias), and
+  the fraction of held-out runs inside their 50% and 90% predictive intervals;
+- ``rolling_backtest``: one cutoff per half-decade of FLOPs, error against extrapolation
+  distance (a held-out run's FLOPs over the largest training run's);
+- ``backtest_isoflop``: Approach 2, the power law through the vertices of the budgets below the
+  cutoff predicts ``N_opt`` at the held-out budgets, against their own vertices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalinglaw_jax import resample
+from scalinglaw_jax.approaches.isoflop import fit_isoflop
+from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
+from scalinglaw_jax.data import DataError, Runs, exclude_rows
+from scalinglaw_jax.lawbook import get_law
+
+INTERVAL_METHOD = "bootstrap+residuals"
+DEFAULT_HOLDOUT_FRACTION = 0.2
+DEFAULT_RESAMPLES = 200
+LEVELS = (0.5, 0.9)
+ROLLING_STEP_DEX = 0.5
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training rows (FLOPs below ``cutoff_flops``) and held-out rows (at or above it)."""
+
+    train: np.ndarray
+    test: np.ndarray
+    cutoff_flops: float
+
+
+def split_by_flops(
+    runs: Runs, *, holdout_fraction: float | None = None, cutoff_flops: float | None = None
+) -> Split:
+    """Hold out the largest runs: the top ``holdout_fraction`` by FLOPs (default 0.2; runs tied
+    at the boundary are held out together), or every run at or above ``cutoff_flops``."""
+    if holdout_fraction is not None and cutoff_flops is not None:
+        raise DataError("give a holdout fraction or a FLOPs cutoff, not both")
+    flops = np.asarray(runs.flops)
+    if cutoff_flops is None:
+        fraction = DEFAULT_HOLDOUT_FRACTION if holdout_fraction is None else holdout_fraction
+        if not 0.0 < fraction < 1.0:
+            raise DataError(f"the holdout fraction must lie in (0, 1), got {fraction}")
+        n_test = max(1, math.ceil(fraction * len(runs)))
+        cutoff_flops = float(np.sort(flops)[::-1][n_test - 1])
+    elif not (math.isfinite(cutoff_flops) and cutoff_flops > 0):
+        raise DataError(f"the FLOPs cutoff must be a positive number, got {cutoff_flops}")
+    test = flops >= cutoff_flops
+    return Split(~test, test, float(cutoff_flops))
+
+
+def _check_split(runs: Runs, split: Split, n_params: int, what: str) -> None:
+    n_train, n_test = int(split.train.sum()), int(split.test.sum())
+    if n_test == 0:
+        raise DataError(
+            f"no run has at least {split.cutoff_flops:.3g} FLOPs (the largest has "
+            f"{runs.flops.max():.3g}): nothing is held out; lower the cutoff"
+        )
+    distinct = len(
+        {(n, d) for n, d in zip(runs.params[split.train], runs.tokens[split.train], strict=True)}
+    )
+    if distinct <= n_params:
+        raise DataError(
+            f"the cutoff {split.cutoff_flops:.3g} FLOPs leaves {n_train} training runs "
+            f"({distinct} distinct (N, D) points), too few for {what} with {n_params} "
+            "parameters; raise the cutoff or lower the holdout fraction"
+        )
+
+
+def _coverage(low, high, observed) -> float:
+    return float(np.mean((low <= observed) & (observed <= high)))
+
+
+@dataclass(frozen=True)
+class LawBacktest:
+    """One law's held-out predictions (log scale) and their scores."""
+
+    law: str
+    cutoff_flops: float
+    n_train: int
+    test_rows: np.ndarray
+    test_flops: np.ndarray
+    observed: np.ndarray
+    predicted: np.ndarray
+    intervals: dict
+    max_train_flops: float
+    n_resamples: int
+    n_failed: int
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> np.ndarray:
+        """Signed log errors, predicted minus observed."""
+        return self.predicted - self.observed
+
+    @property
+    def flops_ratio(self) -> np.ndarray:
+        """Extrapolation distance per held-out run: its FLOPs over the largest training run's."""
+        return self.test_flops / self.max_train_flops
+
+    def to_dict(self) -> dict:
+        return {
+            "law": self.law,
+            **self.metrics,
+            "interval_method": INTERVAL_METHOD,
+            "n_resamples": self.n_resamples,
+            "n_failed_resamples": self.n_failed,
+            "held_out": [
+                {
+                    "row": int(row),
+                    "flops": float(c),
+                    "flops_ratio": float(c / self.max_train_flops),
+                    "observed_loss": float(np.exp(obs)),
+                    "predicted_loss": float(np.exp(pred)),
+                    **{
+                        f"interval_{round(100 * level)}": [
+                            float(np.exp(self.intervals[level][0][j])),
+                            float(np.exp(self.intervals[level][1][j])),
+                        ]
+                        for level in LEVELS
+                    },
+                }
+                for j, (row, c, obs, pred) in enumerate(
+                    zip(self.test_rows, self.test_flops, self.observed, self.predicted, strict=True)
+                )
+            ],
+        }
+
+    def report(self) -> str:
+        m = self.metrics
+        return (
+            f"{self.law}: trained on {m['n_train']} runs below {m['cutoff_flops']:.3g} FLOPs, "
+            f"{m['n_test']} held out; |log error| median {m['median_abs_log_error']:.4f}, "
+            f"max {m['max_abs_log_error']:.4f}, bias {m['bias_log']:+.4f}; predictive "
+            f"coverage 50%: {m['coverage_50']:.2f}, 90%: {m['coverage_90']:.2f}"
+        )
+
+
+def _theta_draws(law, outputs: dict) -> np.ndarray:
+    """Each resample's parameters (natural scale, by name) in the law's coordinates."""
+    values = np.stack([np.asarray(outputs[name], dtype=np.float64) for name in law.param_names], 1)
+    log = np.array(law.log_scaled)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(log, np.log(values), values)
+
+
+def backtest_law(
+    runs: Runs,
+    law,
+    split: Split,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    starts="grid",
+) -> LawBacktest:
+    """Fit ``law`` on ``split.train``, predict ``split.test`` with predictive intervals.
+
+    ``starts`` are the point fit's (``fit_parametric``; an int draws random starts from
+    ``seed``).
+
+    Raises ``DataError`` when the split leaves no held-out run or fewer distinct training
+    points than the law has parameters (plus one).
+    """
+    law = get_law(law)
+    _check_split(runs, split, law.n_params, f"law {law.name!r}")
+    held_out = runs.row[split.test]
+    train_runs = exclude_rows(runs, held_out, f"held out (FLOPs >= {split.cutoff_flops:.3g})")
+    point = fit_parametric(train_runs, law=law, starts=starts, key=jax.random.key(seed))
+    boot = resample.bootstrap(
+        train_runs,
+        "3",
+        "nonparametric",
+        n_resamples,
+        law=law,
+        point=point,
+        seed=seed,
+        bca=False,
+        progress=False,
+    )
+    arrays = parametric_arrays(runs, law=law)
+    test = np.flatnonzero(split.test)
+    test_arrays = jax.tree_util.tree_map(lambda leaf: leaf[test], arrays)
+    predict = jax.jit(jax.vmap(lambda theta: law.log_loss(theta, test_arrays)))
+    predicted = np.asarray(law.log_loss(jnp.asarray(point.theta), test_arrays))
+    thetas = _theta_draws(law, boot.sweep.outputs)
+    kept = np.all(np.isfinite(thetas), axis=1) & (boot.sweep.outputs["status"] == 0)
+    draws = np.asarray(predict(jnp.asarray(thetas[kept])))
+    train_arrays = parametric_arrays(train_runs, law=law)
+    residuals = np.asarray(
+        law.log_loss(jnp.asarray(point.theta), train_arrays) - train_arrays.log_loss
+    )
+    rng = np.random.default_rng(seed)
+    noisy = draws + rng.choice(residuals, size=draws.shape, replace=True)
+    observed = np.log(runs.loss[test])
+    intervals = {
+        level: tuple(np.percentile(noisy, [50 * (1 - level), 50 * (1 + level)], axis=0))
+        for level in LEVELS
+    }
+    errors = predicted - observed
+    metrics = {
+        "n_train": int(split.train.sum()),
+        "n_test": int(test.size),
+        "cutoff_flops": split.cutoff_flops,
+        "median_abs_log_error": float(np.median(np.abs(errors))),
+        "max_abs_log_error": float(np.max(np.abs(errors))),
+        "bias_log": float(np.mean(errors)),
+        **{
+            f"coverage_{round(100 * level)}": _coverage(*intervals[level], observed)
+            for level in LEVELS
+        },
+    }
+    return LawBacktest(
+        law=law.name,
+        cutoff_flops=split.cutoff_flops,
+        n_train=int(split.train.sum()),
+        test_rows=runs.row[test],
+        test_flops=runs.flops[test],
+        observed=observed,
+        predicted=predicted,
+        intervals=intervals,
+        max_train_flops=float(runs.flops[split.train].max()),
+        n_resamples=n_resamples,
+        n_failed=int(n_resamples - kept.sum()),
+        metrics=metrics,
+    )
+
+
+def rolling_cutoffs(runs: Runs, min_train: int) -> list[float]:
+    """One cutoff per half-decade of FLOPs that leaves ``min_train`` training runs and one
+    held-out run or more."""
+    flops = np.asarray(runs.flops)
+    low = math.floor(np.log10(flops.min()) / ROLLING_STEP_DEX) * ROLLING_STEP_DEX
+    cutoffs = []
+    for exponent in np.arange(low, np.log10(flops.max()) + 1e-9, ROLLING_STEP_DEX):
+        cutoff = 10.0**exponent
+        if np.sum(flops < cutoff) >= min_train and np.any(flops >= cutoff):
+            cutoffs.append(float(cutoff))
+    return cutoffs
+
+
+def rolling_backtest(
+    runs: Runs, law, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, starts="grid"
+):
+    """``backtest_law`` at every ``rolling_cutoffs`` cutoff whose training runs determine the
+    law (cutoffs that do not are skipped); a list of ``LawBacktest``, smallest cutoff first."""
+    law = get_law(law)
+    results = []
+    for cutoff in rolling_cutoffs(runs, law.n_params + 1):
+        split = split_by_flops(runs, cutoff_flops=cutoff)
+        try:
+            results.append(
+                backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed, starts=starts)
+            )
+        except DataError:
+            continue  # too few distinct training points at this cutoff
+    if not results:
+        raise DataError(
+            f"no half-decade FLOPs cutoff leaves enough training runs for law {law.name!r} "
+            f"({law.n_params} parameters) and a held-out run"
+        )
+    return results
+
+
+def rolling_summary(results: list[LawBacktest]) -> dict:
+    """Per cutoff: the scores; and every held-out run's (FLOPs ratio, signed log error)."""
+    return {
+        "cutoffs": [r.metrics for r in results],
+        "points": [
+            {"cutoff_flops": r.cutoff_flops, "flops_ratio": float(ratio), "log_error": float(e)}
+            for r in results
+            for ratio, e in zip(r.flops_ratio, r.errors, strict=True)
+        ],
+    }
+
+
+def _vertex_interval(profile, z: float = 1.959963984540054) -> tuple[float, float] | None:
+    """95% interval of a parabola's vertex ``ln N`` by the delta method (least squares on the
+    budget's points); None when the parabola has no minimum or no residual degrees of freedom."""
+    x, y = profile.log_n, profile.loss
+    if not np.isfinite(profile.vertex_log_n) or x.size <= 3:
+        return None
+    design = np.stack([np.ones_like(x), x, x**2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+    residual = y - design @ coef
+    covariance = residual @ residual / (x.size - 3) * np.linalg.inv(design.T @ design)
+    c1, c2 = coef[1], coef[2]
+    gradient = np.array([0.0, -1.0 / (2.0 * c2), c1 / (2.0 * c2**2)])
+    se = float(np.sqrt(gradient @ covariance @ gradient))
+    return profile.vertex_log_n - z * se, profile.vertex_log_n + z * se
+
+
+def backtest_isoflop(
+    runs: Runs, split: Split, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> dict:
+    """Approach 2: the vertices' power law from the budgets below the cutoff predicts ``N_opt``
+    at each held-out budget (95% interval from a row bootstrap of those budgets), against that
+    budget's own vertex (95% interval by the delta method on its parabola).
+
+    Raises ``DataError`` when fewer than two budgets lie below the cutoff or none above it.
+    """
+    full = fit_isoflop(runs)
+    budgets = np.asarray(full.budget_flops)
+    below = budgets < split.cutoff_flops
+    if below.sum() < 2 or below.all():
+        raise DataError(
+            f"Approach 2 needs two IsoFLOP budgets below the cutoff {split.cutoff_flops:.3g} "
+            "FLOPs and one at or above it; the table's budgets: "
+            + ", ".join(f"{c:.3g}" for c in budgets)
+        )
+    index = np.asarray(full.assignment.index)
+    held = (index >= 0) & ~below[np.maximum(index, 0)]
+    outside = (index < 0) & (runs.flops >= split.cutoff_flops)
+    train = exclude_rows(runs, runs.row[held | outside], "held-out IsoFLOP budget")
+    boot = resample.bootstrap(
+        train, "2", "nonparametric", n_resamples, seed=seed, bca=False, progress=False
+    )
+    point = boot.sweep.problem.point
+    band = boot.band(budgets[~below])
+    held_out = []
+    for k in np.flatnonzero(~below):
+        profile = full.profiles()[k]
+        j = int(np.sum(~below[:k]))
+        predicted = float(point.frontier.n_opt(budgets[k]))
+        vertex = _vertex_interval(profile)
+        own = math.exp(profile.vertex_log_n) if np.isfinite(profile.vertex_log_n) else None
+        held_out.append(
+            {
+                "budget_flops": float(budgets[k]),
+                "predicted_n_opt": predicted,
+                "predicted_interval_95": [float(band.n_low[j]), float(band.n_high[j])],
+                "vertex_n_opt": own,
+                "vertex_interval_95": None if vertex is None else [math.exp(v) for v in vertex],
+                "log_error": None if own is None else math.log(predicted / own),
+                "vertex_in_predicted_interval": (
+                    None if own is None else bool(band.n_low[j] <= own <= band.n_high[j])
+                ),
+            }
+        )
+    return {
+        "cutoff_flops": split.cutoff_flops,
+        "n_train_budgets": int(below.sum()),
+        "a": float(point.frontier.a),
+        "held_out": held_out,
+    }
+
+
+RANKING_RULE = (
+    "laws are ranked by the backtest's median absolute log error on the held-out largest runs "
+    "(the question is extrapolation); PSIS-LOO's elpd (in-sample, leave-one-out) is reported "
+    "beside it, with its own ranking, and 'rankings_agree' says whether the two orders match"
+)
+
+
+def compare_laws(
+    runs: Runs,
+    laws,
+    split: Split,
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    nuts_settings=None,
+    seed: int = 0,
+    starts="grid",
+) -> dict:
+    """One table over ``laws``: parameters, in-sample objective, PSIS-LOO of a NUTS fit (ArviZ,
+    with its SE and Pareto-k warnings), the backtest's error and coverage, and the exponent
+    ``a`` with its 95% bootstrap interval; ranked by ``RANKING_RULE``. ``starts`` as in
+    ``backtest_law``.
+
+    LOO uses the plain posterior (likelihood power 1): it is defined for the model's own
+    likelihood, not for a tempered one.
+    """
+    import arviz as az
+
+    from scalinglaw_jax import bayes
+
+    settings = nuts_settings or bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
+    entries = {}
+    for k, spec in enumerate(laws):
+        law = get_law(spec)
+        if law.name in entries:
+            raise DataError(f"law {law.name!r} is named twice")
+        point = fit_parametric(runs, law=law, starts=starts, key=jax.random.key(seed))
+        boot = resample.bootstrap(
+            runs,
+            "3",
+            "nonparametric",
+            n_resamples,
+            law=law,
+            point=point,
+            seed=seed,
+            bca=False,
+            progress=False,
+        )
+        posterior = bayes.sample_parametric(
+            runs,
+            law=law,
+            init_theta=point.theta,
+            settings=settings,
+            key=jax.random.fold_in(jax.random.key(seed), k),
+            learning_rate=1.0,
+        )
+        loo = az.loo(posterior.idata, pointwise=True, var_name="log_loss")
+        pareto_k = np.asarray(loo.pareto_k)
+        tested = backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed, starts=starts)
+        a_draws = boot.draws("a")
+        entries[law.name] = {
+            "n_params": law.n_params,
+            "objective": point.objective,
+            "elpd_loo": float(loo.elpd_loo),
+            "elpd_loo_se": float(loo.se),
+            "p_loo": float(loo.p_loo),
+            "pareto_k_over_0.7": int(np.sum(pareto_k > 0.7)),
+            "loo_warning": bool(loo.warning),
+            "posterior_ok": posterior.diagnostics.ok,
+            "a": float(point.frontier.a),
+            "a_interval_95": [float(v) for v in np.percentile(a_draws, [2.5, 97.5])],
+            "backtest": tested.metrics,
+        }
+    by_error = sorted(entries, key=lambda n: entries[n]["backtest"]["median_abs_log_error"])
+    by_loo = sorted(entries, key=lambda n: -entries[n]["elpd_loo"])
+    for name in entries:
+        entries[name]["rank"] = by_error.index(name) + 1
+        entries[name]["rank_loo"] = by_loo.index(name) + 1
+    return {
+        "laws": entries,
+        "ranking": by_error,
+        "ranking_rule": RANKING_RULE,
+        "rankings_agree": by_error == by_loo,
+        "cutoff_flops": split.cutoff_flops,
+    }
+
+
+def comparison_table(comparison: dict) -> str:
+    """The comparison as aligned text, best law first."""
+    header = (
+        f"{'rank':<5}{'law':<28}{'params':>6}{'objective':>12}{'elpd_loo (SE)':>20}"
+        f"{'k>0.7':>6}{'med |err|':>10}{'cov90':>7}{'a [95%]':>24}"
+    )
+    lines = [header]
+    for name in comparison["ranking"]:
+        e = comparison["laws"][name]
+        low, high = e["a_interval_95"]
+        loo = f"{e['elpd_loo']:.1f} ({e['elpd_loo_se']:.1f})"
+        exponent = f"{e['a']:.3f} [{low:.3f}, {high:.3f}]"
+        tested = e["backtest"]
+        lines.append(
+            f"{e['rank']:<5}{name:<28}{e['n_params']:>6}{e['objective']:>12.5g}{loo:>20}"
+            f"{e['pareto_k_over_0.7']:>6}{tested['median_abs_log_error']:>10.4f}"
+            f"{tested['coverage_90']:>7.2f}{exponent:>24}"
+        )
+    lines.append(f"ranking: {comparison['ranking_rule']}")
+    if not comparison["rankings_agree"]:
+        lines.append("note: PSIS-LOO orders the laws differently (see rank_loo)")
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""Extrapolation backtests and law comparison, on simulated studies with a known truth."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+import scalinglaw_jax as sl
+from scalinglaw_jax import backtest, bayes
+from scalinglaw_jax.cli import main
+from scalinglaw_jax.data import DataError
+from scalinglaw_jax.simulate import repeated_epoch_design, simulate_law
+from tests.test_report import assert_self_contained
+
+CHINCHILLA_TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
+NOISE = 0.01
+
+
+@pytest.fixture(scope="module")
+def study():
+    """A Chinchilla-law table over sizes x tokens, 1% noise."""
+    n, d = np.meshgrid(np.geomspace(5e7, 1e10, 7), np.geomspace(1e9, 3e11, 7), indexing="ij")
+    frame = simulate_law(
+        jax.random.key(0), "chinchilla", CHINCHILLA_TRUTH, n.ravel(), d.ravel(), noise=NOISE
+    )
+    return sl.load_runs(frame)
+
+
+@pytest.fixture(scope="module")
+def repeated_epochs():
+    """Truth data_constrained: a repeated-epoch study (3 sizes x 3 unique sizes x 6 epochs)."""
+    truth = {**CHINCHILLA_TRUTH, "R_N": 5.3, "R_D": 15.4}
+    design = repeated_epoch_design(sizes=np.geomspace(1e8, 3e9, 3), epochs=(1, 2, 4, 8, 16, 32))
+    return sl.load_runs(
+        simulate_law(jax.random.key(1), "data_constrained", truth, **design, noise=NOISE)
+    )
+
+
+def test_split_holds_out_the_largest_runs(study):
+    split = backtest.split_by_flops(study, holdout_fraction=0.2)
+    assert split.test.sum() >= np.ceil(0.2 * len(study))
+    assert study.flops[split.test].min() >= split.cutoff_flops > study.flops[split.train].max()
+    explicit = backtest.split_by_flops(study, cutoff_flops=split.cutoff_flops)
+    assert np.array_equal(explicit.test, split.test)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"holdout_fraction": 1.5}, "must lie in \\(0, 1\\)"),
+        ({"cutoff_flops": -1.0}, "must be a positive number"),
+        ({"holdout_fraction": 0.2, "cutoff_flops": 1e20}, "not both"),
+    ],
+)
+def test_bad_split_settings(study, kwargs, words):
+    with pytest.raises(DataError, match=words):
+        backtest.split_by_flops(study, **kwargs)
+
+
+def test_cutoffs_that_cannot_backtest_are_refused(study):
+    above_all = backtest.split_by_flops(study, cutoff_flops=study.flops.max() * 2)
+    with pytest.raises(DataError, match="nothing is held out"):
+        backtest.backtest_law(study, "chinchilla", above_all, n_resamples=4)
+    too_low = backtest.split_by_flops(study, cutoff_flops=np.sort(study.flops)[4])
+    with pytest.raises(DataError, match="too few for law 'chinchilla' with 5 parameters"):
+        backtest.backtest_law(study, "chinchilla", too_low, n_resamples=4)
+
+
+def test_backtest_of_the_true_law(study):
+    split = backtest.split_by_flops(study)
+    result = backtest.backtest_law(study, "chinchilla", split, n_resamples=40)
+    m = result.metrics
+    assert m["n_train"] + m["n_test"] == len(study)
+    assert m["cutoff_flops"] == split.cutoff_flops
+    low90, high90 = result.intervals[0.9]
+    low50, high50 = result.intervals[0.5]
+    # The truth extrapolates: errors of the order of the noise, a bias (shared by the held-out
+    # runs through the one fit) within the predictive uncertainty.
+    assert m["median_abs_log_error"] < 2 * NOISE
+    assert abs(m["bias_log"]) < np.median(high90 - low90) / 2
+    assert np.all(low90 <= low50) and np.all(high50 <= high90)
+    # The predictive interval carries the observation noise: wider than 2 x 1.64 sigma x 0.8.
+    assert np.median(high90 - low90) > 2.6 * NOISE
+    assert np.all(result.flops_ratio >= 1.0)
+    entry = result.to_dict()
+    assert entry["interval_method"] == "bootstrap+residuals"
+    assert len(entry["held_out"]) == m["n_test"]
+
+
+def test_repeated_epochs_rank_the_true_law_first(repeated_epochs):
+    split = backtest.split_by_flops(repeated_epochs)
+    settings = bayes.NutsSettings(chains=1, draws=150, warmup=150, progress_bar=False)
+    comparison = backtest.compare_laws(
+        repeated_epochs,
+        ["chinchilla", "data_constrained"],
+        split,
+        n_resamples=10,
+        nuts_settings=settings,
+        starts=128,
+    )
+    laws = comparison["laws"]
+    assert comparison["ranking"] == ["data_constrained", "chinchilla"]
+    err = {name: laws[name]["backtest"]["median_abs_log_error"] for name in laws}
+    assert err["data_constrained"] < err["chinchilla"]
+    # PSIS-LOO agrees: the true law predicts left-out runs far better.
+    assert laws["data_constrained"]["elpd_loo"] > laws["chinchilla"]["elpd_loo"]
+    assert comparison["rankings_agree"]
+    assert laws["chinchilla"]["n_params"] == 5 and laws["data_constrained"]["n_params"] == 7
+    assert "ranking" in backtest.comparison_table(comparison)
+
+
+def test_rolling_backtest_reports_error_against_distance(study):
+    results = backtest.rolling_backtest(study, "chinchilla", n_resamples=8, starts=64)
+    cutoffs = [r.cutoff_flops for r in results]
+    assert cutoffs == sorted(cutoffs) and len(cutoffs) >= 2
+    summary = backtest.rolling_summary(results)
+    assert len(summary["points"]) == sum(r.metrics["n_test"] for r in results)
+    assert all(p["flops_ratio"] >= 1.0 for p in summary["points"])
+
+
+def test_cli_backtest_writes_sections_and_figures(study, tmp_path):
+    table = tmp_path / "runs.csv"
+    study.to_frame().drop(columns="row").to_csv(table, index=False)
+    out = tmp_path / "out"
+    code = main(
+        ["backtest", str(table), "--law", "chinchilla", "--resamples", "10", "--out", str(out)]
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["backtest"]["chinchilla"]
+    for key in (
+        "n_train",
+        "n_test",
+        "cutoff_flops",
+        "median_abs_log_error",
+        "max_abs_log_error",
+        "bias_log",
+        "coverage_50",
+        "coverage_90",
+        "interval_method",
+    ):
+        assert key in entry
+    assert (out / "backtest.svg").is_file()
+    page = assert_self_contained(out / "report.html", n_figures=1)
+    assert "Backtest of chinchilla" in "".join(page.text)
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--cutoff-flops", "1e40"], "nothing is held out"),
+        (["--holdout-fraction", "0.99"], "too few for law"),
+        (["--holdout-fraction", "2"], "--holdout-fraction must lie in (0, 1)"),
+        (["--resamples", "1"], "--resamples must be at least 2"),
+        (["--law", "nope"], "unknown law 'nope'"),
+    ],
+)
+def test_cli_backtest_bad_input_is_exit_2(study, tmp_path, capsys, flags, words):
+    table = tmp_path / "runs.csv"
+    study.to_frame().drop(columns="row").to_csv(table, index=False)
+    assert main(["backtest", str(table), *flags, "--out", str(tmp_path / "o")]) == 2
+    assert words in capsys.readouterr().err
