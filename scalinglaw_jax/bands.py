@@ -77,7 +77,7 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
 def posterior_band(posterior, flops=BAND_FLOPS) -> ApproachBand:
     """Credible band of a ``bayes.Posterior``; left out when its diagnostics failed."""
     approach = str(posterior.approach)
-    method = "Bayesian bootstrap" if posterior.approach == 1 else "NUTS"
+    method = "Bayesian bootstrap" if approach == "1" else "NUTS"
     n_draws = len(posterior.draws["a"])
     if not posterior.diagnostics.ok:
         note = (
