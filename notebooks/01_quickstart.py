@@ -87,7 +87,7 @@ boot2 = resample.bootstrap(isoflop, "2", "block", n_resamples, progress=False)
 boot3 = resample.bootstrap(
     final, "3", "nonparametric", n_resamples, point=parametric, progress=False
 )
-print(boot3.table())
+print(boot3.report())
 lines = [
     plots.FrontierLine("Approach 1", envelope.frontier, color="C0"),
     plots.FrontierLine(

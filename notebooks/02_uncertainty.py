@@ -50,7 +50,7 @@ print(source, len(runs), "rows")
 # %%
 point = sl.fit_parametric(runs)
 boot = resample.bootstrap(runs, "3", "nonparametric", n_resamples, point=point, progress=False)
-print(boot.table())
+print(boot.report())
 print("failed resamples:", boot.to_dict()["n_failed"])
 
 # %% [markdown]
@@ -92,7 +92,7 @@ plots.plot_params_vs_flops([line], runs=runs)
 # %%
 study = calibrate.run_calibration(
     jax.random.key(2),
-    approaches=(2,),
+    approaches=("2",),
     n_studies=n_studies,
     n_resamples=max(50, n_resamples // 10),
     settings=bayes.NutsSettings(

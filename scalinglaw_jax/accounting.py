@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import gmean
 
-from scalinglaw_jax.approaches.isoflop import assign_budgets, fit_isoflop
-from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.isoflop import assign_budgets
 from scalinglaw_jax.data import DataError, load_runs
 
 ARCH_COLUMNS = ("d_model", "n_layers", "n_heads", "key_size", "vocab", "seq_len")
@@ -151,20 +151,16 @@ def sensitivity_report(
         runs = load_runs(account(frame, name), flops_tolerance=np.inf)
         ratio = runs.flops / flops_6nd(frame["params"], base["tokens"])
         entry: dict = {"accounting": name, "mean_flops_ratio_to_6nd": float(gmean(ratio))}
-        if "2" in approaches:
-            budget = np.full(len(runs), np.nan)
-            for k in range(groups.n_budgets):
-                members = groups.index == k
-                budget[members] = gmean(runs.flops[members])
-            fit2 = fit_isoflop(runs, budgets=budget)
-            entry["approach2"] = {"a": fit2.frontier.a, "b": fit2.frontier.b}
-        if "3" in approaches:
-            fit3 = fit_parametric(runs, starts=starts)
-            entry["approach3"] = {
-                "a": float(fit3.frontier.a),
-                "b": float(fit3.frontier.b),
-                "objective": fit3.objective,
-            }
+        budget = np.full(len(runs), np.nan)
+        for k in range(groups.n_budgets):
+            members = groups.index == k
+            budget[members] = gmean(runs.flops[members])
+        for key in approaches:
+            fit = registry.get(key).fit(runs, budgets=budget, starts=starts)
+            result = {"a": float(fit.frontier.a), "b": float(fit.frontier.b)}
+            if hasattr(fit, "objective"):
+                result["objective"] = fit.objective
+            entry[f"approach{key}"] = result
         rows.append(entry)
     for entry in rows:
         for key in ("approach2", "approach3"):

@@ -35,7 +35,9 @@ from scalinglaw_jax import resample
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
+from scalinglaw_jax.intervals import percentile_interval, tail_percents
 from scalinglaw_jax.lawbook import get_law
+from scalinglaw_jax.status import Status
 
 INTERVAL_METHOD = "bootstrap+residuals"
 DEFAULT_HOLDOUT_FRACTION = 0.2
@@ -168,6 +170,24 @@ def _theta_draws(law, outputs: dict) -> np.ndarray:
         return np.where(log, np.log(values), values)
 
 
+def _law_bootstrap(runs: Runs, law, n_resamples: int, seed: int, starts):
+    """Approach 3 of ``law``: the point fit from ``starts``, then refits on row resamples
+    warm-started from it (no BCa). Returns ``(point, BootstrapResult)``."""
+    point = fit_parametric(runs, law=law, starts=starts, key=jax.random.key(seed))
+    boot = resample.bootstrap(
+        runs,
+        "3",
+        "nonparametric",
+        n_resamples,
+        law=law,
+        point=point,
+        seed=seed,
+        bca=False,
+        progress=False,
+    )
+    return point, boot
+
+
 def backtest_law(
     runs: Runs,
     law,
@@ -189,25 +209,14 @@ def backtest_law(
     _check_split(runs, split, law.n_params, f"law {law.name!r}")
     held_out = runs.row[split.test]
     train_runs = exclude_rows(runs, held_out, f"held out (FLOPs >= {split.cutoff_flops:.3g})")
-    point = fit_parametric(train_runs, law=law, starts=starts, key=jax.random.key(seed))
-    boot = resample.bootstrap(
-        train_runs,
-        "3",
-        "nonparametric",
-        n_resamples,
-        law=law,
-        point=point,
-        seed=seed,
-        bca=False,
-        progress=False,
-    )
+    point, boot = _law_bootstrap(train_runs, law, n_resamples, seed, starts)
     arrays = parametric_arrays(runs, law=law)
     test = np.flatnonzero(split.test)
     test_arrays = jax.tree_util.tree_map(lambda leaf: leaf[test], arrays)
     predict = jax.jit(jax.vmap(lambda theta: law.log_loss(theta, test_arrays)))
     predicted = np.asarray(law.log_loss(jnp.asarray(point.theta), test_arrays))
     thetas = _theta_draws(law, boot.sweep.outputs)
-    kept = np.all(np.isfinite(thetas), axis=1) & (boot.sweep.outputs["status"] == 0)
+    kept = np.all(np.isfinite(thetas), axis=1) & (boot.sweep.outputs["status"] == Status.OK)
     draws = np.asarray(predict(jnp.asarray(thetas[kept])))
     train_arrays = parametric_arrays(train_runs, law=law)
     residuals = np.asarray(
@@ -217,8 +226,7 @@ def backtest_law(
     noisy = draws + rng.choice(residuals, size=draws.shape, replace=True)
     observed = np.log(runs.loss[test])
     intervals = {
-        level: tuple(np.percentile(noisy, [50 * (1 - level), 50 * (1 + level)], axis=0))
-        for level in LEVELS
+        level: tuple(np.percentile(noisy, tail_percents(level), axis=0)) for level in LEVELS
     }
     errors = predicted - observed
     metrics = {
@@ -403,18 +411,7 @@ def compare_laws(
         law = get_law(spec)
         if law.name in entries:
             raise DataError(f"law {law.name!r} is named twice")
-        point = fit_parametric(runs, law=law, starts=starts, key=jax.random.key(seed))
-        boot = resample.bootstrap(
-            runs,
-            "3",
-            "nonparametric",
-            n_resamples,
-            law=law,
-            point=point,
-            seed=seed,
-            bca=False,
-            progress=False,
-        )
+        point, boot = _law_bootstrap(runs, law, n_resamples, seed, starts)
         posterior = bayes.sample_parametric(
             runs,
             law=law,
@@ -437,7 +434,7 @@ def compare_laws(
             "loo_warning": bool(loo.warning),
             "posterior_ok": posterior.diagnostics.ok,
             "a": float(point.frontier.a),
-            "a_interval_95": [float(v) for v in np.percentile(a_draws, [2.5, 97.5])],
+            "a_interval_95": percentile_interval(a_draws, 0.95),
             "backtest": tested.metrics,
         }
     by_error = sorted(entries, key=lambda n: entries[n]["backtest"]["median_abs_log_error"])

@@ -20,19 +20,17 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from scalinglaw_jax import bayes, plots, resample
+from scalinglaw_jax import bayes, intervals, resample
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.resample import failed_mask
-from scalinglaw_jax.workflow import StudyFit, final_losses
+from scalinglaw_jax.workflow import StudyFit
 
 BAND_FLOPS = 10.0 ** (np.arange(170, 261) / 10.0)
 """FLOPs grid of every band: 1e17 to 1e26 in steps of 0.1 dex (1e24 is a grid point)."""
 MAX_FAILED_FRACTION = 0.1
 """A bootstrap band is left out when more than this share of its resamples failed: the
 successful ones would then be a selected, not a random, subset of the resamples."""
-DEFAULT_SCHEMES = {"1": "block", "2": "nonparametric", "3": "nonparametric"}
-"""Bootstrap scheme per approach when the command does not ask for one: Approach 1 resamples
-whole training curves, Approaches 2 and 3 resample runs."""
 
 
 class ApproachBand(NamedTuple):
@@ -42,7 +40,7 @@ class ApproachBand(NamedTuple):
     """
 
     approach: str
-    band: plots.Band | None
+    band: intervals.Band | None
     label: str
     note: str = ""
 
@@ -62,7 +60,7 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
         )
         return ApproachBand(approach, None, label, note)
     out = sweep.outputs
-    band = plots.band_from_draws(
+    band = intervals.band_from_draws(
         np.asarray(flops, dtype=float),
         out["log_g_n"][ok],
         out["a"][ok],
@@ -117,27 +115,26 @@ def bootstrap_study(
     level: float = 0.95,
     isoflop_nominal=None,
 ) -> tuple[dict, dict[str, ApproachBand]]:
-    """Bootstrap every fitted approach of ``study`` with its ``DEFAULT_SCHEMES`` scheme.
+    """Bootstrap every fitted approach of ``study`` with its record's ``default_scheme``.
 
-    Approach 3 runs in fast mode from the study's own fit and law (``k_starts`` grid starts
-    besides it), on the final losses that fit used. Returns ``(results, bands)``: the
-    ``BootstrapResult`` per approach bootstrapped, and an ``ApproachBand`` per fitted approach
-    (an approach the scheme cannot resample gets a missing band saying why).
+    Each approach resamples the rows it fits (Approach 3: the final losses); Approach 3 runs in
+    fast mode from the study's own fit and law (``k_starts`` grid starts besides it). Returns
+    ``(results, bands)``: the ``BootstrapResult`` per approach bootstrapped, and an
+    ``ApproachBand`` per fitted approach (one the scheme cannot resample gets a missing band
+    saying why).
     """
     results, bands = {}, {}
     for key, fit in sorted(study.results.items()):
-        scheme = DEFAULT_SCHEMES[key]
-        runs = study.tables[key]
-        if key == "3":
-            runs, _ = final_losses(runs)
+        spec = registry.get(key)
+        runs, _ = spec.rows(study.tables[key])
+        options = {"k_starts": k_starts, "nominal": isoflop_nominal}
+        if hasattr(fit, "law"):
+            options["law"] = fit.law
         try:
-            law = {"law": fit.law, "point": fit} if key == "3" else {}
-            problem = resample.prepare(
-                runs, key, scheme, k_starts=k_starts, nominal=isoflop_nominal, **law
-            )
+            problem = resample.prepare(runs, key, spec.default_scheme, point=fit, **options)
         except DataError as error:
             note = f"no bootstrap band for Approach {key}: {str(error).splitlines()[0]}"
-            bands[key] = ApproachBand(key, None, f"{scheme} bootstrap band", note)
+            bands[key] = ApproachBand(key, None, f"{spec.default_scheme} bootstrap band", note)
             continue
         result = resample.run_bootstrap(
             problem, n_resamples, level=level, bca=False, seed=seed, progress=False
@@ -150,28 +147,18 @@ def bootstrap_study(
 def posterior_study(
     study: StudyFit, settings: bayes.NutsSettings, *, seed: int = 0, isoflop_nominal=None
 ) -> tuple[dict, dict[str, ApproachBand]]:
-    """Posterior of every fitted approach of ``study``: NUTS for Approaches 2 and 3 (the plain
-    likelihood, initialised at the study's fit), the Bayesian bootstrap for Approach 1.
-
-    Returns ``(posteriors, bands)`` keyed by approach.
-    """
+    """Posterior of every fitted approach of ``study`` by its record: NUTS for Approaches 2
+    and 3 (Approach 3 with the plain likelihood and the study's law), the Bayesian bootstrap
+    for Approach 1. Returns ``(posteriors, bands)`` keyed by approach."""
     key = jax.random.key(seed)
     posteriors = {}
     for name, fit in sorted(study.results.items()):
-        runs = study.tables[name]
-        subkey = jax.random.fold_in(key, int(name))
-        if name == "1":
-            posterior = bayes.bayesian_bootstrap_envelope(
-                runs, key=subkey, chains=settings.chains, draws=settings.draws
-            )
-        elif name == "2":
-            posterior = bayes.sample_isoflop(
-                runs, key=subkey, nominal=isoflop_nominal, settings=settings
-            )
-        else:
-            finals, _ = final_losses(runs)
-            posterior = bayes.sample_parametric(
-                finals, key=subkey, init_theta=fit.theta, settings=settings, law=fit.law
-            )
-        posteriors[name] = posterior
+        spec = registry.get(name)
+        runs, _ = spec.rows(study.tables[name])
+        options = {"nominal": isoflop_nominal, "learning_rate": 1.0}
+        if hasattr(fit, "law"):
+            options["law"] = fit.law
+        posteriors[name] = spec.posterior(
+            runs, key=jax.random.fold_in(key, int(name)), settings=settings, **options
+        )
     return posteriors, {name: posterior_band(p) for name, p in posteriors.items()}

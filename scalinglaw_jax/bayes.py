@@ -40,9 +40,10 @@ from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
 from scalinglaw_jax.data import Runs, check_weights
+from scalinglaw_jax.intervals import Band, band_from_draws, percentile_interval
 from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
-from scalinglaw_jax.plots import Band, band_from_draws
+from scalinglaw_jax.status import Status
 
 LIKELIHOODS = ("huber", "student")
 DEFAULT_HUBER_K = 0.5
@@ -191,6 +192,15 @@ def resolve_priors(defaults: Mapping[str, dict], overrides: Mapping | None) -> d
         priors[name] = dict(spec)
         make_prior(priors[name])
     return priors
+
+
+LIKELIHOOD_OPTIONS = ("likelihood_kind", "huber_k", "student_df", "priors")
+
+
+def likelihood_options(options: Mapping) -> dict:
+    """The likelihood and prior keywords of ``sample_parametric`` / ``sample_isoflop`` among
+    ``options`` (approach records pass their keywords through here)."""
+    return {name: options[name] for name in LIKELIHOOD_OPTIONS if name in options}
 
 
 def likelihood(kind: str, loc, scale, *, huber_k=DEFAULT_HUBER_K, student_df=DEFAULT_STUDENT_DF):
@@ -401,11 +411,6 @@ def diagnose(idata: az.InferenceData, var_names, *, rhat_max=RHAT_MAX, ess_min=E
     return Diagnostics(rhat, ess_bulk, ess_tail, divergences, n_draws, not reasons, tuple(reasons))
 
 
-def _interval(values: np.ndarray, level: float = INTERVAL_LEVEL) -> list[float]:
-    q = 50.0 * (1.0 - level), 50.0 * (1.0 + level)
-    return [float(v) for v in np.percentile(values, q)]
-
-
 @dataclass(frozen=True)
 class Posterior:
     """Posterior of one approach: InferenceData, flat draws of the frontier, diagnostics.
@@ -414,7 +419,7 @@ class Posterior:
     1-D arrays over all chains and draws. ``reported`` lists the names summarised in JSON.
     """
 
-    approach: int
+    approach: str
     idata: az.InferenceData
     draws: dict[str, np.ndarray]
     diagnostics: Diagnostics
@@ -435,12 +440,23 @@ class Posterior:
 
     def interval(self, name: str, level: float = INTERVAL_LEVEL) -> list[float]:
         """Central credible interval of ``name`` at ``level``."""
-        return _interval(self.draws[name], level)
+        return percentile_interval(self.draws[name], level)
 
     def summary_table(self):
         """``az.summary`` of the reported quantities (a pandas DataFrame)."""
         names = [n for n in self.reported if n in self.idata.posterior]
         return az.summary(self.idata, var_names=names, hdi_prob=INTERVAL_LEVEL)
+
+    def report(self) -> str:
+        """``summary_table`` as text, then the convergence checks."""
+        diag = self.diagnostics
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            table = self.summary_table().to_string()
+        return (
+            f"{table}\nR-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
+            f"divergences {diag.divergences}"
+        )
 
     def to_dict(self) -> dict:
         """JSON-ready summary: mean, sd and 95% interval per quantity, plus diagnostics."""
@@ -763,7 +779,7 @@ def sample_parametric(
     draws.update({n: np.asarray(samples[n]).ravel() for n in names_sigma})
     diagnostics = diagnose(idata, names_sigma)
     return Posterior(
-        approach=3,
+        approach="3",
         idata=idata,
         draws=draws,
         diagnostics=diagnostics,
@@ -844,7 +860,7 @@ def _sample_law(
     _add_to_posterior(idata, draws)
     draws.update({n: np.asarray(samples[n]).ravel() for n in (*names, "sigma")})
     return Posterior(
-        approach=3,
+        approach="3",
         idata=idata,
         draws=draws,
         diagnostics=diagnose(idata, (*names, "sigma")),
@@ -945,7 +961,7 @@ def sample_isoflop(
         draws[name] = np.asarray(samples[name]).ravel()
     excluded = [float(c) for c in assignment.flops[~valid]]
     return Posterior(
-        approach=2,
+        approach="2",
         idata=idata,
         draws=draws,
         diagnostics=diagnose(idata, ("a", "intercept", "tau", "sigma", "vertex")),
@@ -963,10 +979,6 @@ def sample_isoflop(
     )
 
 
-ENVELOPE_BLOCK = 250
-"""Bayesian-bootstrap draws of Approach 1 fitted per compiled call (bounds memory)."""
-
-
 def bayesian_bootstrap_envelope(
     runs: Runs, *, key=None, chains: int = 4, draws: int = 1000, n_grid: int | None = None
 ) -> Posterior:
@@ -975,34 +987,24 @@ def bayesian_bootstrap_envelope(
     Each draw puts Dirichlet(1, ..., 1) weights (scaled to sum to the number of curves) on the
     curves and refits the envelope, which is an exact draw from the posterior of a
     nonparametric model whose prior is a Dirichlet process with vanishing mass (Rubin 1981).
-    The ``chains x draws`` draws are independent; they are laid out as chains only so that
-    the same diagnostics and outputs apply. Draws whose envelope fit fails are dropped and
-    reported in ``Diagnostics.reasons``.
+    The draws are the ``bayesian`` scheme of the sweep engine (``resample.run_sweep``, seeded
+    from ``key``), so they are chunked and sharded like any bootstrap. The ``chains x draws``
+    draws are independent; they are laid out as chains only so that the same diagnostics and
+    outputs apply. Draws whose envelope fit fails are dropped and reported in
+    ``Diagnostics.reasons``.
     """
-    from scalinglaw_jax.approaches.envelope import (
-        DEFAULT_N_GRID,
-        OK,
-        envelope_arrays,
-        fit_envelope_sweep,
-        prepare_curves,
-    )
+    from scalinglaw_jax import resample
+    from scalinglaw_jax.approaches.envelope import DEFAULT_N_GRID
 
     key = jax.random.key(0) if key is None else key
-    curves = prepare_curves(runs, n_grid=n_grid or DEFAULT_N_GRID)
-    arrays = envelope_arrays(curves)
-    n_curves = len(curves)
-    weights = n_curves * jax.random.dirichlet(key, jnp.ones(n_curves), (chains * draws,))
-    # In blocks of ENVELOPE_BLOCK draws: one draw holds (curves x grid) temporaries, so memory
-    # stays that of one block however many draws are asked for (the last block is padded).
-    n_total = chains * draws
-    padded = jnp.concatenate([weights, jnp.ones(((-n_total) % ENVELOPE_BLOCK, n_curves))])
-    blocks = [
-        jax.device_get(fit_envelope_sweep(arrays, padded[i : i + ENVELOPE_BLOCK]))
-        for i in range(0, padded.shape[0], ENVELOPE_BLOCK)
-    ]
-    solution = jax.tree_util.tree_map(lambda *parts: np.concatenate(parts)[:n_total], *blocks)
-    draws_flat = frontier_draws(solution.frontier)
-    failed = np.asarray(solution.status) != OK
+    problem = resample.prepare(runs, "1", "bayesian", n_grid=n_grid or DEFAULT_N_GRID)
+    sweep = resample.run_sweep(
+        problem, chains * draws, seed=resample.seed_from_key(key), progress=False
+    )
+    outputs = sweep.outputs
+    frontier = Frontier(*(outputs[name] for name in ("a", "b", "log_g_n", "log_g_d")))
+    draws_flat = frontier_draws(frontier)
+    failed = outputs["status"] != Status.OK
     for values in draws_flat.values():
         values[failed] = np.nan
     shape = (chains, draws)
@@ -1020,7 +1022,7 @@ def bayesian_bootstrap_envelope(
         diagnostics = Diagnostics(**{**diagnostics.__dict__, "ok": False, "reasons": reasons})
     kept = {k: v[~failed] for k, v in draws_flat.items()}
     return Posterior(
-        approach=1,
+        approach="1",
         idata=idata,
         draws=kept,
         diagnostics=diagnostics,

@@ -13,7 +13,6 @@ exponents. Each coverage carries its binomial Monte-Carlo standard error
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +23,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from scalinglaw_jax import bayes
-from scalinglaw_jax.approaches.envelope import OK as ENVELOPE_OK
-from scalinglaw_jax.approaches.envelope import envelope_arrays, fit_envelope_sweep, prepare_curves
-from scalinglaw_jax.approaches.isoflop import fit_isoflop, fit_isoflop_arrays, isoflop_arrays
-from scalinglaw_jax.approaches.parametric import (
-    DEFAULT_DELTA,
-    fit_parametric,
-    fit_parametric_arrays,
-    parametric_arrays,
-)
+from scalinglaw_jax import bayes, resample
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.intervals import covers
 from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 from scalinglaw_jax.simulate import (
@@ -60,6 +53,10 @@ class CalibrationResult:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
 
+    def report(self) -> str:
+        """The coverage table as aligned text."""
+        return self.table().to_string(index=False)
+
     def save(self, path) -> Path:
         path = Path(path)
         path.write_text(
@@ -68,11 +65,6 @@ class CalibrationResult:
             )
         )
         return path
-
-
-def _covers(draws: np.ndarray, truth: float, level: float) -> bool:
-    low, high = np.nanpercentile(draws, [50 * (1 - level), 50 * (1 + level)])
-    return bool(low <= truth <= high)
 
 
 def _coverage_rows(approach, method, hits: dict, n: int) -> list[dict]:
@@ -96,74 +88,45 @@ def _coverage_rows(approach, method, hits: dict, n: int) -> list[dict]:
     return rows
 
 
-_isoflop_sweep = jax.jit(jax.vmap(fit_isoflop_arrays, in_axes=(None, 0)))
-
-
-@functools.lru_cache(maxsize=8)
-def _parametric_sweep(law):
-    """Bootstrap ``a`` of ``law`` per weight vector, from given starts (one program per law)."""
-
-    def exponent(arrays, weights, starts):
-        fit = fit_parametric_arrays(
-            arrays, weights, starts, DEFAULT_DELTA, law=law, keep_starts=False
-        )
-        return fit.frontier.a
-
-    return jax.jit(jax.vmap(exponent, in_axes=(None, 0, None)))
-
-
-def _multinomial(rng: np.random.Generator, n_units: int, n_resamples: int) -> jnp.ndarray:
-    return jnp.asarray(rng.multinomial(n_units, np.full(n_units, 1 / n_units), n_resamples), float)
+CALIBRATION_POINT_STARTS = 16
+"""Random starts of each study's Approach-3 point fit (the resamples start from its optimum)."""
 
 
 def _bootstrap_draws(
-    approach: int, runs_list, rng: np.random.Generator, n_resamples: int, law=DEFAULT_LAW
-):
-    """Bootstrap draws of ``a`` per study: every study uses the same resamples (multinomial
-    counts over rows, or over curves for Approach 1), fitted in one vmapped call per study."""
+    approach: str, runs_list, seed: int, n_resamples: int, law=DEFAULT_LAW
+) -> list[np.ndarray]:
+    """Bootstrap draws of ``a`` per study, by the sweep engine (``resample.run_sweep``).
+
+    Every study uses the same resamples (``seed``): the approach's resampling with replacement
+    (rows, or whole curves for Approach 1); Approach 3 (of ``law``) starts each resample from
+    the study's point optimum only. Studies of one design share one compiled sweep.
+    """
+    spec = registry.get(approach)
     out = []
-    weights = None
     for runs in runs_list:
-        arrays = envelope_arrays(prepare_curves(runs)) if approach == 1 else None
-        if weights is None:
-            n_units = len(runs) if arrays is None else arrays.loss.shape[0]
-            weights = _multinomial(rng, n_units, n_resamples)
-        if approach == 1:
-            sol = fit_envelope_sweep(arrays, weights)
-            ok = np.asarray(sol.status) == ENVELOPE_OK
-            a = np.where(ok, np.asarray(sol.frontier.a), np.nan)
-        elif approach == 2:
-            point = fit_isoflop(runs)
-            sol = _isoflop_sweep(isoflop_arrays(runs, point.assignment), weights)
-            a = np.where(np.asarray(sol.status) == 0, np.asarray(sol.frontier.a), np.nan)
-        else:
-            point = fit_parametric(runs, starts=16, key=jax.random.key(0), law=law)
-            starts = jnp.asarray(point.theta)[None]
-            arrays = parametric_arrays(runs, law=law)
-            a = np.asarray(_parametric_sweep(point.law)(arrays, weights, starts))
-        out.append(a)
+        point = spec.fit(runs, starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0), law=law)
+        problem = resample.prepare(
+            runs, spec.key, spec.default_scheme, k_starts=0, point=point, law=law
+        )
+        sweep = resample.run_sweep(problem, n_resamples, seed=seed, progress=False)
+        out.append(sweep.outputs["a"])
     return out
 
 
-def _posterior_draws(approach, runs, key, settings, learning_rate, law=DEFAULT_LAW) -> np.ndarray:
-    """Posterior draws of ``a`` for one study."""
-    if approach == 1:
-        posterior = bayes.bayesian_bootstrap_envelope(
-            runs, key=key, chains=settings.chains, draws=settings.draws
-        )
-    elif approach == 2:
-        posterior = bayes.sample_isoflop(runs, key=key, settings=settings)
-    else:
-        posterior = bayes.sample_parametric(
-            runs, key=key, settings=settings, learning_rate=learning_rate, law=law
-        )
+def _posterior_draws(
+    approach: str, runs, key, settings, learning_rate, law=DEFAULT_LAW
+) -> np.ndarray:
+    """Posterior draws of ``a`` for one study (the approach's ``posterior``)."""
+    posterior = registry.get(approach).posterior(
+        runs, key=key, settings=settings, learning_rate=learning_rate, law=law
+    )
     return posterior.draws["a"]
 
 
 def run_calibration(
     key,
     *,
-    approaches=(1, 2, 3),
+    approaches=registry.KEYS,
     n_studies: int = 20,
     law: ChinchillaParams = PAPER_PARAMS,
     noise: float = 0.01,
@@ -195,7 +158,7 @@ def run_calibration(
     frontier = CHINCHILLA.frontier(CHINCHILLA.from_params(law))
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
     keys = jax.random.split(key, n_studies + 1)
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(keys[-1])).ravel())
+    seed = resample.seed_from_key(keys[-1])
     parametric_law = get_law(parametric_law)
     own_law = parametric_law is not LAWS[DEFAULT_LAW]
     design_args = dict(law=law, points_per_budget=points_per_budget, span_dex=span_dex)
@@ -228,12 +191,15 @@ def run_calibration(
 
     rows: list[dict] = []
     studies: dict[str, list] = {}  # per kind of study, simulated once (Approaches 2, 3 share)
+    approaches = tuple(registry.get(approach).key for approach in approaches)
     for approach in approaches:
-        kind = {1: "curves", 2: "isoflop", 3: "law" if own_law else "isoflop"}[approach]
+        kind = registry.get(approach).study
+        if kind == "law" and not own_law:
+            kind = "isoflop"  # Chinchilla's law: the same studies as Approach 2
         if kind not in studies:
             studies[kind] = [load_runs(simulate(k, kind)) for k in keys[:-1]]
         runs_list = studies[kind]
-        boot = _bootstrap_draws(approach, runs_list, rng, n_resamples, parametric_law)
+        boot = _bootstrap_draws(approach, runs_list, seed, n_resamples, parametric_law)
         studies_bar = tqdm(
             runs_list, desc=f"Approach {approach} posteriors", unit="study", disable=not progress
         )
@@ -241,7 +207,7 @@ def run_calibration(
             _posterior_draws(
                 approach,
                 runs,
-                jax.random.fold_in(keys[i], approach),
+                jax.random.fold_in(keys[i], registry.KEYS.index(approach)),
                 settings,
                 learning_rate,
                 parametric_law,
@@ -254,7 +220,7 @@ def run_calibration(
             for quantity in ("a", "b"):
                 for level in levels:
                     hits[quantity, level] = sum(
-                        _covers(d if quantity == "a" else 1 - d, target[quantity], level)
+                        covers(d if quantity == "a" else 1 - d, target[quantity], level)
                         for d in draws
                     )
             rows.extend(_coverage_rows(approach, method, hits, n_studies))
@@ -272,7 +238,7 @@ def run_calibration(
     }
     if own_law:
         design["parametric_law_truth"] = {**law_truth, **law_truth_ab}
-    if 1 in approaches:
+    if any(registry.get(approach).study == "curves" for approach in approaches):
         design["curves"] = {
             "sizes": list(DEFAULT_SIZES),
             "horizon_ratios": list(DEFAULT_HORIZON_RATIOS),

@@ -9,31 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax import bayes, laws
+from scalinglaw_jax import bayes, cli_common, laws
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
-from scalinglaw_jax.cli_bayes import posterior_table
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
-    APPROACH_NAMES,
     demo_tables,
     fit_study,
     tables_for,
     write_figures,
 )
 
-APPROACH_CHOICES = ("1", "2", "3", "all")
+APPROACH_CHOICES = (*registry.KEYS, "all")
 DEMO_NUTS = {"chains": 2, "draws": 500, "warmup": 300}
 """NUTS settings of ``demo --posterior``: short, so a posterior that needs longer chains fails
 its checks and its band is left out, with the reasons printed."""
@@ -41,10 +30,6 @@ DEMO_K_STARTS = 0
 """Grid starts per resample, besides the full-data optimum, of the demo's Approach-3 bands:
 none, as the simulated study has one clear optimum (a resample that fails is still counted,
 and too many failures leave the band out)."""
-
-
-def selected_approaches(choice: str) -> tuple[str, ...]:
-    return ("1", "2", "3") if choice == "all" else (choice,)
 
 
 def nominal_budgets(value):
@@ -62,17 +47,17 @@ def print_study(study, report: Report) -> None:
     """Print (and record in ``report``) each approach's report and the comparison table."""
     for key, result in sorted(study.results.items()):
         text = result.report() if hasattr(result, "report") else parametric_report(result)
-        report.table(APPROACH_NAMES[key], text)
+        report.table(registry.get(key).name, text)
     report.table("Exponents and projections", study.comparison_table())
     for key, reason in sorted(study.skipped.items()):
-        report.warn(f"{APPROACH_NAMES[key]} skipped: {reason}", echo=False)
+        report.warn(f"{registry.get(key).name} skipped: {reason}", echo=False)
 
 
 def write_study(study, out: Path, report: Report, *, bands: dict | None = None) -> None:
     """Write summary.json, the figures (``bands``: key -> ``ApproachBand`` on the frontier
     lines) and report.html."""
     for key, content in study.summary().items():
-        update_summary(out, "approaches", key, content)
+        cli_common.update_summary(out, "approaches", key, content)
     written = write_figures(study, out, bands=bands)
     report.write(out, written)
     print(
@@ -108,10 +93,9 @@ def study_bands(
         if key in results:
             result = results[key]
             content = result.to_dict()
-            text = posterior_table(result) if posterior else result.table()
-            report.table(f"{APPROACH_NAMES[key]}: {entry.label}", text)
+            report.table(f"{registry.get(key).name}: {entry.label}", result.report())
         content["band"] = band_to_dict(entry)
-        update_summary(out, section, key, content)
+        cli_common.update_summary(out, section, key, content)
         if entry.band is None:
             report.warn(entry.note)
     return bands
@@ -133,24 +117,24 @@ def parametric_report(fit) -> str:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     try:
-        runs = runs_from_args(args, config)
+        runs = cli_common.runs_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-out")
+        return cli_common.fail(str(error))
+    out = cli_common.output_dir(args, config, "scalinglaw-out")
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
-    approaches = selected_approaches(args.approach or config.get("approach", "all"))
     if args.bootstrap is not None and args.bootstrap < 2:
-        return fail(f"--bootstrap must be at least 2 resamples, got {args.bootstrap}")
+        return cli_common.fail(f"--bootstrap must be at least 2 resamples, got {args.bootstrap}")
     try:
-        law = law_from_args(args, config)
+        approaches = registry.selected(str(args.approach or config.get("approach", "all")))
+        law = cli_common.law_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
     if not study.results:
-        reasons = "; ".join(f"{APPROACH_NAMES[k]}: {r}" for k, r in study.skipped.items())
-        return fail(f"no approach could be fitted: {reasons}")
+        reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
+        return cli_common.fail(f"no approach could be fitted: {reasons}")
     report = Report("scalinglaw fit", settings_of(args), runs.summary())
     print_study(study, report)
     bands = None
@@ -161,14 +145,14 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     demo = config.get("demo", {})
     started = time.perf_counter()
-    out = output_dir(args, config, "scalinglaw-demo")
+    out = cli_common.output_dir(args, config, "scalinglaw-demo")
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
     resamples = args.resamples if args.resamples is not None else demo.get("resamples", 100)
     if resamples < 2:
-        return fail(f"--resamples must be at least 2, got {resamples}")
+        return cli_common.fail(f"--resamples must be at least 2, got {resamples}")
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
     described = (
@@ -237,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=run_demo)
 
     fit = commands.add_parser("fit", help="fit the approaches a table supports")
-    add_data_arguments(fit)
+    cli_common.add_data_arguments(fit)
     fit.add_argument("--approach", choices=APPROACH_CHOICES, default=None)
     fit.add_argument(
         "--isoflop-nominal",
@@ -253,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also bootstrap every fitted approach with N resamples and draw the bands "
         "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
     )
-    add_law_argument(fit)
+    cli_common.add_law_argument(fit)
     fit.set_defaults(func=run_fit)
 
     law_command = commands.add_parser("laws", help="the registered laws of Approach 3")
@@ -274,11 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cpu_devices is not None:
         value = args.cpu_devices
         if value != "auto" and not (value.isdigit() and int(value) > 0):
-            return fail(f"--cpu-devices must be a positive integer or 'auto', got {value!r}")
+            return cli_common.fail(
+                f"--cpu-devices must be a positive integer or 'auto', got {value!r}"
+            )
         try:
             use_cpu_devices(None if value == "auto" else int(value))
         except RuntimeError as error:
-            return fail(str(error))
+            return cli_common.fail(str(error))
     return int(args.func(args) or 0)
 
 

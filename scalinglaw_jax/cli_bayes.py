@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import jax
 
-from scalinglaw_jax import bayes
+from scalinglaw_jax import bayes, cli_common
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.bands import band_to_dict, posterior_band
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
@@ -50,9 +40,9 @@ def register(subparsers) -> None:
         "e_below_min_loss, learning_rate, init_starts, nominal_budgets and a [posterior.priors] "
         "table.",
     )
-    add_data_arguments(sample)
-    add_law_argument(sample)
-    sample.add_argument("--approach", type=int, choices=(1, 2, 3), default=3)
+    cli_common.add_data_arguments(sample)
+    cli_common.add_law_argument(sample)
+    sample.add_argument("--approach", choices=registry.KEYS, default="3")
     _nuts_arguments(sample)
     sample.add_argument(
         "--nominal-budgets",
@@ -82,12 +72,11 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument("--studies", type=int, default=20, help="studies per approach")
-    add_law_argument(calibrate)
+    cli_common.add_law_argument(calibrate)
     calibrate.add_argument(
         "--approach",
-        type=int,
         action="append",
-        choices=(1, 2, 3),
+        choices=registry.KEYS,
         default=None,
         help="repeat for several (default: all three)",
     )
@@ -130,23 +119,17 @@ def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
     )
 
 
-def posterior_table(posterior) -> str:
-    """``az.summary`` of a posterior as text (ArviZ's FutureWarnings silenced)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return posterior.summary_table().to_string()
-
-
 def run_sample(args: argparse.Namespace) -> int:
     """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
-    config = read_config(args.config)
+    config = cli_common.read_config(args.config)
     post_config = dict(config.get("posterior", {}))
-    runs = runs_from_args(args, config)
-    out = output_dir(args, config, "posterior")
+    runs = cli_common.runs_from_args(args, config)
+    out = cli_common.output_dir(args, config, "posterior")
     seed = int(_pick(args.seed, post_config, "seed", 0))
     key = jax.random.key(seed)
     settings = _settings(args, post_config, progress=not args.no_progress)
     kind = _pick(args.likelihood, post_config, "likelihood", "huber")
+    nominal = _pick(args.nominal_budgets, post_config, "nominal_budgets", "none")
     common = dict(
         key=key,
         settings=settings,
@@ -155,37 +138,21 @@ def run_sample(args: argparse.Namespace) -> int:
         student_df=float(post_config.get("student_df", bayes.DEFAULT_STUDENT_DF)),
         priors=post_config.get("priors"),
     )
-    if args.approach == 3:
-        from scalinglaw_jax.approaches.parametric import fit_parametric
-
-        try:
-            law = law_from_args(args, config)
-        except DataError as error:
-            return fail(str(error))
-        starts = post_config.get("init_starts", 64)
-        key_fit = jax.random.fold_in(key, 1)
-        point = fit_parametric(runs, starts=starts, key=key_fit, law=law)
-        posterior = bayes.sample_parametric(
-            runs,
-            law=law,
-            init_theta=point.theta,
-            e_below_min_loss=bool(
-                _pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)
-            ),
-            learning_rate=_learning_rate(
-                _pick(args.learning_rate, post_config, "learning_rate", "sandwich")
-            ),
-            **common,
-        )
-    elif args.approach == 2:
-        nominal = _pick(args.nominal_budgets, post_config, "nominal_budgets", "none")
-        posterior = bayes.sample_isoflop(
-            runs, nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None, **common
-        )
-    else:
-        posterior = bayes.bayesian_bootstrap_envelope(
-            runs, key=key, chains=settings.chains, draws=settings.draws
-        )
+    try:
+        law = cli_common.law_from_args(args, config)
+    except DataError as error:
+        return cli_common.fail(str(error))
+    posterior = registry.get(args.approach).posterior(
+        runs,
+        law=law,
+        init_starts=post_config.get("init_starts", 64),
+        e_below_min_loss=bool(_pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)),
+        learning_rate=_learning_rate(
+            _pick(args.learning_rate, post_config, "learning_rate", "sandwich")
+        ),
+        nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None,
+        **common,
+    )
     approach = str(args.approach)
     netcdf = out / f"posterior_approach{approach}.nc"
     posterior.save(netcdf)
@@ -193,15 +160,10 @@ def run_sample(args: argparse.Namespace) -> int:
     content = posterior.to_dict()
     content["band"] = band_to_dict(band)
     content["netcdf"] = str(netcdf)
-    update_summary(out, "posterior", approach, content)
+    cli_common.update_summary(out, "posterior", approach, content)
     report = Report("scalinglaw sample", settings_of(args), runs.summary())
+    report.table(f"Approach {approach} posterior", posterior.report())
     diag = posterior.diagnostics
-    report.table(
-        f"Approach {approach} posterior",
-        posterior_table(posterior)
-        + f"\nR-hat max {diag.rhat_max:.4f}, bulk ESS min {diag.ess_bulk_min:.0f}, "
-        f"divergences {diag.divergences}",
-    )
     if not diag.ok:
         report.warn(
             f"the Approach {approach} posterior failed its checks: "
@@ -221,14 +183,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from scalinglaw_jax import calibrate
 
     try:
-        law = law_from_args(args, {})
+        law = cli_common.law_from_args(args, {})
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = calibrate.run_calibration(
         jax.random.key(args.seed),
-        approaches=tuple(args.approach or (1, 2, 3)),
+        approaches=tuple(args.approach or registry.KEYS),
         n_studies=args.studies,
         noise=args.noise,
         points_per_budget=args.points_per_budget,
@@ -243,7 +205,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
     )
     path = result.save(out / "calibration.json")
     report = Report("scalinglaw calibrate", settings_of(args))
-    report.table("Coverage of nominal intervals", result.table().to_string(index=False))
+    report.table("Coverage of nominal intervals", result.report())
     report.write(out)
     print(f"wrote {path} and {out / REPORT_FILE}")
     return 0

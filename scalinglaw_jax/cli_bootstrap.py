@@ -8,27 +8,13 @@ import os
 import jax
 import jax.numpy as jnp
 
-from scalinglaw_jax import laws, resample
+from scalinglaw_jax import cli_common, laws, resample
+from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.bands import band_to_dict, bootstrap_band
-from scalinglaw_jax.cli_common import (
-    add_data_arguments,
-    add_law_argument,
-    fail,
-    law_from_args,
-    output_dir,
-    read_config,
-    runs_from_args,
-    update_summary,
-)
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
 
-APPROACH_TITLES = {
-    "1": "Approach 1 (envelope of training curves)",
-    "2": "Approach 2 (IsoFLOP profiles)",
-    "3": "Approach 3 (parametric loss)",
-}
 DEFAULTS = {
     "approach": "3",
     "scheme": "nonparametric",
@@ -53,9 +39,9 @@ def register(subparsers) -> None:
         "(rerun with --resume to continue a killed sweep). Config: a [bootstrap] table with "
         "the long option names (approach, scheme, resamples, seed, mode, k_starts, level).",
     )
-    add_data_arguments(parser)
-    add_law_argument(parser)
-    parser.add_argument("--approach", choices=("1", "2", "3", "all"), default=None)
+    cli_common.add_data_arguments(parser)
+    cli_common.add_law_argument(parser)
+    parser.add_argument("--approach", choices=(*registry.KEYS, "all"), default=None)
     parser.add_argument(
         "--scheme",
         choices=resample.SCHEMES,
@@ -68,7 +54,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="PRNG seed (0)")
     parser.add_argument(
         "--mode",
-        choices=resample.MODES,
+        choices=parametric_spec.MODES,
         default=None,
         help="Approach 3: fast = warm start from the full-data optimum plus the best "
         "--k-starts grid starts (default); full = all 4,500 grid starts per resample",
@@ -126,30 +112,32 @@ def run(args: argparse.Namespace) -> int:
         try:
             resample.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
         except RuntimeError as error:
-            return fail(f"jax.distributed.initialize failed: {error}")
-    config = read_config(args.config)
+            return cli_common.fail(f"jax.distributed.initialize failed: {error}")
+    config = cli_common.read_config(args.config)
     settings = config.get("bootstrap", {})
-    approach = str(_setting(args, settings, "approach"))
+    try:
+        approaches = registry.selected(str(_setting(args, settings, "approach")))
+    except DataError as error:
+        return cli_common.fail(str(error))
     scheme = _setting(args, settings, "scheme")
     n_resamples = int(_setting(args, settings, "resamples"))
     if n_resamples < 2:
-        return fail(f"--resamples must be at least 2, got {n_resamples}")
+        return cli_common.fail(f"--resamples must be at least 2, got {n_resamples}")
     try:
-        runs = runs_from_args(args, config)
+        runs = cli_common.runs_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
+        return cli_common.fail(str(error))
     try:
-        law = law_from_args(args, config)
+        law = cli_common.law_from_args(args, config)
     except DataError as error:
-        return fail(str(error))
-    out = output_dir(args, config, "scalinglaw-bootstrap")
+        return cli_common.fail(str(error))
+    out = cli_common.output_dir(args, config, "scalinglaw-bootstrap")
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
-    approaches = ("1", "2", "3") if approach == "all" else (approach,)
     dtype = jnp.float32 if args.float32 else jnp.float64
     report = Report("scalinglaw bootstrap", settings_of(args), runs.summary())
     skipped, frontiers, bands = [], {}, {}
     for key in approaches:
-        heading = f"{APPROACH_TITLES[key]}: {scheme} bootstrap, {n_resamples} resamples"
+        heading = f"{registry.get(key).title}: {scheme} bootstrap, {n_resamples} resamples"
         print(f"\n== {heading} ==")
         try:
             problem = resample.prepare(
@@ -165,9 +153,9 @@ def run(args: argparse.Namespace) -> int:
         except DataError as error:
             # With --approach all, an approach the table or scheme does not support is skipped.
             if len(approaches) == 1:
-                return fail(str(error))
+                return cli_common.fail(str(error))
             print(f"skipped: {error}")
-            report.warn(f"{APPROACH_TITLES[key]} skipped: {error}", echo=False)
+            report.warn(f"{registry.get(key).title} skipped: {error}", echo=False)
             skipped.append(key)
             continue
         try:
@@ -184,15 +172,15 @@ def run(args: argparse.Namespace) -> int:
                 progress=not args.no_progress,
             )
         except DataError as error:
-            return fail(str(error))
+            return cli_common.fail(str(error))
         sweep = result.sweep
         if sweep.resumed_chunks or sweep.recomputed_chunks:
             print(
                 f"resumed {sweep.resumed_chunks} finished chunk(s), recomputed "
                 f"{sweep.recomputed_chunks} corrupt one(s)"
             )
-        report.table(heading, result.table(), echo=False)
-        print(result.table())
+        report.table(heading, result.report(), echo=False)
+        print(result.report())
         frontiers[key] = problem.point.frontier
         bands[key] = bootstrap_band(result)
         if bands[key].band is None:
@@ -203,9 +191,9 @@ def run(args: argparse.Namespace) -> int:
         content = result.to_dict()
         content["netcdf"] = netcdf.name
         content["band"] = band_to_dict(bands[key])
-        update_summary(out, "bootstrap", key, content)
+        cli_common.update_summary(out, "bootstrap", key, content)
     if not frontiers:
-        return fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
+        return cli_common.fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
     if jax.process_index() == 0:
         written = write_frontier_figures(banded_lines(frontiers, bands), out, runs=runs)
         report.write(out, written)

@@ -9,10 +9,9 @@ import sys
 import tomllib
 from pathlib import Path
 
-import numpy as np
-
 from scalinglaw_jax.data import Runs, load_runs
 from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
+from scalinglaw_jax.io import to_jsonable
 from scalinglaw_jax.law import Law
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 
@@ -103,19 +102,6 @@ def output_dir(args: argparse.Namespace, config: dict, default: str) -> Path:
     out = args.out or Path(config.get("out", default))
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def to_jsonable(value):
-    """Recursively turn NumPy / JAX scalars and arrays into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return to_jsonable(np.asarray(value).tolist())
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def update_summary(out_dir: Path, section: str, key: str, content: dict) -> Path:

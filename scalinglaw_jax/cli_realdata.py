@@ -36,7 +36,7 @@ def run_replicate(args: argparse.Namespace) -> int:
     except DataError as error:
         return fail(str(error))
     page = Report("scalinglaw replicate chinchilla", settings_of(args), fits["runs"].summary())
-    page.table("Replication of Hoffmann et al. (2022) on Epoch AI's data", report.to_markdown())
+    page.table("Replication of Hoffmann et al. (2022) on Epoch AI's data", report.report())
     written = save_report(report, fits, args.out)
     page.write(args.out, written)
     print(f"wrote {len(written)} files and {REPORT_FILE} in {args.out}")

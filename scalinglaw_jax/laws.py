@@ -261,19 +261,6 @@ REFERENCE_MODELS = (
 )
 
 
-class KaplanParams(NamedTuple):
-    """Parameters of Kaplan et al.'s ``L(N, D) = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D``."""
-
-    N_c: float
-    D_c: float
-    alpha_N: float
-    alpha_D: float
-
-    def as_dict(self) -> dict[str, float]:
-        """The parameters as a plain ``{name: float}`` dict."""
-        return {k: float(v) for k, v in self._asdict().items()}
-
-
 class KaplanForm:
     """Kaplan et al. (2020, eq. 1.5) on ``theta = (log N_c, log D_c, alpha_N, alpha_D)``.
 
@@ -294,25 +281,6 @@ class KaplanForm:
         u2 = log_dc - log_d
         top = jnp.maximum(u1, u2)
         return alpha_d * (top + jnp.log(jnp.exp(u1 - top) + jnp.exp(u2 - top)))
-
-    @staticmethod
-    def to_params(theta) -> KaplanParams:
-        """Natural-scale ``(N_c, D_c, alpha_N, alpha_D)`` of ``theta``."""
-        log_nc, log_dc, alpha_n, alpha_d = (theta[..., i] for i in range(4))
-        return KaplanParams(jnp.exp(log_nc), jnp.exp(log_dc), alpha_n, alpha_d)
-
-    @staticmethod
-    def from_params(params: KaplanParams) -> jnp.ndarray:
-        """Inverse of ``to_params``: ``theta = (log N_c, log D_c, alpha_N, alpha_D)``."""
-        return jnp.stack(
-            [
-                jnp.log(params.N_c),
-                jnp.log(params.D_c),
-                jnp.asarray(params.alpha_N, dtype=float),
-                jnp.asarray(params.alpha_D, dtype=float),
-            ],
-            axis=-1,
-        )
 
     @staticmethod
     def frontier(theta) -> Frontier:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -31,10 +30,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from scalinglaw_jax.intervals import BAND_KINDS, Band
 from scalinglaw_jax.lawbook import get_law
 from scalinglaw_jax.laws import KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
-
-BAND_KINDS = ("bootstrap", "posterior")
 
 # Bootstrap bands are plain translucent fills; posterior bands are hatched and outlined so that
 # both kinds stay distinguishable when drawn over the same line.
@@ -58,24 +56,6 @@ _BUDGET_CMAP = colormaps["viridis"]
 _LOSS_CMAP = colormaps["viridis"]
 
 
-class Band(NamedTuple):
-    """Pointwise band of ``N_opt(C)`` and ``D_opt(C)`` on the FLOPs grid ``flops``.
-
-    ``kind`` is ``"bootstrap"`` or ``"posterior"``; ``n_draws`` counts the draws used and
-    ``n_dropped`` the draws ignored because a coefficient was not finite.
-    """
-
-    flops: np.ndarray
-    n_low: np.ndarray
-    n_high: np.ndarray
-    d_low: np.ndarray
-    d_high: np.ndarray
-    level: float = 0.95
-    kind: str = "bootstrap"
-    n_draws: int = 0
-    n_dropped: int = 0
-
-
 class FrontierLine(NamedTuple):
     """One approach to draw: its frontier, optional bands, and style (``color=None``: cycle).
 
@@ -89,42 +69,6 @@ class FrontierLine(NamedTuple):
     color: str | None = None
     linestyle: str = "-"
     band_labels: tuple[str, ...] = ()
-
-
-def band_from_draws(
-    flops, log_g_n, a, log_g_d, b, level: float = 0.95, kind: str = "bootstrap"
-) -> Band:
-    """Central ``level`` percentile band of the frontiers given by per-draw coefficients.
-
-    Each argument after ``flops`` has shape ``(n_draws,)``. Percentiles are taken pointwise on
-    the log scale (the scale the power laws are linear in). A draw with any non-finite
-    coefficient (a failed fit) is ignored, counted in ``Band.n_dropped`` and warned about.
-    """
-    if kind not in BAND_KINDS:
-        raise ValueError(f"kind must be one of {BAND_KINDS}, got {kind!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    flops = np.asarray(flops, dtype=float)
-    coefs = np.stack([np.asarray(x, dtype=float).ravel() for x in (log_g_n, a, log_g_d, b)])
-    keep = np.all(np.isfinite(coefs), axis=0)
-    n_dropped = int(coefs.shape[1] - keep.sum())
-    if not keep.any():
-        raise ValueError(
-            f"band_from_draws: all {coefs.shape[1]} draws have non-finite coefficients"
-        )
-    if n_dropped:
-        warnings.warn(
-            f"band_from_draws: ignored {n_dropped} of {coefs.shape[1]} draws with non-finite "
-            "coefficients",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    log_g_n, a, log_g_d, b = coefs[:, keep][..., None]
-    log_c = np.log(flops)
-    q = (50.0 * (1.0 - level), 50.0 * (1.0 + level))
-    n_low, n_high = np.exp(np.percentile(log_g_n + a * log_c, q, axis=0))
-    d_low, d_high = np.exp(np.percentile(log_g_d + b * log_c, q, axis=0))
-    return Band(flops, n_low, n_high, d_low, d_high, level, kind, int(keep.sum()), n_dropped)
 
 
 def plot_params_vs_flops(

@@ -13,7 +13,6 @@ says whether each published value lies inside our intervals.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +21,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax import bayes, laws, plots
-from scalinglaw_jax.approaches.isoflop import fit_isoflop, fit_isoflop_arrays, isoflop_arrays
+from scalinglaw_jax import bayes, laws, plots, resample
+from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     fit_parametric,
     huber,
     parametric_arrays,
 )
-from scalinglaw_jax.approaches.varpro import fit_varpro, fit_varpro_arrays
+from scalinglaw_jax.approaches.varpro import fit_varpro, varpro_sweep_plan
 from scalinglaw_jax.bands import posterior_band
-from scalinglaw_jax.cli_common import to_jsonable
 from scalinglaw_jax.data import Runs
 from scalinglaw_jax.datasets import load_dataset
+from scalinglaw_jax.intervals import percentile_interval
+from scalinglaw_jax.io import to_jsonable
 from scalinglaw_jax.lawbook import LAWS
 from scalinglaw_jax.workflow import banded_lines
 
@@ -79,62 +79,19 @@ EPOCH_SE = {
 """Epoch's bootstrap standard errors (a: bootstrap SD)."""
 
 
-def interval(values, level: float = LEVEL) -> list[float]:
-    """Central percentile interval of the finite values."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    q = 50.0 * (1.0 - level), 50.0 * (1.0 + level)
-    return [float(v) for v in np.percentile(values, q)]
-
-
-def bootstrap_counts(key, n_rows: int, n_resamples: int) -> jnp.ndarray:
-    """Multinomial resampling counts, one row per resample (the weight-vector bootstrap)."""
-    picks = jax.random.randint(key, (n_resamples, n_rows), 0, n_rows)
-    return jax.vmap(lambda idx: jnp.bincount(idx, length=n_rows))(picks).astype(jnp.float64)
-
-
-@functools.partial(jax.jit, static_argnames=("n_refine",))
-def _varpro_sweep(arrays, weights, alpha_grid, beta_grid, delta, n_refine):
-    def one(w):
-        return fit_varpro_arrays(arrays, w, alpha_grid, beta_grid, delta, n_refine=n_refine)
-
-    return jax.vmap(one)(weights)
-
-
-_isoflop_sweep = jax.jit(jax.vmap(fit_isoflop_arrays, in_axes=(None, 0)))
-
-
-def bootstrap_parametric(runs: Runs, theta, weights) -> dict[str, np.ndarray]:
-    """Approach 3 on each weight vector by variable projection, searched from a 3x3 grid of
-    exponents around the point estimate ``theta`` (step 0.05) then refined in 2-D."""
-    steps = np.array([-0.05, 0.0, 0.05])
-    solution = _varpro_sweep(
-        parametric_arrays(runs),
-        jnp.asarray(weights),
-        jnp.asarray(theta[3] + steps),
-        jnp.asarray(theta[4] + steps),
-        jnp.asarray(DEFAULT_DELTA),
-        n_refine=2,
-    )
-    solution = jax.device_get(solution)
-    params = laws.CHINCHILLA.to_params(solution.theta)
-    return {
-        "E": np.asarray(params.E),
-        "A": np.asarray(params.A),
-        "B": np.asarray(params.B),
-        "alpha": np.asarray(params.alpha),
-        "beta": np.asarray(params.beta),
-        "approach3 a": np.asarray(solution.frontier.a),
-        "approach3 b": np.asarray(solution.frontier.b),
-        "status": np.asarray(solution.status),
-    }
-
-
-def bootstrap_isoflop(runs: Runs, result, weights) -> dict[str, np.ndarray]:
-    """Approach 2 on each weight vector, with the point fit's budget groups."""
-    solution = _isoflop_sweep(isoflop_arrays(runs, result.assignment), jnp.asarray(weights))
-    a = np.where(np.asarray(solution.status) == 0, np.asarray(solution.frontier.a), np.nan)
-    return {"approach2 a": a, "approach2 b": 1.0 - a}
+def bootstrap_draws(runs: Runs, fit2, fit3, n_resamples: int, seed: int) -> dict:
+    """Row-bootstrap draws of Approaches 2 and 3 through the sweep engine, on the same
+    resamples (one seed, the same rows): Approach 2 with the point fit's budget groups,
+    Approach 3 by variable projection around the point fit (``varpro_sweep_plan``)."""
+    plan = varpro_sweep_plan(runs, fit3)
+    problem3 = resample.problem_from_plan(runs, "3", "nonparametric", plan)
+    problem2 = resample.prepare(runs, "2", "nonparametric", point=fit2)
+    out3 = resample.run_sweep(problem3, n_resamples, seed=seed, progress=False).outputs
+    out2 = resample.run_sweep(problem2, n_resamples, seed=seed, progress=False).outputs
+    draws = {name: out3[name] for name in ("E", "A", "B", "alpha", "beta")}
+    draws.update({"approach3 a": out3["a"], "approach3 b": out3["b"]})
+    draws.update({"approach2 a": out2["a"], "approach2 b": out2["b"], "status": out3["status"]})
+    return draws
 
 
 @dataclass
@@ -171,7 +128,9 @@ class Replication:
                 )
         return out
 
-    def to_markdown(self) -> str:
+    def report(self) -> str:
+        """The replication as a Markdown table with its notes."""
+
         def fmt(x):
             if x is None:
                 return "–"
@@ -271,11 +230,9 @@ def replicate_chinchilla(
     ]
     fits = {"runs": runs, "approach2": fit2, "approach3": fit3}
     if resamples:
-        weights = bootstrap_counts(key_boot, len(runs), resamples)
-        boot = bootstrap_parametric(runs, fit3.theta, weights)
-        boot.update(bootstrap_isoflop(runs, fit2, weights))
+        boot = bootstrap_draws(runs, fit2, fit3, resamples, resample.seed_from_key(key_boot))
         failed = int(np.sum(boot.pop("status") != 0))
-        report.bootstrap = {k: interval(v) for k, v in boot.items()}
+        report.bootstrap = {k: percentile_interval(v, LEVEL) for k, v in boot.items()}
         report.bootstrap_se = {k: float(np.nanstd(v, ddof=1)) for k, v in boot.items()}
         report.notes.append(
             f"Bootstrap: {resamples} multinomial row resamples (as Epoch, who used 4,000); "
@@ -317,7 +274,7 @@ def save_report(report: Replication, fits: dict, out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "replication.md", out / "replication.json"]
-    written[0].write_text(report.to_markdown())
+    written[0].write_text(report.report())
     written[1].write_text(json.dumps(to_jsonable(report.to_dict()), indent=2))
     frontiers = {key: fits[f"approach{key}"].frontier for key in ("2", "3")}
     lines = banded_lines(frontiers, fits.get("bands"))

@@ -9,9 +9,11 @@ device runs the single-device program on its slice, so sharded and unsharded res
 for bit), and can write every finished chunk to disk atomically so that a killed sweep resumes
 where it stopped.
 
-Approach 3 puts every (resample, start) pair on its own solver lane (``multistart_minimize``
-with ``lane_data``): lanes go through the solver's queue, so a resample that converges in 7
-Newton steps does not wait for one that needs 80, which a ``vmap`` over resamples would force.
+This is the one many-fit engine of the package: the bootstrap, the jackknife, calibration
+studies, the replication and Approach 1's Bayesian bootstrap all go through ``run_sweep`` or
+``fit_weights``. What is fitted comes from the approach registry (``approaches.registry``):
+each approach's ``plan`` supplies a pure chunk fit ``fit_chunk(data, weights)`` and the arrays
+it runs on, which travel as arguments, so tables of one shape share one compiled program.
 
 Multi-host: call ``initialize_distributed`` (``jax.distributed.initialize``) in every process
 before anything else touches JAX; the mesh then spans every process's devices, each process
@@ -29,7 +31,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,54 +40,24 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, PartitionSpec
-from scipy.stats import norm
 
 from scalinglaw_jax import __version__ as package_version
-from scalinglaw_jax import plots
-from scalinglaw_jax.approaches.envelope import envelope_arrays, fit_envelope, fit_envelope_arrays
-from scalinglaw_jax.approaches.isoflop import fit_isoflop, fit_isoflop_arrays, isoflop_arrays
-from scalinglaw_jax.approaches.parametric import (
-    DEFAULT_DELTA,
-    ParametricFit,
-    fit_parametric,
-    parametric_arrays,
-    parametric_objective,
-)
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.spec import SweepPlan
 from scalinglaw_jax.data import DataError, Runs
-from scalinglaw_jax.law import huber_derivatives
-from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
-from scalinglaw_jax.solvers import (
-    CONVERGED,
-    CPU_QUEUE_LANES,
-    DEFAULT_OPTIONS,
-    NON_FINITE,
-    WARM_START_OPTIONS,
-    SolverOptions,
-    multistart_minimize,
-)
+from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
+from scalinglaw_jax.status import Status
 
 SCHEMES = ("nonparametric", "bayesian", "subsample", "block")
-MODES = ("fast", "full")
 SUBSAMPLE_FRACTION = 0.8
 """Chinchilla's Table 2 intervals come from fits on 80% subsamples of the runs."""
 
-# The unit each scheme resamples, per approach; absent pairs are refused.
-UNITS = {
-    "1": {"block": "curve", "bayesian": "curve", "subsample": "curve"},
-    "2": {"nonparametric": "row", "bayesian": "row", "subsample": "row", "block": "budget"},
-    "3": {"nonparametric": "row", "bayesian": "row", "subsample": "row"},
-}
-REFUSALS = {
-    ("1", "nonparametric"): "Approach 1 resamples whole training curves, not points of a curve:"
-    " use --scheme block (curves drawn with replacement), bayesian or subsample",
-    ("3", "block"): "Approach 3 treats runs as independent: use nonparametric, bayesian or "
-    "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))",
-}
-FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
 JACKKNIFE_SCHEMES = ("nonparametric", "block")
 """BCa intervals need the jackknife over the resampled units; defined for these schemes."""
 CPU_CHUNK_CAP = 1024
 """Most resamples per device and chunk on CPU: enough to amortise dispatch, small checkpoints."""
+TRACE_COUNTS = {"sweep": 0}
+"""Traces of the sweep's chunk programs (tests check that studies of one shape share one)."""
 MEMORY_FRACTION = 0.25
 """Share of the free memory one chunk may use (the estimate is rough; --chunk-size overrides)."""
 
@@ -109,108 +81,33 @@ def draw_unit_weights(key, index, scheme: str, n_units: int):
     raise ValueError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
 
 
+def seed_from_key(key) -> int:
+    """A sweep seed (``run_sweep(seed=...)``) drawn from a JAX PRNG key: callers that hold a
+    key (posteriors, calibration) get the same bits from the same key."""
+    return int(jax.random.randint(key, (), 0, np.iinfo(np.int32).max))
+
+
 class Problem(NamedTuple):
     """One approach on one table, ready to sweep.
 
-    ``fit_chunk(unit_weights)`` maps a ``(chunk, n_units)`` weight matrix to a dict of
-    ``(chunk,)`` outputs (pure, jit-able); ``bytes_per_resample`` estimates its working memory;
-    ``param_names`` are the law's parameters each resample also reports (Approach 3).
+    ``fit_chunk(data, unit_weights)`` maps ``data`` and a ``(chunk, n_units)`` weight matrix to
+    a dict of ``(chunk,)`` outputs (pure, jit-able, holding no arrays itself);
+    ``bytes_per_resample`` estimates its working memory. ``quantities`` are the outputs a
+    bootstrap reports; ``jackknife_affordable`` whether BCa's jackknife runs by default.
     """
 
     approach: str
     scheme: str
     n_units: int
     fit_chunk: Callable
+    data: object
     point: object
     estimate: dict
+    quantities: tuple[str, ...]
     data_hash: str
     config: dict
     bytes_per_resample: float
-    param_names: tuple[str, ...] = ()
-
-
-def _frontier_outputs(frontier, status, ok) -> dict:
-    """Frontier coefficients per resample; NaN where the fit has no frontier (status not ok)."""
-    out = {name: jnp.where(ok, getattr(frontier, name), jnp.nan) for name in FRONTIER_NAMES}
-    out["status"] = status
-    return out
-
-
-def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW) -> np.ndarray:
-    """Fast-mode starts: the full-data optimum, then the ``k`` grid starts of lowest objective.
-
-    The grid points are ranked by the full-data objective at the start itself; resamples share
-    this array, so one compiled program serves the whole sweep.
-    """
-    law = get_law(law)
-    grid = law.grid()
-    ones = jnp.ones_like(arrays.log_loss)
-    values = np.asarray(
-        jax.jit(jax.vmap(lambda t: parametric_objective(t, arrays, ones, delta, law)))(
-            jnp.asarray(grid, arrays.log_loss.dtype)
-        )
-    )
-    order = np.argsort(np.where(np.isfinite(values), values, np.inf), kind="stable")[:k]
-    return np.vstack([np.asarray(theta_hat, dtype=np.float64)[None, :], grid[order]])
-
-
-def _best_start(starts_of_one_resample, law) -> dict:
-    """Outputs of one resample from its starts' results: the finite start of least objective.
-
-    Its law's parameters are keyed by their own names; a frontier that is not finite (a law
-    whose optimum left the searched span) makes the resample non-finite."""
-    res = starts_of_one_resample
-    finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
-    best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
-    theta = res.x[best]
-    frontier = law.frontier_of(theta)
-    status = jnp.where(jnp.isfinite(frontier.a), res.status[best], NON_FINITE)
-    out = _frontier_outputs(frontier, status, True)
-    out.update(law.to_params(theta))
-    out.update(objective=res.value[best], grad_norm=res.grad_norm[best], start=best)
-    return out
-
-
-def parametric_chunk_fit(
-    arrays, starts, delta, options: SolverOptions = DEFAULT_OPTIONS, law=DEFAULT_LAW
-):
-    """Approach 3 for a chunk: ``(chunk, n_rows)`` weights -> best start per resample.
-
-    Lane ``r * n_starts + s`` runs start ``s`` on resample ``r``; lanes carry only their
-    resample's index, so the weight matrix is not copied per start.
-    """
-    n_starts = starts.shape[0]
-    law = get_law(law)
-
-    def fit(weights):
-        n_chunk = weights.shape[0]
-        n_lanes = n_chunk * n_starts
-        # On CPU lanes are stepped CPU_QUEUE_LANES at a time when there are more lanes than
-        # that, else all at once. Padding to more than CPU_QUEUE_LANES lanes runs the same
-        # compiled step on the same shapes for any chunk size or number of devices. Padding
-        # lanes fit an all-zero weight row, which is optimal at once (zero gradient), so they
-        # cost one evaluation each.
-        pad = 0
-        if jax.default_backend() == "cpu":
-            pad = max(0, CPU_QUEUE_LANES + 1 - n_lanes)
-        padded_weights = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
-        per_lane = multistart_minimize(
-            None,
-            jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
-            options=options,
-            value_grad_hess=lambda theta, r, majorize: huber_derivatives(
-                law, theta, arrays, padded_weights[r], delta, majorize
-            ),
-            lane_data=jnp.concatenate(
-                [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
-            ),
-        )
-        per_lane = jax.tree_util.tree_map(
-            lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
-        )
-        return jax.lax.map(partial(_best_start, law=law), per_lane)
-
-    return fit
+    jackknife_affordable: bool
 
 
 def _data_hash(runs: Runs, extra: dict) -> str:
@@ -220,122 +117,88 @@ def _data_hash(runs: Runs, extra: dict) -> str:
 
 
 def prepare(
-    runs: Runs,
-    approach: str,
-    scheme: str,
-    *,
-    mode: str = "fast",
-    k_starts: int = 8,
-    nominal=None,
-    dtype=jnp.float64,
-    point: ParametricFit | None = None,
-    options: SolverOptions | None = None,
-    law=DEFAULT_LAW,
+    runs: Runs, approach: str, scheme: str, *, dtype=jnp.float64, point=None, **approach_options
 ) -> Problem:
     """Validate the (approach, scheme) pair, fit the full data once and build the chunk fit.
 
-    Approach 3: ``mode="fast"`` starts every resample from the full-data optimum plus the
-    ``k_starts`` best grid starts; ``"full"`` runs the law's whole start grid per resample
-    (Chinchilla's 4,500 starts for ``law="chinchilla"``; ``law`` as in ``fit_parametric``).
-    ``options`` default to ``WARM_START_OPTIONS`` in fast mode and ``DEFAULT_OPTIONS`` in full.
-    ``point`` reuses a full-data ``fit_parametric`` result (it must be of ``runs``). Raises
-    ``DataError`` for a refused pair or data the approach cannot fit.
+    The approach's record (``approaches.registry``) supplies the plan; ``approach_options``
+    go to it, and each approach uses those it knows. Approach 3: ``mode="fast"`` (default)
+    starts every resample from the full-data optimum plus the ``k_starts`` (8) best grid
+    starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample; solver ``options``
+    default to ``WARM_START_OPTIONS`` in fast mode and ``DEFAULT_OPTIONS`` in full. Approach
+    2: ``nominal`` budgets. Approach 1: ``n_grid``. ``point`` reuses a full-data fit of
+    ``runs`` by the approach. Raises ``DataError`` for an unknown approach or scheme, a
+    refused pair, or data the approach cannot fit.
     """
-    approach = str(approach)
-    if approach not in UNITS:
-        raise DataError(f"unknown approach {approach!r}: use 1, 2 or 3")
+    spec = registry.get(approach)
+    plan = spec.plan(
+        runs, resampled_unit(spec, scheme), dtype=dtype, point=point, **approach_options
+    )
+    nominal = approach_options.get("nominal")
+    extra = {"nominal": None if nominal is None else list(nominal)}
+    return problem_from_plan(runs, spec.key, scheme, plan, dtype=dtype, hash_extra=extra)
+
+
+def resampled_unit(spec, scheme: str) -> str:
+    """The unit ``scheme`` resamples for the approach of record ``spec``; ``DataError`` for an
+    unknown scheme or one the approach refuses (with the reason)."""
     if scheme not in SCHEMES:
         raise DataError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
-    if scheme not in UNITS[approach]:
-        raise DataError(REFUSALS[(approach, scheme)])
-    unit = UNITS[approach][scheme]
-    config = {"approach": approach, "scheme": scheme, "unit": unit, "dtype": jnp.dtype(dtype).name}
-    itemsize = jnp.dtype(dtype).itemsize
-    if approach == "3":
-        if mode not in MODES:
-            raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
-        law = get_law(law)
-        point = point if point is not None else fit_parametric(runs, dtype=dtype, law=law)
-        if point.law is not law:
-            raise DataError(f"point was fitted with law {point.law.name!r}, not {law.name!r}")
-        arrays = parametric_arrays(runs, dtype, law)
-        if mode == "fast":
-            starts = fast_starts(arrays, point.theta, k_starts, point.delta, law)
-            default_options = WARM_START_OPTIONS
-        else:
-            starts = law.grid()
-            default_options = DEFAULT_OPTIONS
-        options = default_options if options is None else options
-        fit = parametric_chunk_fit(
-            arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype), options, law
-        )
-        config.update(
-            law=law.name,
-            mode=mode,
-            n_starts=int(starts.shape[0]),
-            starts_sha256=hashlib.sha256(np.ascontiguousarray(starts).tobytes()).hexdigest(),
-            solver=options._asdict(),
-        )
-        n_units = len(runs)
-        estimate = {"a": point.frontier.a, "b": point.frontier.b, **point.params}
-        # ~40 row-sized temporaries per lane: right when every lane of a chunk steps at once,
-        # an overestimate when the chunk has more lanes than the solver's queue is wide.
-        bytes_per = starts.shape[0] * (40 * len(runs) + 64) * itemsize + n_units * itemsize
-        row_of_unit = None
-    elif approach == "2":
-        point = fit_isoflop(runs, nominal=nominal, dtype=dtype)
-        arrays = isoflop_arrays(runs, point.assignment, dtype)
-        config["budgets"] = [float(c) for c in point.assignment.flops]
-        if unit == "budget":
-            n_units = point.assignment.n_budgets
-            row_of_unit = np.asarray(point.assignment.index)
-        else:
-            n_units, row_of_unit = len(runs), None
+    if scheme not in spec.units:
+        raise DataError(spec.refusals[scheme])
+    return spec.units[scheme]
 
-        def fit(weights):
-            solution = jax.lax.map(partial(fit_isoflop_arrays, arrays), weights)
-            return _frontier_outputs(solution.frontier, solution.status, solution.status == 0)
 
-        estimate = {"a": point.frontier.a, "b": point.frontier.b}
-    else:
-        point = fit_envelope(runs, dtype=dtype)
-        arrays = envelope_arrays(point.curves, dtype)
-        n_units, row_of_unit = len(point.curves), None
-        config["n_grid"] = int(point.curves.log_grid.size)
-
-        def fit(weights):
-            solution = jax.lax.map(partial(fit_envelope_arrays, arrays), weights)
-            return _frontier_outputs(solution.frontier, solution.status, solution.status == 0)
-
-        estimate = {"a": point.frontier.a, "b": point.frontier.b}
-
-    if approach != "3":
-        # One resample at a time (``lax.map``): every chunk runs the same per-resample program,
-        # so results do not depend on the chunk size (a vmapped matmul's summation order does).
-        bytes_per = 4 * (n_units + len(runs)) * itemsize
-
-    def fit_chunk(unit_weights):
-        if row_of_unit is not None:
-            # Block bootstrap: a row takes its unit's weight; rows outside every unit get 0.
-            padded = jnp.concatenate(
-                [unit_weights, jnp.zeros((unit_weights.shape[0], 1), unit_weights.dtype)], axis=1
-            )
-            index = np.where(row_of_unit >= 0, row_of_unit, n_units)
-            unit_weights = padded[:, index]
-        return fit(unit_weights.astype(dtype))
-
+def problem_from_plan(
+    runs: Runs, approach: str, scheme: str, plan: SweepPlan, *, dtype=jnp.float64, hash_extra=None
+) -> Problem:
+    """A sweepable ``Problem`` from an approach's ``SweepPlan`` (``prepare`` uses it; so can a
+    caller that supplies its own chunk fit, as the replication's variable projection does).
+    ``hash_extra`` joins the table in the data hash that checkpoints are checked against."""
+    unit_index = None
+    if plan.row_of_unit is not None:
+        # Block bootstrap: a row takes its unit's weight; rows outside every unit get 0.
+        row_of_unit = np.asarray(plan.row_of_unit)
+        unit_index = jnp.asarray(np.where(row_of_unit >= 0, row_of_unit, plan.n_units))
+    config = {
+        "approach": approach,
+        "scheme": scheme,
+        "unit": resampled_unit(registry.get(approach), scheme),
+        "dtype": jnp.dtype(dtype).name,
+        **plan.config,
+    }
     return Problem(
         approach=approach,
         scheme=scheme,
-        n_units=int(n_units),
-        fit_chunk=fit_chunk,
-        point=point,
-        estimate={k: float(v) for k, v in estimate.items()},
-        data_hash=_data_hash(runs, {"nominal": None if nominal is None else list(nominal)}),
+        n_units=int(plan.n_units),
+        fit_chunk=_unit_chunk_fit(plan.fit_chunk, jnp.dtype(dtype).name),
+        data=(plan.data, unit_index),
+        point=plan.point,
+        estimate={k: float(v) for k, v in plan.estimate.items()},
+        quantities=tuple(plan.quantities),
+        data_hash=_data_hash(runs, hash_extra or {}),
         config=config,
-        bytes_per_resample=float(bytes_per),
-        param_names=tuple(point.law.param_names) if approach == "3" else (),
+        bytes_per_resample=float(plan.bytes_per_resample),
+        jackknife_affordable=bool(plan.jackknife_affordable),
     )
+
+
+@cache
+def _unit_chunk_fit(fit_chunk: Callable, dtype_name: str) -> Callable:
+    """``fit_chunk`` on unit weights: block resampling spreads each unit's weight over its
+    rows (``data[1]`` holds each row's unit) before the rows are fitted. Cached, so that one
+    approach's chunk fit is one function for the sweep's compile cache."""
+
+    def fit(data, unit_weights):
+        plan_data, unit_index = data
+        if unit_index is not None:
+            padded = jnp.concatenate(
+                [unit_weights, jnp.zeros((unit_weights.shape[0], 1), unit_weights.dtype)], axis=1
+            )
+            unit_weights = padded[:, unit_index]
+        return fit_chunk(plan_data, unit_weights.astype(dtype_name))
+
+    return fit
 
 
 def free_memory_bytes(device=None) -> float:
@@ -476,20 +339,28 @@ def sweep_mesh() -> Mesh:
 
 @lru_cache(maxsize=16)
 def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
-    """Jitted chunk programs (cached, so repeated sweeps of one problem compile once).
+    """Jitted chunk programs (cached, so repeated sweeps of one approach compile once for
+    tables of one shape: the data are an argument, replicated on every device).
 
-    ``by_index`` takes ``(seed, resample index)`` rows and draws each resample's weights
-    inside; ``by_weights`` takes explicit weight vectors.
+    ``by_index(data, rows)`` takes ``(seed, resample index)`` rows and draws each resample's
+    weights inside; ``by_weights(data, weights)`` takes explicit weight vectors.
     """
     spec = PartitionSpec("resample")
-    shard = partial(jax.shard_map, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)
+    shard = partial(
+        jax.shard_map,
+        mesh=mesh,
+        in_specs=(PartitionSpec(), spec),
+        out_specs=spec,
+        check_vma=False,
+    )
 
     def draw_one(seed_and_index):
         key = jax.random.key(seed_and_index[0])
         weights = draw_unit_weights(key, seed_and_index[1], scheme, n_units)
         return weights, jnp.sum(weights)
 
-    def by_index(seed_and_index):
+    def by_index(data, seed_and_index):
+        TRACE_COUNTS["sweep"] += 1
         # Counts and masks are integers in floating point, exact however they are batched, so
         # those draws are vmapped. Dirichlet draws go one resample at a time: vmapped, their
         # normalisation would round differently for different chunk sizes or device counts.
@@ -497,20 +368,25 @@ def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
             weights, weight_sum = jax.lax.map(draw_one, seed_and_index)
         else:
             weights, weight_sum = jax.vmap(draw_one)(seed_and_index)
-        out = fit_chunk(weights)
+        out = fit_chunk(data, weights)
         out["weight_sum"] = weight_sum
         return out
 
-    return jax.jit(shard(by_index)), jax.jit(shard(fit_chunk))
+    def by_weights(data, weights):
+        TRACE_COUNTS["sweep"] += 1
+        return fit_chunk(data, weights)
+
+    return jax.jit(shard(by_index)), jax.jit(shard(by_weights))
 
 
-def _run_global(program, host_array: np.ndarray, mesh: Mesh) -> dict:
-    """Run ``program`` on a host array split over the mesh; gather the outputs to every host."""
+def _run_global(program, data, host_array: np.ndarray, mesh: Mesh) -> dict:
+    """Run ``program`` on ``data`` and a host array split over the mesh; gather the outputs
+    to every host."""
     if jax.process_count() == 1:
-        return {k: np.asarray(v) for k, v in jax.device_get(program(host_array)).items()}
+        return {k: np.asarray(v) for k, v in jax.device_get(program(data, host_array)).items()}
     sharding = jax.sharding.NamedSharding(mesh, PartitionSpec("resample"))
     global_in = jax.make_array_from_callback(host_array.shape, sharding, lambda i: host_array[i])
-    gathered = multihost_utils.process_allgather(program(global_in), tiled=True)
+    gathered = multihost_utils.process_allgather(program(data, global_in), tiled=True)
     return {k: np.asarray(v) for k, v in gathered.items()}
 
 
@@ -546,7 +422,7 @@ def run_sweep(
         manifest = _manifest(problem, n_resamples, seed, chunk_size)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     by_index, _ = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
-    shapes = jax.eval_shape(by_index, jax.ShapeDtypeStruct((chunk_size, 2), np.int64))
+    shapes = jax.eval_shape(by_index, problem.data, jax.ShapeDtypeStruct((chunk_size, 2), np.int64))
     n_chunks = -(-n_resamples // chunk_size)
     chunks, resumed, recomputed = [], 0, 0
     started = time.perf_counter()
@@ -569,7 +445,7 @@ def run_sweep(
             # Pad the last chunk to full size so one compiled program serves every chunk.
             index = np.minimum(np.arange(c * chunk_size, (c + 1) * chunk_size), n_resamples - 1)
             rows = np.stack([np.full_like(index, seed), index], axis=1).astype(np.int64)
-            result = _run_global(by_index, rows, mesh)
+            result = _run_global(by_index, problem.data, rows, mesh)
             arrays = {name: value[:size] for name, value in result.items()}
             if path is not None and writer:
                 _save_chunk(path, arrays)
@@ -598,7 +474,7 @@ def fit_weights(problem: Problem, unit_weights, *, chunk_size: int = 256, mesh=N
     for start in range(0, len(unit_weights), chunk_size):
         block = unit_weights[start : start + chunk_size]
         padded = np.concatenate([block, np.repeat(block[-1:], chunk_size - len(block), axis=0)])
-        result = _run_global(by_weights, padded, mesh)
+        result = _run_global(by_weights, problem.data, padded, mesh)
         parts.append({name: value[: len(block)] for name, value in result.items()})
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
@@ -606,19 +482,7 @@ def fit_weights(problem: Problem, unit_weights, *, chunk_size: int = 256, mesh=N
 def failed_mask(sweep: Sweep) -> np.ndarray:
     """Resamples whose fit did not converge (Approach 3) or had no frontier (Approaches 1, 2)."""
     status = sweep.outputs["status"]
-    ok = CONVERGED if sweep.problem.approach == "3" else 0
-    return (status != ok) | ~np.isfinite(sweep.outputs["a"])
-
-
-def _bca_interval(draws, estimate, jackknife, level) -> list[float]:
-    """Efron's bias-corrected and accelerated percentile interval."""
-    z0 = norm.ppf(np.clip(np.mean(draws < estimate), 1e-12, 1 - 1e-12))
-    spread = jackknife.mean() - jackknife
-    denominator = 6.0 * np.sum(spread**2) ** 1.5
-    accel = np.sum(spread**3) / denominator if denominator > 0 else 0.0
-    z = norm.ppf([(1 - level) / 2, (1 + level) / 2])
-    adjusted = norm.cdf(z0 + (z0 + z) / (1 - accel * (z0 + z)))
-    return [float(v) for v in np.percentile(draws, 100 * adjusted)]
+    return (status != Status.OK) | ~np.isfinite(sweep.outputs["a"])
 
 
 @dataclass(frozen=True)
@@ -642,7 +506,7 @@ class BootstrapResult:
         return finite & ~failed_mask(self.sweep) if self.exclude_failed else finite
 
     def quantity_names(self) -> tuple[str, ...]:
-        return ("a", "b", *self.sweep.problem.param_names)
+        return self.sweep.problem.quantities
 
     def draws(self, name: str) -> np.ndarray:
         return np.asarray(self.sweep.outputs[name])[self.kept]
@@ -652,8 +516,7 @@ class BootstrapResult:
 
     def interval(self, name: str) -> list[float]:
         """Central percentile interval at ``level``."""
-        tail = (1 - self.level) / 2 * 100
-        return [float(v) for v in np.percentile(self.draws(name), [tail, 100 - tail])]
+        return percentile_interval(self.draws(name), self.level)
 
     def bca_interval(self, name: str) -> list[float] | None:
         """BCa interval at ``level``, or None without a jackknife."""
@@ -662,12 +525,12 @@ class BootstrapResult:
         values = np.asarray(self.jackknife[name])
         values = values[np.isfinite(values)]
         estimate = self.sweep.problem.estimate[name]
-        return _bca_interval(self.draws(name), estimate, values, self.level)
+        return bca_interval(self.draws(name), estimate, values, self.level)
 
-    def band(self, flops) -> plots.Band:
+    def band(self, flops) -> Band:
         """Pointwise ``level`` band of N_opt(C) and D_opt(C) over the kept resamples."""
         out, kept = self.sweep.outputs, self.kept
-        return plots.band_from_draws(
+        return band_from_draws(
             np.asarray(flops),
             out["log_g_n"][kept],
             out["a"][kept],
@@ -726,7 +589,7 @@ class BootstrapResult:
         os.replace(tmp, path)
         return path
 
-    def table(self) -> str:
+    def report(self) -> str:
         """Estimate, SE and interval per quantity, as aligned text."""
         summary = self.to_dict()
         pct = f"{100 * self.level:g}%"
@@ -774,10 +637,21 @@ def run_bootstrap(
     """
     sweep = run_sweep(problem, n_resamples, **sweep_options)
     jackknife = None
-    cheap = problem.approach != "3" or problem.config["mode"] == "fast"
-    if bca and problem.scheme in JACKKNIFE_SCHEMES and cheap:
+    if bca and problem.scheme in JACKKNIFE_SCHEMES and problem.jackknife_affordable:
         jackknife = fit_weights(problem, jackknife_weights(problem.n_units))
     return BootstrapResult(sweep, level, exclude_failed, jackknife)
+
+
+SWEEP_OPTIONS = (
+    "seed",
+    "chunk_size",
+    "checkpoint_dir",
+    "resume",
+    "progress",
+    "stop_after_chunks",
+    "mesh",
+)
+"""``run_sweep``'s keywords among ``bootstrap``'s options; the others go to ``prepare``."""
 
 
 def bootstrap(
@@ -786,33 +660,23 @@ def bootstrap(
     scheme: str = "nonparametric",
     n_resamples: int = 1000,
     *,
-    mode: str = "fast",
-    k_starts: int = 8,
-    nominal=None,
-    dtype=jnp.float64,
-    point: ParametricFit | None = None,
-    law=DEFAULT_LAW,
+    level: float = 0.95,
+    exclude_failed: bool = False,
+    bca: bool = True,
     **options,
 ) -> BootstrapResult:
     """Bootstrap one approach on a validated table: ``prepare`` then ``run_bootstrap``.
 
-    ``law`` (Approach 3) is a ``Law``, a registered name or ``FILE.py:NAME``.
-
-    ``options`` go to ``run_bootstrap`` (level, exclude_failed, bca) and ``run_sweep`` (seed,
-    chunk_size, checkpoint_dir, resume, progress).
+    ``options`` named in ``SWEEP_OPTIONS`` (seed, chunk_size, checkpoint_dir, resume,
+    progress) go to ``run_sweep``; the rest to ``prepare`` (dtype, point, and the approach's
+    own: mode, k_starts, options and ``law`` for Approach 3, where ``law`` is a ``Law``, a
+    registered name or ``FILE.py:NAME``; nominal for Approach 2; n_grid for Approach 1).
     """
-    problem = prepare(
-        runs,
-        approach,
-        scheme,
-        mode=mode,
-        k_starts=k_starts,
-        nominal=nominal,
-        dtype=dtype,
-        point=point,
-        law=law,
+    sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS if name in options}
+    problem = prepare(runs, approach, scheme, **options)
+    return run_bootstrap(
+        problem, n_resamples, level=level, exclude_failed=exclude_failed, bca=bca, **sweep_options
     )
-    return run_bootstrap(problem, n_resamples, **options)
 
 
 COORDINATOR_ENV = "SCALINGLAW_COORDINATOR"

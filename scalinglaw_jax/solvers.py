@@ -39,10 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-CONVERGED = 0
-MAX_STEPS = 1
-NON_FINITE = 2
-STATUS_NAMES = ("converged", "max-steps", "non-finite")
+from scalinglaw_jax.status import Status
 
 
 class SolverOptions(NamedTuple):
@@ -269,7 +266,9 @@ def _newton(
     def result(state: _State) -> SolveResult:
         finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.x), axis=-1)
         converged = gradient_small(state.value, state.grad) | (state.stall >= options.stall_steps)
-        status = jnp.where(~finite, NON_FINITE, jnp.where(converged, CONVERGED, MAX_STEPS))
+        status = jnp.where(
+            ~finite, Status.NON_FINITE, jnp.where(converged, Status.CONVERGED, Status.MAX_STEPS)
+        )
         grad_norm = jnp.max(jnp.abs(state.grad), axis=-1)
         return SolveResult(state.x, state.value, grad_norm, state.steps, status)
 
@@ -481,9 +480,3 @@ def random_starts(key, n_starts: int, low: Sequence[float], high: Sequence[float
     low = jnp.asarray(low, dtype=jnp.float64)
     high = jnp.asarray(high, dtype=jnp.float64)
     return jax.random.uniform(key, (n_starts, low.shape[0]), minval=low, maxval=high)
-
-
-def status_counts(status) -> dict[str, int]:
-    """Number of starts (or resamples) per status name."""
-    status = np.asarray(status)
-    return {name: int(np.sum(status == code)) for code, name in enumerate(STATUS_NAMES)}

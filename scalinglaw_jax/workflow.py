@@ -11,23 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
-import numpy as np
 import pandas as pd
 
 from scalinglaw_jax import laws, plots
-from scalinglaw_jax.approaches.envelope import fit_envelope
-from scalinglaw_jax.approaches.isoflop import fit_isoflop
-from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import DataError, Runs, exclude_rows, load_runs
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.data import DataError, Runs, load_runs
 from scalinglaw_jax.lawbook import DEFAULT_LAW
 from scalinglaw_jax.simulate import simulate_chinchilla_study
-
-APPROACH_NAMES = {
-    "1": "Approach 1 (envelope)",
-    "2": "Approach 2 (IsoFLOP)",
-    "3": "Approach 3 (parametric)",
-}
-APPROACH_COLORS = {"1": "C0", "2": "C1", "3": "C2"}
 
 
 @dataclass
@@ -51,7 +41,7 @@ class StudyFit:
             f"{'tokens for 70B':>16}"
         ]
         entries = [
-            (APPROACH_NAMES[k], r.frontier, published[k][0]) for k, r in self.results.items()
+            (registry.get(k).name, r.frontier, published[k][0]) for k, r in self.results.items()
         ]
         entries.append(("Kaplan et al. (2020)", laws.KAPLAN_FRONTIER, 0.73))
         for name, frontier, paper_a in sorted(entries):
@@ -62,7 +52,7 @@ class StudyFit:
                 f"{n_opt:>19.3g}{tokens_70b:>16.3g}"
             )
         for key, reason in sorted(self.skipped.items()):
-            lines.append(f"{APPROACH_NAMES[key]}: skipped ({reason})")
+            lines.append(f"{registry.get(key).name}: skipped ({reason})")
         return "\n".join(lines)
 
     def summary(self) -> dict:
@@ -77,25 +67,9 @@ class StudyFit:
         return content
 
 
-def final_losses(runs: Runs) -> tuple[Runs, str | None]:
-    """For Approach 3 on curve tables: keep each run's last (largest-FLOP) row, and say so."""
-    if runs.run is None:
-        return runs, None
-    order = np.lexsort((runs.flops, runs.run))
-    last = order[np.r_[runs.run[order][1:] != runs.run[order][:-1], True]]
-    dropped = np.setdiff1d(np.arange(len(runs)), last)
-    if dropped.size == 0:
-        return runs, None
-    note = (
-        f"Approach 3 uses the final point of each of {last.size} training runs; "
-        f"{dropped.size} intermediate rows are not final losses"
-    )
-    return exclude_rows(runs, runs.row[dropped], "intermediate point of a training curve"), note
-
-
 def fit_study(
     tables: dict[str, Runs],
-    approaches=("1", "2", "3"),
+    approaches=registry.KEYS,
     *,
     isoflop_nominal=None,
     parametric_starts="grid",
@@ -112,18 +86,14 @@ def fit_study(
         if runs is None:
             study.skipped[key] = "no table given for it"
             continue
+        spec = registry.get(key)
         try:
-            if key == "1":
-                if runs.run is None:
-                    raise DataError("needs training curves: a 'run' column grouping rows")
-                study.results[key] = fit_envelope(runs)
-            elif key == "2":
-                study.results[key] = fit_isoflop(runs, nominal=isoflop_nominal)
-            else:
-                finals, note = final_losses(runs)
-                if note:
-                    print(note)
-                study.results[key] = fit_parametric(finals, starts=parametric_starts, law=law)
+            runs, note = spec.rows(runs)
+            if note:
+                print(note)
+            study.results[key] = spec.fit(
+                runs, nominal=isoflop_nominal, starts=parametric_starts, law=law
+            )
         except DataError as error:
             study.skipped[key] = str(error).splitlines()[0]
     return study
@@ -139,10 +109,10 @@ def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.Front
         drawn = entry is not None and entry.band is not None
         lines.append(
             plots.FrontierLine(
-                APPROACH_NAMES[key],
+                registry.get(key).name,
                 frontier,
                 bands=(entry.band,) if drawn else (),
-                color=APPROACH_COLORS[key],
+                color=registry.get(key).color,
                 band_labels=(entry.label,) if drawn else (),
             )
         )
@@ -163,14 +133,9 @@ def write_figures(study: StudyFit, out_dir: Path, *, bands: dict | None = None) 
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
     written = write_frontier_figures(study.frontier_lines(bands), out_dir, runs=dots)
-    if "2" in study.results:
-        result = study.results["2"]
-        figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
-        written += plots.save_figure(figure, out_dir, "isoflop_profiles")
-    if "3" in study.results:
-        fit = study.results["3"]
-        figure = plots.plot_parametric_contours(fit.theta, law=fit.law, runs=study.tables["3"])
-        written += plots.save_figure(figure, out_dir, "parametric_contours")
+    for key, result in sorted(study.results.items()):
+        for name, figure in registry.get(key).figures(result, study.tables[key]):
+            written += plots.save_figure(figure, out_dir, name)
     return written
 
 

@@ -11,12 +11,12 @@ import jax
 import numpy as np
 import pytest
 
-from scalinglaw_jax import bands, laws, plots, resample, workflow
+from scalinglaw_jax import bands, intervals, laws, plots, resample
+from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.bayes import Diagnostics, Posterior
 from scalinglaw_jax.cli import main
 from scalinglaw_jax.simulate import simulate_final_losses
 from scalinglaw_jax.solvers import chinchilla_grid
-from scalinglaw_jax.workflow import APPROACH_NAMES
 from tests.test_report import assert_self_contained
 
 # --- which draws a band uses ----------------------------------------------------------------
@@ -32,7 +32,20 @@ def _sweep_result(n: int, n_failed: int, level: float = 0.9) -> resample.Bootstr
     outputs["status"][:n_failed] = 1
     for name in ("a", "b", "log_g_n", "log_g_d"):
         outputs[name][:n_failed] = np.nan
-    problem = resample.Problem("2", "nonparametric", 10, None, None, {}, "", {}, 0.0)
+    problem = resample.Problem(
+        approach="2",
+        scheme="nonparametric",
+        n_units=10,
+        fit_chunk=None,
+        data=None,
+        point=None,
+        estimate={},
+        quantities=("a", "b"),
+        data_hash="",
+        config={},
+        bytes_per_resample=0.0,
+        jackknife_affordable=True,
+    )
     return resample.BootstrapResult(resample.Sweep(outputs, problem, 0, n, 0, 0, 1.0), level)
 
 
@@ -41,7 +54,7 @@ def test_bootstrap_band_uses_successful_resamples_only():
     entry = bands.bootstrap_band(result, flops=np.array([1e20, 1e24]))
     ok = slice(10, None)
     out = result.sweep.outputs
-    expected = plots.band_from_draws(
+    expected = intervals.band_from_draws(
         np.array([1e20, 1e24]),
         out["log_g_n"][ok],
         out["a"][ok],
@@ -138,7 +151,7 @@ def _assert_band_matches_summary(out: Path, section: str, approach: str) -> None
     i = record["flops"].index(1e24)
     expected = (record["n_opt"][0][i], record["n_opt"][1][i])
     svg = (out / "params_vs_flops.svg").read_text()
-    name = plots._slug(APPROACH_NAMES[approach])
+    name = plots._slug(registry.get(approach).name)
     low, high = band_edges_at(svg, f"band-{record['kind']}-{name}", 1e24)
     assert low == pytest.approx(expected[0], rel=1e-5)
     assert high == pytest.approx(expected[1], rel=1e-5)
@@ -148,9 +161,8 @@ def _assert_band_matches_summary(out: Path, section: str, approach: str) -> None
 @pytest.fixture
 def quick_point_fit(monkeypatch):
     """The full-data Approach-3 fit from every 25th grid start (same optimum, ~20x faster)."""
-    quick = partial(resample.fit_parametric, starts=chinchilla_grid()[::25])
-    monkeypatch.setattr(resample, "fit_parametric", quick)
-    monkeypatch.setattr(workflow, "fit_parametric", quick)
+    quick = partial(parametric_spec.fit_parametric, starts=chinchilla_grid()[::25])
+    monkeypatch.setattr(parametric_spec, "fit_parametric", quick)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from scalinglaw_jax import resample
+from scalinglaw_jax.approaches import parametric_spec
 from scalinglaw_jax.cli import main
 from scalinglaw_jax.solvers import chinchilla_grid
 
@@ -17,9 +17,8 @@ APPROACH3_NAMES = ("a", "b", "E", "A", "B", "alpha", "beta")
 @pytest.fixture(autouse=True)
 def quick_point_fit(monkeypatch):
     """The full-data Approach-3 fit from every 25th grid start (same optimum, ~20x faster)."""
-    monkeypatch.setattr(
-        resample, "fit_parametric", partial(resample.fit_parametric, starts=chinchilla_grid()[::25])
-    )
+    quick = partial(parametric_spec.fit_parametric, starts=chinchilla_grid()[::25])
+    monkeypatch.setattr(parametric_spec, "fit_parametric", quick)
 
 
 def command(epoch_csv, out, *extra):

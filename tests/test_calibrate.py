@@ -9,9 +9,8 @@ import warnings
 import jax
 import numpy as np
 
-from scalinglaw_jax import bayes, calibrate
+from scalinglaw_jax import bayes, calibrate, resample
 from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.lawbook import LAWS
 from scalinglaw_jax.simulate import simulate_training_curves
 
 warnings.filterwarnings("ignore", category=FutureWarning)
@@ -19,7 +18,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 TINY = bayes.NutsSettings(chains=1, draws=60, warmup=60, progress_bar=False)
 
 
-def _check_table(result: calibrate.CalibrationResult, approach: int, n_studies: int) -> None:
+def _check_table(result: calibrate.CalibrationResult, approach: str, n_studies: int) -> None:
     table = result.table()
     assert len(table) == 2 * 2 * len(calibrate.LEVELS)
     assert set(table["approach"]) == {approach}
@@ -43,9 +42,9 @@ def _check_table(result: calibrate.CalibrationResult, approach: int, n_studies: 
 
 def test_tiny_calibration(tmp_path):
     result = calibrate.run_calibration(
-        jax.random.key(0), approaches=(2,), n_studies=2, n_resamples=30, settings=TINY
+        jax.random.key(0), approaches=("2",), n_studies=2, n_resamples=30, settings=TINY
     )
-    _check_table(result, 2, 2)
+    _check_table(result, "2", 2)
     saved = json.loads(result.save(tmp_path / "c.json").read_text())
     assert abs(saved["truth"]["a"] + saved["truth"]["b"] - 1) < 1e-12
     assert saved["design"]["nuts"] == {"chains": 1, "draws": 60, "warmup": 60}
@@ -53,7 +52,8 @@ def test_tiny_calibration(tmp_path):
 
 def test_approach3_calibration_compiles_once(monkeypatch):
     """The model is traced only while its NUTS program compiles: three more studies of the same
-    design must not trace it again, nor add a compiled bootstrap sweep."""
+    design must not trace it again, nor trace the bootstrap sweep (``resample.run_sweep``)
+    again."""
     traces = 0
     model = bayes.parametric_model
 
@@ -67,40 +67,37 @@ def test_approach3_calibration_compiles_once(monkeypatch):
     def run(seed, n_studies):
         return calibrate.run_calibration(
             jax.random.key(seed),
-            approaches=(3,),
+            approaches=("3",),
             n_studies=n_studies,
             n_resamples=30,
             settings=TINY,
         )
 
-    _check_table(run(1, 1), 3, 1)
-    sweep = calibrate._parametric_sweep(LAWS["chinchilla"])
-    traces_one, sweeps_one = traces, sweep._cache_size()
+    _check_table(run(1, 1), "3", 1)
+    traces_one, sweeps_one = traces, resample.TRACE_COUNTS["sweep"]
     assert traces_one > 0
     result = run(2, 3)
     assert traces == traces_one
-    assert sweep._cache_size() == sweeps_one
-    _check_table(result, 3, 3)
+    assert resample.TRACE_COUNTS["sweep"] == sweeps_one
+    _check_table(result, "3", 3)
     assert result.design["learning_rate"] == 1.0
 
 
 def test_approach1_calibration_bootstraps_curves():
     """Approach 1: curve studies, curve bootstrap and Bayesian bootstrap, one compiled sweep."""
-    from scalinglaw_jax.approaches.envelope import fit_envelope_sweep
-
-    before = fit_envelope_sweep._cache_size()
+    before = resample.TRACE_COUNTS["sweep"]
     result = calibrate.run_calibration(
-        jax.random.key(3), approaches=(1,), n_studies=2, n_resamples=30, settings=TINY
+        jax.random.key(3), approaches=("1",), n_studies=2, n_resamples=30, settings=TINY
     )
-    _check_table(result, 1, 2)
+    _check_table(result, "1", 2)
     # Two studies of one design share the compiled sweep (bootstrap and posterior draws differ
     # only in their number: 30 resamples, 1 x 60 draws).
-    assert fit_envelope_sweep._cache_size() - before <= 2
-    assert result.design["curves"]["sizes"] and result.design["approaches"] == [1]
+    assert resample.TRACE_COUNTS["sweep"] - before <= 2
+    assert result.design["curves"]["sizes"] and result.design["approaches"] == ["1"]
     # Per study, both kinds of draws spread (the curves carry 1% noise) by similar amounts.
     runs = load_runs(simulate_training_curves(jax.random.key(5), noise=0.01))
-    boot = calibrate._bootstrap_draws(1, [runs], np.random.default_rng(0), 30)[0]
-    post = calibrate._posterior_draws(1, runs, jax.random.key(1), TINY, 1.0)
+    boot = calibrate._bootstrap_draws("1", [runs], 0, 30)[0]
+    post = calibrate._posterior_draws("1", runs, jax.random.key(1), TINY, 1.0)
     for draws in (boot, post):
         assert np.mean(np.isfinite(draws)) > 0.9 and np.nanstd(draws) > 0
     assert 0.2 < np.nanstd(boot) / np.nanstd(post) < 5

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import bayes, laws
+from scalinglaw_jax import bayes, laws, resample
 from scalinglaw_jax.approaches import envelope
 from scalinglaw_jax.approaches.envelope import (
     envelope_arrays,
@@ -33,6 +33,7 @@ from scalinglaw_jax.approaches.envelope import (
 )
 from scalinglaw_jax.data import DataError, load_runs
 from scalinglaw_jax.simulate import simulate_training_curves
+from scalinglaw_jax.status import Status
 
 KEY = jax.random.key(0)
 TRUE = laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS))
@@ -127,7 +128,7 @@ def test_jit_vmap_over_weights_equals_loop_and_traces_once():
         one = single(arrays, counts[i])
         for got, want in zip(jax.tree.leaves(batched), jax.tree.leaves(one), strict=True):
             np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-12)
-    assert np.all(np.asarray(batched.status) == envelope.OK)
+    assert np.all(np.asarray(batched.status) == Status.OK)
 
 
 def test_degenerate_weights_are_a_status_not_an_exception_when_traced():
@@ -136,7 +137,7 @@ def test_degenerate_weights_are_a_status_not_an_exception_when_traced():
     sizes = np.array([c.params for c in curves.curves])
     one_size = (sizes == sizes[0]).astype(float)
     solution = jax.jit(fit_envelope_arrays)(envelope_arrays(curves), jnp.asarray(one_size))
-    assert int(solution.status) == envelope.TOO_FEW_POINTS
+    assert int(solution.status) == Status.TOO_FEW_POINTS
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(solution))
     with pytest.raises(DataError, match="fewer than 2 grid points"):
         fit_envelope(runs, one_size)
@@ -219,13 +220,23 @@ def test_dirichlet_weights_give_spread():
     arrays = envelope_arrays(prepare_curves(runs))
     n_runs = arrays.log_n.shape[0]
     weights = n_runs * jax.random.dirichlet(KEY, jnp.ones(n_runs), (64,))
-    sol = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))(arrays, weights)
+    fit_many = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))
+    sol = fit_many(arrays, weights)
     a = np.asarray(sol.frontier.a)
-    assert np.all(np.asarray(sol.status) == envelope.OK)
+    assert np.all(np.asarray(sol.status) == Status.OK)
     assert 1e-3 < np.std(a) < 0.05
-    # The Approach-1 posterior fits its draws in blocks (bounded memory): 2 x 130 draws span
-    # two blocks, the second padded, and equal one unblocked sweep over the same weights.
+    # The Approach-1 posterior is the sweep engine's Bayesian bootstrap: its draws are those of
+    # run_sweep (the same compiled program: no new trace) and of a plain vmapped fit of the
+    # same Dirichlet weights.
     posterior = bayes.bayesian_bootstrap_envelope(runs, key=KEY, chains=2, draws=130)
-    all_weights = n_runs * jax.random.dirichlet(KEY, jnp.ones(n_runs), (260,))
-    direct = np.asarray(envelope.fit_envelope_sweep(arrays, all_weights).frontier.a)
-    np.testing.assert_allclose(posterior.draws["a"], direct, rtol=1e-12)
+    seed = resample.seed_from_key(KEY)
+    traces = resample.TRACE_COUNTS["sweep"]
+    problem = resample.prepare(runs, "1", "bayesian")
+    sweep = resample.run_sweep(problem, 260, seed=seed, progress=False)
+    assert resample.TRACE_COUNTS["sweep"] == traces
+    np.testing.assert_array_equal(posterior.draws["a"], sweep.outputs["a"])
+    draw = jax.vmap(
+        lambda i: resample.draw_unit_weights(jax.random.key(seed), i, "bayesian", n_runs)
+    )
+    direct = fit_many(arrays, draw(jnp.arange(64)))  # the shape compiled above
+    np.testing.assert_allclose(posterior.draws["a"][:64], direct.frontier.a, rtol=1e-12)

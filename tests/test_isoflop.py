@@ -34,6 +34,7 @@ from scalinglaw_jax.approaches.isoflop import (
 )
 from scalinglaw_jax.data import DataError, load_runs
 from scalinglaw_jax.simulate import simulate_isoflop
+from scalinglaw_jax.status import Status
 
 KEY = jax.random.key(0)
 LAW = laws.PAPER_PARAMS
@@ -221,7 +222,7 @@ def test_traced_fit_flags_too_few_budgets_without_nans():
     arrays = isoflop_arrays(runs, assign_budgets(runs.flops, runs.budget))
     weights = np.where(runs.budget == BUDGETS[0], 1.0, 0.0)
     solution = jax.jit(fit_isoflop_arrays)(arrays, jnp.asarray(weights))
-    assert int(solution.status) == isoflop.TOO_FEW_BUDGETS
+    assert int(solution.status) == Status.TOO_FEW_BUDGETS
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(solution))
 
 

@@ -17,7 +17,8 @@ from scalinglaw_jax.approaches import parametric
 from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.data import DataError, load_runs
 from scalinglaw_jax.simulate import simulate_final_losses
-from scalinglaw_jax.solvers import CONVERGED, chinchilla_grid, product_grid
+from scalinglaw_jax.solvers import chinchilla_grid, product_grid
+from scalinglaw_jax.status import Status
 
 # A small grid (72 starts) inside Chinchilla's that still reaches the global optimum.
 REDUCED_GRID = product_grid(
@@ -53,7 +54,7 @@ def test_epoch_optimum_matches_scipy_and_published(epoch_runs):
     assert params["A"] == pytest.approx(EPOCH_OPTIMUM["A"], rel=1e-3)
     assert params["B"] == pytest.approx(EPOCH_OPTIMUM["B"], rel=1e-3)
     assert fit.frontier.a == pytest.approx(0.514, abs=1e-3)
-    assert fit.status == CONVERGED
+    assert fit.status == Status.CONVERGED
     assert fit.grad_norm < 1e-8
     assert fit.start_status["converged"] + fit.start_status["max-steps"] == len(REDUCED_GRID)
 

@@ -13,7 +13,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from scalinglaw_jax import laws, plots
+from scalinglaw_jax import intervals, laws, plots
 from scalinglaw_jax.laws import Frontier
 
 FLOPS = np.geomspace(1e17, 1e26, 50)
@@ -55,8 +55,8 @@ def _assert_stars_coloured_and_listed(ax: Axes) -> None:
 def lines():
     paper = Frontier(*(float(x) for x in laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))))
     a2 = _frontier_a2()
-    boot = plots.band_from_draws(FLOPS, *_draws(a2), kind="bootstrap")
-    post = plots.band_from_draws(FLOPS, *_draws(a2, seed=1), level=0.9, kind="posterior")
+    boot = intervals.band_from_draws(FLOPS, *_draws(a2), kind="bootstrap")
+    post = intervals.band_from_draws(FLOPS, *_draws(a2, seed=1), level=0.9, kind="posterior")
     return [
         plots.FrontierLine("Approach 2", a2, bands=(boot, post)),
         plots.FrontierLine("Approach 3", paper),
@@ -102,7 +102,7 @@ def profiles():
 @pytest.mark.parametrize("level", [0.95, 0.8])
 def test_band_percentiles_match_numpy(level):
     log_g_n, a, log_g_d, b = _draws(_frontier_a2())
-    band = plots.band_from_draws(FLOPS, log_g_n, a, log_g_d, b, level=level)
+    band = intervals.band_from_draws(FLOPS, log_g_n, a, log_g_d, b, level=level)
     q = [50 * (1 - level), 50 * (1 + level)]
     log_c = np.log(FLOPS)
     n_expected = np.exp(np.percentile(log_g_n[:, None] + a[:, None] * log_c, q, axis=0))
@@ -114,7 +114,7 @@ def test_band_percentiles_match_numpy(level):
 
 def test_band_contains_central_line():
     frontier = _frontier_a2()
-    band = plots.band_from_draws(FLOPS, *_draws(frontier), kind="posterior")
+    band = intervals.band_from_draws(FLOPS, *_draws(frontier), kind="posterior")
     n_opt, d_opt = np.asarray(frontier.n_opt(FLOPS)), np.asarray(frontier.d_opt(FLOPS))
     assert np.all((band.n_low < n_opt) & (n_opt < band.n_high))
     assert np.all((band.d_low < d_opt) & (d_opt < band.d_high))
@@ -125,8 +125,8 @@ def test_band_ignores_and_reports_nan_draws():
     with_nan = [np.append(x, [np.nan, 0.5]) for x in coefs]
     with_nan[1][-1] = np.inf
     with pytest.warns(RuntimeWarning, match="ignored 2 of 302"):
-        band = plots.band_from_draws(FLOPS, *with_nan)
-    clean = plots.band_from_draws(FLOPS, *coefs)
+        band = intervals.band_from_draws(FLOPS, *with_nan)
+    clean = intervals.band_from_draws(FLOPS, *coefs)
     assert (band.n_draws, band.n_dropped) == (300, 2)
     np.testing.assert_array_equal(band.n_high, clean.n_high)
 
@@ -134,11 +134,11 @@ def test_band_ignores_and_reports_nan_draws():
 def test_band_rejects_bad_input():
     coefs = _draws(_frontier_a2(), n=5)
     with pytest.raises(ValueError, match="kind"):
-        plots.band_from_draws(FLOPS, *coefs, kind="jackknife")
+        intervals.band_from_draws(FLOPS, *coefs, kind="jackknife")
     with pytest.raises(ValueError, match="level"):
-        plots.band_from_draws(FLOPS, *coefs, level=95)
+        intervals.band_from_draws(FLOPS, *coefs, level=95)
     with pytest.raises(ValueError, match="all 5 draws"):
-        plots.band_from_draws(FLOPS, *(np.full(5, np.nan) for _ in range(4)))
+        intervals.band_from_draws(FLOPS, *(np.full(5, np.nan) for _ in range(4)))
 
 
 # --- frontier figures ---------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_band_labels_name_bands_in_the_legend(lines):
     """Own legend text per band; a text one line uses is in its colour, a shared one grey."""
     a2 = lines[0].frontier
     boot = lines[0].bands[0]
-    other = plots.band_from_draws(FLOPS, *_draws(a2, seed=3), kind="bootstrap")
+    other = intervals.band_from_draws(FLOPS, *_draws(a2, seed=3), kind="bootstrap")
     banded = [
         plots.FrontierLine("A", a2, (boot,), color="C1", band_labels=("block bootstrap",)),
         plots.FrontierLine("B", a2, (boot, other), color="C2", band_labels=("rows",) * 2),

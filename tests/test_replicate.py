@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from scalinglaw_jax import bands, plots, replicate
+from scalinglaw_jax import bands, intervals, replicate
 from scalinglaw_jax.solvers import product_grid
 
 REDUCED_GRID = product_grid(
@@ -64,7 +64,7 @@ def test_report_draws_the_posterior_bands_it_has(replication, tmp_path):
     rng = np.random.default_rng(0)
     a = float(frontier.a) + 0.01 * rng.standard_normal(50)
     log_g_n = float(frontier.log_g_n) + 0.05 * rng.standard_normal(50)
-    band = plots.band_from_draws(
+    band = intervals.band_from_draws(
         bands.BAND_FLOPS, log_g_n, a, -np.log(6.0) - log_g_n, 1 - a, kind="posterior"
     )
     fits = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax import laws, plots
+from scalinglaw_jax import intervals, laws, plots
 from scalinglaw_jax.report import Report, inline_svg
 
 EXTERNAL_TAGS = {"script", "link", "img", "iframe", "object", "embed", "source", "audio", "video"}
@@ -74,7 +74,7 @@ def _two_figures(out: Path) -> list[Path]:
     rng = np.random.default_rng(0)
     a = float(frontier.a) + 0.01 * rng.standard_normal(50)
     log_g_n = float(frontier.log_g_n) + 0.05 * rng.standard_normal(50)
-    band = plots.band_from_draws(flops, log_g_n, a, -np.log(6.0) - log_g_n, 1.0 - a)
+    band = intervals.band_from_draws(flops, log_g_n, a, -np.log(6.0) - log_g_n, 1.0 - a)
     lines = [plots.FrontierLine("Approach 3", frontier, (band,), band_labels=("95% <band> & co",))]
     written = plots.save_figure(plots.plot_params_vs_flops(lines), out, "flops", ("svg", "png"))
     written += plots.save_figure(plots.plot_params_vs_tokens(lines), out, "tokens", ("svg",))

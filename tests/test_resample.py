@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from scipy.stats import kurtosis
 
-from scalinglaw_jax import plots, resample
+from scalinglaw_jax import intervals, resample
 from scalinglaw_jax.approaches.parametric import ParametricArrays, fit_parametric
+from scalinglaw_jax.approaches.parametric_spec import fast_starts, parametric_chunk_fit
 from scalinglaw_jax.data import DataError, exclude_rows, load_runs
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.solvers import WARM_START_OPTIONS, chinchilla_grid
 
 EPOCH_SE = {"A": 124.5, "B": 1293.3, "E": 0.026, "alpha": 0.015, "beta": 0.021}
 EPOCH_RESAMPLES = 4000
@@ -106,13 +107,13 @@ def test_zero_weight_is_removal(runs, point, fast):
     weights = np.ones((1, len(runs)))
     dropped = np.arange(0, len(runs), 7)
     weights[0, dropped] = 0.0
-    with_zeros = jax.jit(fast.fit_chunk)(jnp.asarray(weights))
+    with_zeros = jax.jit(fast.fit_chunk)(fast.data, jnp.asarray(weights))
     kept = np.setdiff1d(np.arange(len(runs)), dropped)
     logs = [np.log(v) for v in (runs.params, runs.tokens, runs.loss)]
-    starts = resample.fast_starts(ParametricArrays(*map(jnp.asarray, logs)), point.theta, 2)
+    starts = fast_starts(ParametricArrays(*map(jnp.asarray, logs)), point.theta, 2)
     arrays = ParametricArrays(*(jnp.asarray(v[kept]) for v in logs))
-    removed = jax.jit(resample.parametric_chunk_fit(arrays, jnp.asarray(starts), 1e-3))(
-        jnp.ones((1, kept.size))
+    removed = jax.jit(parametric_chunk_fit(WARM_START_OPTIONS))(
+        (arrays, jnp.asarray(starts), jnp.asarray(1e-3)), jnp.ones((1, kept.size))
     )
     # Only the summation order differs; the optimum is ill-conditioned (A and B sit in a flat
     # valley, condition ~1e11), so the solver's stopping point moves by ~1e-9 to 1e-8.
@@ -123,8 +124,8 @@ def test_zero_weight_is_removal(runs, point, fast):
     problem = resample.prepare(runs, "2", "nonparametric", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
     smaller = exclude_rows(runs, runs.row[dropped], "test")
     other = resample.prepare(smaller, "2", "nonparametric", nominal=CHINCHILLA_ISOFLOP_BUDGETS)
-    a = problem.fit_chunk(jnp.asarray(weights))["a"]
-    b = other.fit_chunk(jnp.ones((1, kept.size)))["a"]
+    a = problem.fit_chunk(problem.data, jnp.asarray(weights))["a"]
+    b = other.fit_chunk(other.data, jnp.ones((1, kept.size)))["a"]
     np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
@@ -281,7 +282,7 @@ def test_intervals_bands_and_netcdf(isoflop_block, tmp_path):
         assert low_bca < high_bca
     flops = resample.flops_grid(16)
     band = result.band(flops)
-    assert isinstance(band, plots.Band) and band.kind == "bootstrap" and band.level == 0.9
+    assert isinstance(band, intervals.Band) and band.kind == "bootstrap" and band.level == 0.9
     assert np.all(band.n_low < band.n_high) and np.all(band.d_low < band.d_high)
     path = result.save(tmp_path / "draws.nc", flops)
     with xr.open_dataset(path, engine="h5netcdf") as stored:
@@ -289,7 +290,7 @@ def test_intervals_bands_and_netcdf(isoflop_block, tmp_path):
         np.testing.assert_array_equal(stored["a"].values, sweep.outputs["a"])
         np.testing.assert_allclose(stored["n_low"].values, band.n_low)
         assert json.loads(stored.attrs["summary"])["scheme"] == "block"
-    assert "BCa" in result.table()
+    assert "BCa" in result.report()
 
 
 def test_failed_resamples_are_counted_and_excluded_only_on_request(warm):

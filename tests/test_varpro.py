@@ -11,7 +11,8 @@ from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arra
 from scalinglaw_jax.approaches.varpro import conditioning, fit_varpro, nnls_start
 from scalinglaw_jax.data import DataError, load_runs
 from scalinglaw_jax.simulate import simulate_final_losses
-from scalinglaw_jax.solvers import CONVERGED, product_grid
+from scalinglaw_jax.solvers import product_grid
+from scalinglaw_jax.status import Status
 
 REDUCED_GRID = product_grid(
     a=[5.0, 10.0, 15.0], b=[5.0, 10.0, 15.0], e=[-0.5, 0.5], alpha=[0.5, 1.0], beta=[0.5, 1.0]
@@ -28,7 +29,7 @@ def test_epoch_optimum_no_worse_than_grid_fit(epoch_runs):
     fit = fit_varpro(epoch_runs)
     assert fit.objective <= grid.objective * (1 + 1e-6)
     assert fit.objective == pytest.approx(1.01827e-3, rel=1e-5)
-    assert fit.status == CONVERGED and fit.grad_norm < 1e-8
+    assert fit.status == Status.CONVERGED and fit.grad_norm < 1e-8
     assert fit.params["alpha"] == pytest.approx(0.3473, abs=1e-4)
     assert fit.params["B"] == pytest.approx(2143.4, rel=1e-3)
     assert fit.frontier.a == pytest.approx(0.514, abs=1e-3)

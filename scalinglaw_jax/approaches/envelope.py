@@ -32,18 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan, all_rows, mapped_chunk_fit
 from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
-
-OK = 0
-TOO_FEW_POINTS = 1
-ONE_SIZE = 2
-STATUS_NAMES = (
-    "ok",
-    "fewer than 2 grid points where a run with weight > 0, neither the smallest nor the "
-    "largest size, is lowest",
-    "a single model size forms the whole envelope",
-)
+from scalinglaw_jax.status import Status
 
 DEFAULT_N_GRID = 1500
 SMOOTHING = "isotonic (non-increasing in FLOPs) regression, then linear interpolation in ln C"
@@ -281,7 +273,9 @@ def fit_envelope_arrays(arrays: EnvelopeArrays, weights: jnp.ndarray) -> Envelop
     x = arrays.log_c
     a, log_g_n, rms_n = weighted_line(x, log_n_opt, jnp.where(fitted, point_weight, 0.0), ok)
     b, log_g_d, rms_d = weighted_line(x, log_d_opt, jnp.where(fitted, point_weight, 0.0), ok)
-    status = jnp.where(n_fitted < 2, TOO_FEW_POINTS, jnp.where(varied, OK, ONE_SIZE))
+    status = jnp.where(
+        n_fitted < 2, Status.TOO_FEW_POINTS, jnp.where(varied, Status.OK, Status.ONE_SIZE)
+    )
     return EnvelopeSolution(
         frontier=Frontier(a, b, log_g_n, log_g_d),
         log_n_opt=log_n_opt,
@@ -300,7 +294,6 @@ def fit_envelope_arrays(arrays: EnvelopeArrays, weights: jnp.ndarray) -> Envelop
 
 
 _fit_jit = jax.jit(fit_envelope_arrays)
-fit_envelope_sweep = jax.jit(jax.vmap(fit_envelope_arrays, in_axes=(None, 0)))
 """``fit_envelope_arrays`` over a ``(n, n_curves)`` weight matrix; one compiled program for
 every table of the same shape (calibration studies, Bayesian-bootstrap draws)."""
 
@@ -404,7 +397,7 @@ class EnvelopeResult:
             ],
             "fit_rms_dex": {"n_opt": float(sol.rms_n_dex), "d_opt": float(sol.rms_d_dex)},
             "smoothing": SMOOTHING,
-            "status": STATUS_NAMES[int(sol.status)],
+            "status": Status(int(sol.status)).message,
         }
 
 
@@ -434,9 +427,64 @@ def fit_envelope(
         curves=curves,
         weights=weights,
     )
-    if int(solution.status) != OK:
+    if int(solution.status) != Status.OK:
         raise DataError(
-            f"Approach 1 cannot fit a power law: {STATUS_NAMES[int(solution.status)]}.\n"
+            f"Approach 1 cannot fit a power law: {Status(int(solution.status)).message}.\n"
             f"{result.report()}"
         )
     return result
+
+
+def sweep_plan(
+    runs: Runs, unit: str, *, dtype=jnp.float64, point=None, n_grid: int = DEFAULT_N_GRID, **_
+) -> SweepPlan:
+    """Approach 1 on curve weights (``unit`` is always ``"curve"``); ``point`` reuses a
+    ``fit_envelope`` of ``runs``."""
+    point = point if point is not None else fit_envelope(runs, n_grid=n_grid, dtype=dtype)
+    n_units = len(point.curves)
+    return SweepPlan(
+        point=point,
+        fit_chunk=mapped_chunk_fit(fit_envelope_arrays),
+        data=envelope_arrays(point.curves, dtype),
+        n_units=n_units,
+        row_of_unit=None,
+        estimate={"a": point.frontier.a, "b": point.frontier.b},
+        quantities=("a", "b"),
+        config={"n_grid": int(point.curves.log_grid.size)},
+        bytes_per_resample=4 * (n_units + len(runs)) * jnp.dtype(dtype).itemsize,
+    )
+
+
+def _fit(runs: Runs, *, dtype=jnp.float64, **_) -> EnvelopeResult:
+    if runs.run is None:
+        raise DataError("needs training curves: a 'run' column grouping rows")
+    return fit_envelope(runs, dtype=dtype)
+
+
+def _posterior(runs: Runs, *, key, settings, **_):
+    """The Bayesian bootstrap over curves: ``settings.chains x settings.draws`` draws."""
+    from scalinglaw_jax import bayes
+
+    return bayes.bayesian_bootstrap_envelope(
+        runs, key=key, chains=settings.chains, draws=settings.draws
+    )
+
+
+SPEC = ApproachSpec(
+    key="1",
+    name="Approach 1 (envelope)",
+    title="Approach 1 (envelope of training curves)",
+    color="C0",
+    units={"block": "curve", "bayesian": "curve", "subsample": "curve"},
+    refusals={
+        "nonparametric": "Approach 1 resamples whole training curves, not points of a curve:"
+        " use --scheme block (curves drawn with replacement), bayesian or subsample"
+    },
+    default_scheme="block",
+    study="curves",
+    rows=all_rows,
+    fit=_fit,
+    plan=sweep_plan,
+    posterior=_posterior,
+    figures=lambda result, runs: [],
+)

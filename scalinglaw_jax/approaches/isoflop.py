@@ -22,12 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan, all_rows, mapped_chunk_fit
 from scalinglaw_jax.data import DataError, Runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
-
-OK = 0
-TOO_FEW_BUDGETS = 1
-STATUS_NAMES = ("ok", "fewer than 2 budgets with an interior minimum")
+from scalinglaw_jax.status import Status
 
 DEFAULT_TOLERANCE_DEX = 0.045
 MIN_POINTS = 3
@@ -378,7 +376,7 @@ def fit_isoflop_arrays(arrays: IsoflopArrays, weights: jnp.ndarray) -> IsoflopSo
         frontier=frontier,
         n_valid=n_valid,
         rms_dex=rms / LN10,
-        status=jnp.where(enough, OK, TOO_FEW_BUDGETS),
+        status=jnp.where(enough, Status.OK, Status.TOO_FEW_BUDGETS),
     )
 
 
@@ -578,7 +576,7 @@ class IsoflopResult:
                 "offset_dex": assignment.offset_dex,
                 "notes": list(assignment.notes),
             },
-            "status": STATUS_NAMES[int(self.solution.status)],
+            "status": Status(int(self.solution.status)).message,
         }
 
 
@@ -636,9 +634,71 @@ def fit_isoflop(
         loss=np.asarray(runs.loss),
         weights=weights,
     )
-    if int(solution.status) != OK:
+    if int(solution.status) != Status.OK:
         raise DataError(
             f"Approach 2 needs at least 2 budgets with an interior minimum to fit a power law; "
             f"{int(solution.n_valid)} of {assignment.n_budgets} qualify.\n{result.report()}"
         )
     return result
+
+
+def sweep_plan(
+    runs: Runs, unit: str, *, dtype=jnp.float64, point=None, nominal=None, **_
+) -> SweepPlan:
+    """Approach 2 on row weights (``unit="row"``) or whole budgets (``unit="budget"``: every
+    row of a budget takes its budget's weight, unassigned rows 0); ``point`` reuses a
+    ``fit_isoflop`` of ``runs``."""
+    point = point if point is not None else fit_isoflop(runs, nominal=nominal, dtype=dtype)
+    assignment = point.assignment
+    if unit == "budget":
+        n_units, row_of_unit = assignment.n_budgets, np.asarray(assignment.index)
+    else:
+        n_units, row_of_unit = len(runs), None
+    return SweepPlan(
+        point=point,
+        fit_chunk=mapped_chunk_fit(fit_isoflop_arrays),
+        data=isoflop_arrays(runs, assignment, dtype),
+        n_units=n_units,
+        row_of_unit=row_of_unit,
+        estimate={"a": point.frontier.a, "b": point.frontier.b},
+        quantities=("a", "b"),
+        config={"budgets": [float(c) for c in assignment.flops]},
+        bytes_per_resample=4 * (n_units + len(runs)) * jnp.dtype(dtype).itemsize,
+    )
+
+
+def _fit(runs: Runs, *, nominal=None, budgets=None, dtype=jnp.float64, **_) -> IsoflopResult:
+    return fit_isoflop(runs, budgets=budgets, nominal=nominal, dtype=dtype)
+
+
+def _figures(result: IsoflopResult, runs: Runs) -> list:
+    from scalinglaw_jax import plots
+
+    figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
+    return [("isoflop_profiles", figure)]
+
+
+def _posterior(runs: Runs, *, key, settings, nominal=None, **options):
+    """The joint NUTS model of parabolas and power law (``bayes.sample_isoflop``)."""
+    from scalinglaw_jax import bayes
+
+    return bayes.sample_isoflop(
+        runs, key=key, settings=settings, nominal=nominal, **bayes.likelihood_options(options)
+    )
+
+
+SPEC = ApproachSpec(
+    key="2",
+    name="Approach 2 (IsoFLOP)",
+    title="Approach 2 (IsoFLOP profiles)",
+    color="C1",
+    units={"nonparametric": "row", "bayesian": "row", "subsample": "row", "block": "budget"},
+    refusals={},
+    default_scheme="nonparametric",
+    study="isoflop",
+    rows=all_rows,
+    fit=_fit,
+    plan=sweep_plan,
+    posterior=_posterior,
+    figures=_figures,
+)

@@ -28,7 +28,6 @@ from scalinglaw_jax.laws import (
     huber,  # noqa: F401  (re-exported)
 )
 from scalinglaw_jax.solvers import (
-    CONVERGED,
     DEFAULT_OPTIONS,
     SolveResult,
     SolverOptions,
@@ -36,8 +35,8 @@ from scalinglaw_jax.solvers import (
     random_starts,
     shard_starts,
     start_mesh,
-    status_counts,
 )
+from scalinglaw_jax.status import Status, status_counts
 
 DEFAULT_DELTA = 1e-3
 TRACE_COUNTS = {"fit_parametric_arrays": 0}
@@ -116,52 +115,8 @@ def fit_parametric_arrays(
         frontier=law.frontier_of(theta),
         grad_norm=per_start.grad_norm[best],
         status=per_start.status[best],
-        n_converged=jnp.sum(per_start.status == CONVERGED),
+        n_converged=jnp.sum(per_start.status == Status.CONVERGED),
         per_start=per_start if keep_starts else None,
-    )
-
-
-def fit_parametric_resamples(
-    arrays: ParametricArrays,
-    weights: jnp.ndarray,
-    starts: jnp.ndarray,
-    delta=DEFAULT_DELTA,
-    *,
-    options: SolverOptions = DEFAULT_OPTIONS,
-    law: Law | str = DEFAULT_LAW,
-) -> ParametricSolution:
-    """Many weight vectors ``(n_resamples, n_rows)`` at once: the best start of each.
-
-    Equivalent to vmapping ``fit_parametric_arrays`` over the rows of ``weights``, but every
-    (resample, start) pair is one lane of a single multi-start solve, so on CPU fast lanes are
-    not held back by slow lanes of other resamples. Returns batched fields (no ``per_start``).
-    """
-    law = get_law(law)
-    n_resamples, n_starts = weights.shape[0], starts.shape[0]
-    lane_resample = jnp.repeat(jnp.arange(n_resamples), n_starts)
-    lanes = multistart_minimize(
-        None,
-        jnp.tile(starts, (n_resamples, 1)),
-        options=options,
-        value_grad_hess=lambda theta, r, majorize: huber_derivatives(
-            law, theta, arrays, weights[r], delta, majorize
-        ),
-        lane_data=lane_resample,
-    )
-    per = jax.tree_util.tree_map(
-        lambda leaf: leaf.reshape((n_resamples, n_starts) + leaf.shape[1:]), lanes
-    )
-    best = _best_of(per, axis=1)
-    pick = jax.vmap(lambda leaf, i: leaf[i])
-    theta = pick(per.x, best)
-    return ParametricSolution(
-        theta=theta,
-        objective=pick(per.value, best),
-        frontier=jax.vmap(law.frontier_of)(theta),
-        grad_norm=pick(per.grad_norm, best),
-        status=pick(per.status, best),
-        n_converged=jnp.sum(per.status == CONVERGED, axis=1),
-        per_start=None,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import NamedTuple
 
 import jax
@@ -37,18 +38,17 @@ from scalinglaw_jax.approaches.parametric import (
     chinchilla_huber_derivatives,
     parametric_arrays,
 )
+from scalinglaw_jax.approaches.spec import SweepPlan
 from scalinglaw_jax.data import DataError, Runs, check_weights
 from scalinglaw_jax.lawbook import LAWS
 from scalinglaw_jax.laws import CHINCHILLA, Frontier
 from scalinglaw_jax.solvers import (
-    CONVERGED,
-    NON_FINITE,
     SolveResult,
     SolverOptions,
     multistart_minimize,
     newton_minimize,
-    status_counts,
 )
+from scalinglaw_jax.status import Status, status_counts
 
 DEFAULT_ALPHA_GRID = tuple(np.round(np.linspace(0.05, 1.2, 24), 6))
 DEFAULT_BETA_GRID = DEFAULT_ALPHA_GRID
@@ -164,7 +164,7 @@ def fit_varpro_arrays(
         options,
         lambda outer, _: reduced_derivatives(outer, arrays, weights, delta),  # exact Hessian
     )
-    ranked = jnp.where(refine.status == NON_FINITE, jnp.inf, refine.value)
+    ranked = jnp.where(refine.status == Status.NON_FINITE, jnp.inf, refine.value)
     outer = refine.x[jnp.argmin(ranked)]
     inner = inner_solve(outer, arrays, weights, delta)
     theta = _full(inner.x, outer)
@@ -265,7 +265,7 @@ def fit_varpro(
         grad_norm=float(solution.grad_norm),
         status=int(solution.status),
         n_starts=n_refine,
-        n_converged=int(np.sum(solution.refine.status == CONVERGED)),
+        n_converged=int(np.sum(solution.refine.status == Status.CONVERGED)),
         start_status=status_counts(solution.refine.status),
         per_start=solution.refine,
         delta=float(delta),
@@ -273,4 +273,53 @@ def fit_varpro(
         alpha_grid=alpha_grid,
         beta_grid=beta_grid,
         grid_objective=np.asarray(solution.grid_objective),
+    )
+
+
+@cache
+def varpro_chunk_fit(n_refine: int = N_REFINE):
+    """Variable projection for the sweep engine: ``fit(data, (chunk, n_rows) weights)`` with
+    ``data = (arrays, alpha_grid, beta_grid, delta)``, one resample at a time, returning the
+    frontier, parameters, objective, gradient norm and status of each."""
+
+    def fit(data, weights):
+        arrays, alpha_grid, beta_grid, delta = data
+        solution = jax.lax.map(
+            lambda w: fit_varpro_arrays(arrays, w, alpha_grid, beta_grid, delta, n_refine=n_refine),
+            weights,
+        )
+        out = solution.frontier._asdict()
+        out.update(CHINCHILLA.to_params(solution.theta)._asdict())
+        out.update(
+            status=solution.status, objective=solution.objective, grad_norm=solution.grad_norm
+        )
+        return out
+
+    return fit
+
+
+def varpro_sweep_plan(
+    runs: Runs, point, *, step: float = 0.05, n_refine: int = 2, dtype=jnp.float64
+) -> SweepPlan:
+    """Approach 3 by variable projection on row weights, searched from a 3 x 3 grid of
+    exponents around the full-data fit ``point`` (``step`` apart), then refined in 2-D from
+    the ``n_refine`` best grid points (a ``SweepPlan`` for ``resample.problem_from_plan``)."""
+    theta = np.asarray(point.theta, dtype=np.float64)
+    steps = np.array([-step, 0.0, step])
+    data = (
+        parametric_arrays(runs, dtype),
+        jnp.asarray(theta[3] + steps, dtype),
+        jnp.asarray(theta[4] + steps, dtype),
+        jnp.asarray(point.delta, dtype),
+    )
+    return SweepPlan(
+        point=point,
+        fit_chunk=varpro_chunk_fit(n_refine),
+        data=data,
+        n_units=len(runs),
+        row_of_unit=None,
+        estimate={"a": point.frontier.a, "b": point.frontier.b, **point.params},
+        quantities=("a", "b", "E", "A", "B", "alpha", "beta"),
+        config={"method": "varpro", "step": step, "n_refine": n_refine},
+        bytes_per_resample=9 * 64 * len(runs) * jnp.dtype(dtype).itemsize,
     )

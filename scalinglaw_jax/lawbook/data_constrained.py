@@ -16,11 +16,10 @@ With every token seen once (D = U_D) and no model larger than compute-optimal fo
 fresh data (U_D = D) is therefore Chinchilla's frontier.
 """
 
-import math
-
 import jax.numpy as jnp
 
 from scalinglaw_jax.law import Law
+from scalinglaw_jax.lawbook.chinchilla import TERM_BOXES
 
 
 def predict(p, x):
@@ -39,9 +38,7 @@ def predict(p, x):
 LAW = Law(
     name="data_constrained",
     params={
-        "A": (1.0, math.exp(25.0)),
-        "B": (1.0, math.exp(25.0)),
-        "E": (math.exp(-1.0), math.exp(1.0)),
+        **TERM_BOXES,
         "alpha": (0.05, 2.0),
         "beta": (0.05, 2.0),
         "R_N": (1.0, 100.0),

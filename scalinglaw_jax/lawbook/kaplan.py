@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.law import Law
-from scalinglaw_jax.laws import KAPLAN, Frontier
+from scalinglaw_jax.laws import KAPLAN
 
 
 def predict(p, x):
@@ -22,11 +22,9 @@ def log_prediction(theta, arrays):
 
 
 def frontier(p):
-    """Minimising ``(N_c/N)^q + 6 N D_c / C`` (``q = alpha_N / alpha_D``) at ``C = 6ND``."""
-    q = p["alpha_N"] / p["alpha_D"]
-    log_g_n = (jnp.log(q) + q * jnp.log(p["N_c"]) - math.log(6.0) - jnp.log(p["D_c"])) / (q + 1)
-    a = 1.0 / (q + 1.0)
-    return Frontier(a, 1.0 - a, log_g_n, -math.log(6.0) - log_g_n)
+    """The closed form of ``laws.KaplanForm.frontier``."""
+    theta = [jnp.log(p["N_c"]), jnp.log(p["D_c"]), p["alpha_N"], p["alpha_D"]]
+    return KAPLAN.frontier(jnp.stack(theta, axis=-1))
 
 
 def start_grid():

@@ -5,6 +5,7 @@ import math
 import jax.numpy as jnp
 
 from scalinglaw_jax.law import Law
+from scalinglaw_jax.lawbook.chinchilla import TERM_BOXES
 from scalinglaw_jax.laws import Frontier
 
 
@@ -21,12 +22,7 @@ def frontier(p):
 
 LAW = Law(
     name="chinchilla_shared_exponent",
-    params={
-        "A": (1.0, math.exp(25.0)),
-        "B": (1.0, math.exp(25.0)),
-        "E": (math.exp(-1.0), math.exp(1.0)),
-        "alpha": (0.05, 2.0),
-    },
+    params={**TERM_BOXES, "alpha": (0.05, 2.0)},
     predict=predict,
     formula="E + A / N^alpha + B / D^alpha",
     source="Hoffmann et al. (2022), eq. (2), constrained to alpha = beta (equal exponents put "

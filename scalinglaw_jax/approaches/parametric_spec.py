@@ -1,0 +1,263 @@
+"""Approach 3's record for the engine: its full-data fit, its sweep plan and its posterior.
+
+Kept beside ``parametric.py`` (the pure fit of any ``Law``) so that the law layer and the
+engine's view of Approach 3 can change independently. Every (resample, start) pair runs on its
+own solver lane (``multistart_minimize`` with ``lane_data``): lanes go through the solver's
+queue, so a resample that converges in 7 Newton steps does not wait for one that needs 80.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from scalinglaw_jax.approaches.parametric import (
+    DEFAULT_DELTA,
+    fit_parametric,
+    parametric_arrays,
+    parametric_objective,
+)
+from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan
+from scalinglaw_jax.data import DataError, Runs, exclude_rows
+from scalinglaw_jax.law import Law, huber_derivatives
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
+from scalinglaw_jax.solvers import (
+    CPU_QUEUE_LANES,
+    DEFAULT_OPTIONS,
+    WARM_START_OPTIONS,
+    SolverOptions,
+    multistart_minimize,
+)
+from scalinglaw_jax.status import Status
+
+MODES = ("fast", "full")
+
+
+@cache
+def _grid_objectives(law: Law):
+    """The full-data objective at each of many starts, compiled once per law."""
+
+    def objective(theta, arrays, weights, delta):
+        return parametric_objective(theta, arrays, weights, delta, law)
+
+    return jax.jit(jax.vmap(objective, in_axes=(0, None, None, None)))
+
+
+def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW) -> np.ndarray:
+    """Fast-mode starts: the full-data optimum, then the ``k`` grid starts of lowest objective.
+
+    The grid points are the law's start grid, ranked by the full-data objective at the start
+    itself; resamples share this array, so one compiled program serves the whole sweep.
+    """
+    theta_hat = np.asarray(theta_hat, dtype=np.float64)[None, :]
+    if k == 0:
+        return theta_hat
+    law = get_law(law)
+    grid = law.grid()
+    ones = jnp.ones_like(arrays.log_loss)
+    values = np.asarray(
+        _grid_objectives(law)(jnp.asarray(grid, arrays.log_loss.dtype), arrays, ones, delta)
+    )
+    order = np.argsort(np.where(np.isfinite(values), values, np.inf), kind="stable")[:k]
+    return np.vstack([theta_hat, grid[order]])
+
+
+def _best_start(starts_of_one_resample, law: Law) -> dict:
+    """Outputs of one resample from its starts' results: the finite start of least objective.
+
+    Its law's parameters are keyed by their own names; a frontier that is not finite (a law
+    whose optimum left the searched span) makes the resample non-finite."""
+    res = starts_of_one_resample
+    finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
+    best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
+    theta = res.x[best]
+    frontier = law.frontier_of(theta)
+    out = frontier._asdict()
+    out.update(law.to_params(theta))
+    out.update(
+        status=jnp.where(jnp.isfinite(frontier.a), res.status[best], Status.NON_FINITE),
+        objective=res.value[best],
+        grad_norm=res.grad_norm[best],
+        start=best,
+    )
+    return out
+
+
+@cache
+def parametric_chunk_fit(options: SolverOptions = DEFAULT_OPTIONS, law: Law | None = None):
+    """Approach 3 for a chunk: ``fit(data, (chunk, n_rows) weights)`` -> best start per resample.
+
+    ``data`` is ``(arrays, starts, delta)``; ``law`` defaults to Chinchilla's. Lane
+    ``r * n_starts + s`` runs start ``s`` on resample ``r``; lanes carry only their resample's
+    index, so the weight matrix is not copied per start. One function per ``(options, law)``
+    (cached), so every table of one shape shares its compilations.
+    """
+    law = get_law(DEFAULT_LAW if law is None else law)
+
+    def fit(data, weights):
+        arrays, starts, delta = data
+        n_starts = starts.shape[0]
+        n_chunk = weights.shape[0]
+        n_lanes = n_chunk * n_starts
+        # On CPU lanes are stepped CPU_QUEUE_LANES at a time when there are more lanes than
+        # that, else all at once. Padding to more than CPU_QUEUE_LANES lanes runs the same
+        # compiled step on the same shapes for any chunk size or number of devices. Padding
+        # lanes fit an all-zero weight row, which is optimal at once (zero gradient), so they
+        # cost one evaluation each.
+        pad = 0
+        if jax.default_backend() == "cpu":
+            pad = max(0, CPU_QUEUE_LANES + 1 - n_lanes)
+        padded_weights = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
+        per_lane = multistart_minimize(
+            None,
+            jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
+            options=options,
+            value_grad_hess=lambda theta, r, majorize: huber_derivatives(
+                law, theta, arrays, padded_weights[r], delta, majorize
+            ),
+            lane_data=jnp.concatenate(
+                [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
+            ),
+        )
+        per_lane = jax.tree_util.tree_map(
+            lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
+        )
+        return jax.lax.map(lambda res: _best_start(res, law), per_lane)
+
+    return fit
+
+
+def sweep_plan(
+    runs: Runs,
+    unit: str,
+    *,
+    dtype=jnp.float64,
+    point=None,
+    mode: str = "fast",
+    k_starts: int = 8,
+    options: SolverOptions | None = None,
+    law=DEFAULT_LAW,
+    **_,
+) -> SweepPlan:
+    """Approach 3 of ``law`` (a ``Law``, registered name or ``FILE.py:NAME``) on row weights:
+    ``mode="fast"`` starts every resample from the full-data optimum plus the ``k_starts`` best
+    grid starts; ``"full"`` runs the law's whole start grid per resample (Chinchilla's 4,500
+    starts for ``chinchilla``). ``options`` default to ``WARM_START_OPTIONS`` in fast mode and
+    ``DEFAULT_OPTIONS`` in full. ``point`` reuses a full-data ``fit_parametric`` of ``runs``
+    by the same law."""
+    if mode not in MODES:
+        raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
+    law = get_law(law)
+    point = point if point is not None else fit_parametric(runs, dtype=dtype, law=law)
+    if point.law is not law:
+        raise DataError(f"point was fitted with law {point.law.name!r}, not {law.name!r}")
+    arrays = parametric_arrays(runs, dtype, law)
+    if mode == "fast":
+        starts = fast_starts(arrays, point.theta, k_starts, point.delta, law)
+        default_options = WARM_START_OPTIONS
+    else:
+        starts = law.grid()
+        default_options = DEFAULT_OPTIONS
+    options = default_options if options is None else options
+    itemsize = jnp.dtype(dtype).itemsize
+    return SweepPlan(
+        point=point,
+        fit_chunk=parametric_chunk_fit(options, law),
+        data=(arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype)),
+        n_units=len(runs),
+        row_of_unit=None,
+        estimate={"a": point.frontier.a, "b": point.frontier.b, **point.params},
+        quantities=("a", "b", *law.param_names),
+        config={
+            "law": law.name,
+            "mode": mode,
+            "n_starts": int(starts.shape[0]),
+            "starts_sha256": hashlib.sha256(np.ascontiguousarray(starts).tobytes()).hexdigest(),
+            "solver": options._asdict(),
+        },
+        # ~40 row-sized temporaries per lane: right when every lane of a chunk steps at once,
+        # an overestimate when the chunk has more lanes than the solver's queue is wide.
+        bytes_per_resample=starts.shape[0] * (40 * len(runs) + 64) * itemsize
+        + len(runs) * itemsize,
+        # In full mode the jackknife would cost n full-grid fits.
+        jackknife_affordable=mode == "fast",
+    )
+
+
+def final_losses(runs: Runs) -> tuple[Runs, str | None]:
+    """On curve tables, each run's last (largest-FLOP) row, and a note saying so."""
+    if runs.run is None:
+        return runs, None
+    order = np.lexsort((runs.flops, runs.run))
+    last = order[np.r_[runs.run[order][1:] != runs.run[order][:-1], True]]
+    dropped = np.setdiff1d(np.arange(len(runs)), last)
+    if dropped.size == 0:
+        return runs, None
+    note = (
+        f"Approach 3 uses the final point of each of {last.size} training runs; "
+        f"{dropped.size} intermediate rows are not final losses"
+    )
+    return exclude_rows(runs, runs.row[dropped], "intermediate point of a training curve"), note
+
+
+def _fit(runs: Runs, *, starts="grid", key=None, dtype=jnp.float64, law=DEFAULT_LAW, **_):
+    return fit_parametric(runs, starts=starts, key=key, dtype=dtype, law=law)
+
+
+def _figures(result, runs: Runs) -> list:
+    from scalinglaw_jax import plots
+
+    figure = plots.plot_parametric_contours(result.theta, law=result.law, runs=runs)
+    return [("parametric_contours", figure)]
+
+
+def _posterior(
+    runs: Runs,
+    *,
+    key,
+    settings,
+    init_starts=64,
+    e_below_min_loss: bool = False,
+    learning_rate="sandwich",
+    law=DEFAULT_LAW,
+    **options,
+):
+    """NUTS for ``law`` from a multi-start point fit (``init_starts`` starts, key
+    ``fold_in(key, 1)``)."""
+    from scalinglaw_jax import bayes
+
+    point = fit_parametric(runs, starts=init_starts, key=jax.random.fold_in(key, 1), law=law)
+    return bayes.sample_parametric(
+        runs,
+        law=law,
+        key=key,
+        settings=settings,
+        init_theta=point.theta,
+        e_below_min_loss=e_below_min_loss,
+        learning_rate=learning_rate,
+        **bayes.likelihood_options(options),
+    )
+
+
+SPEC = ApproachSpec(
+    key="3",
+    name="Approach 3 (parametric)",
+    title="Approach 3 (parametric loss)",
+    color="C2",
+    units={"nonparametric": "row", "bayesian": "row", "subsample": "row"},
+    refusals={
+        "block": "Approach 3 treats runs as independent: use nonparametric, bayesian or "
+        "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))"
+    },
+    default_scheme="nonparametric",
+    study="law",
+    rows=final_losses,
+    fit=_fit,
+    plan=sweep_plan,
+    posterior=_posterior,
+    figures=_figures,
+)
