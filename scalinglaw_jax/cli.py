@@ -7,8 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from scalinglaw_jax import bayes, cli_common, laws
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
@@ -46,8 +44,7 @@ def nominal_budgets(value):
 def print_study(study, report: Report) -> None:
     """Print (and record in ``report``) each approach's report and the comparison table."""
     for key, result in sorted(study.results.items()):
-        text = result.report() if hasattr(result, "report") else parametric_report(result)
-        report.table(registry.get(key).name, text)
+        report.table(registry.get(key).name, result.report())
     report.table("Exponents and projections", study.comparison_table())
     for key, reason in sorted(study.skipped.items()):
         report.warn(f"{registry.get(key).name} skipped: {reason}", echo=False)
@@ -99,21 +96,6 @@ def study_bands(
         if entry.band is None:
             report.warn(entry.note)
     return bands
-
-
-def parametric_report(fit) -> str:
-    counts = ", ".join(f"{n} {name}" for name, n in fit.start_status.items() if n)
-    values = ", ".join(f"{name} = {value:.5g}" for name, value in fit.params.items())
-    return "\n".join(
-        [
-            f"law {fit.law.name}: L = {fit.law.formula or '(user law)'}",
-            f"  {values}",
-            f"objective (summed Huber, delta={fit.delta:g}) = {fit.objective:.6e}",
-            f"a = {fit.frontier.a:.4f}, b = {fit.frontier.b:.4f}, "
-            f"G = {float(np.exp(laws.log_coefficient_g(fit.frontier))):.4g}",
-            f"starts: {fit.n_starts} ({counts}); best start gradient norm {fit.grad_norm:.2e}",
-        ]
-    )
 
 
 def run_fit(args: argparse.Namespace) -> int:

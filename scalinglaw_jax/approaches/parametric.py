@@ -23,9 +23,9 @@ from scalinglaw_jax.law import Law, LawError, huber_derivatives, huber_objective
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 from scalinglaw_jax.laws import (
     Frontier,
-    chinchilla_huber_derivatives,  # noqa: F401  (re-exported: importers find it here)
     frontier_summary,
     huber,  # noqa: F401  (re-exported)
+    log_coefficient_g,  # noqa: F401  (re-exported: importers find it here)
 )
 from scalinglaw_jax.solvers import (
     DEFAULT_OPTIONS,
@@ -208,6 +208,22 @@ class ParametricFit:
 
     def d_opt(self, flops):
         return np.asarray(self.frontier.d_opt(flops))
+
+    def report(self) -> str:
+        """The law, its parameters, the objective, the frontier and the starts' statuses."""
+        counts = ", ".join(f"{n} {name}" for name, n in self.start_status.items() if n)
+        values = ", ".join(f"{name} = {value:.5g}" for name, value in self.params.items())
+        g = float(np.exp(log_coefficient_g(self.frontier)))
+        return "\n".join(
+            [
+                f"law {self.law.name}: L = {self.law.formula or '(user law)'}",
+                f"  {values}",
+                f"objective (summed Huber, delta={self.delta:g}) = {self.objective:.6e}",
+                f"a = {self.frontier.a:.4f}, b = {self.frontier.b:.4f}, G = {g:.4g}",
+                f"starts: {self.n_starts} ({counts}); best start gradient norm "
+                f"{self.grad_norm:.2e}",
+            ]
+        )
 
     def to_dict(self) -> dict:
         return {
