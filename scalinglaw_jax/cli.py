@@ -7,13 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from scalinglaw_jax import cli_common, laws
+from scalinglaw_jax import bayes, cli_common, laws
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
 from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.errors import run_command
 from scalinglaw_jax.outputs import remove_stale_figures
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
     demo_tables,
@@ -23,6 +25,13 @@ from scalinglaw_jax.workflow import (
 )
 
 APPROACH_CHOICES = (*registry.KEYS, "all")
+DEMO_NUTS = {"chains": 2, "draws": 500, "warmup": 300}
+"""NUTS settings of ``demo --posterior``: short, so a posterior that needs longer chains fails
+its checks and its band is left out, with the reasons printed."""
+DEMO_K_STARTS = 0
+"""Grid starts per resample, besides the full-data optimum, of the demo's Approach-3 bands:
+none, as the simulated study has one clear optimum (a resample that fails is still counted,
+and too many failures leave the band out)."""
 
 
 def nominal_budgets(value):
@@ -36,18 +45,63 @@ def nominal_budgets(value):
     return tuple(float(v) for v in value)
 
 
-def report_study(study, out: Path, section: str = "approaches") -> None:
-    """Print each approach's report and the comparison table; write summary and figures."""
+def print_study(study, report: Report) -> None:
+    """Print (and record in ``report``) each approach's report and the comparison table."""
     for key, result in sorted(study.results.items()):
-        print(f"\n== {registry.get(key).name} ==")
-        print(result.report())
-    print("\n" + study.comparison_table())
+        report.table(registry.get(key).name, result.report())
+    report.table("Exponents and projections", study.comparison_table())
+    for key, reason in sorted(study.skipped.items()):
+        report.warn(f"{registry.get(key).name} skipped: {reason}", echo=False)
+
+
+def write_study(study, out: Path, report: Report, *, bands: dict | None = None) -> None:
+    """Write summary.json, the figures (``bands``: key -> ``ApproachBand`` on the frontier
+    lines) and report.html."""
     # Figures first, summary last: a run that fails while drawing leaves no new summary.
-    written = write_figures(study, out)
+    written = write_figures(study, out, bands=bands)
     remove_stale_figures(out, written)
     for key, content in study.summary().items():
+        cli_common.update_summary(out, "approaches", key, content)
+    report.write(out, written)
+    print(
+        f"\nwrote {out / 'summary.json'}, {out / REPORT_FILE} and {len(written)} figure files "
+        f"in {out}"
+    )
+
+
+def study_bands(
+    study,
+    out: Path,
+    report: Report,
+    *,
+    resamples: int,
+    posterior: bool = False,
+    seed: int = 0,
+    k_starts: int = 8,
+    nominal=None,
+) -> dict:
+    """Bootstrap (or sample) every fitted approach; record results and bands in summary.json
+    (``bootstrap`` / ``posterior`` sections, each entry with its ``band``); return the bands."""
+    if posterior:
+        settings = bayes.NutsSettings(**DEMO_NUTS, progress_bar=False)
+        results, bands = posterior_study(study, settings, seed=seed, isoflop_nominal=nominal)
+        section = "posterior"
+    else:
+        results, bands = bootstrap_study(
+            study, resamples, seed=seed, k_starts=k_starts, isoflop_nominal=nominal
+        )
+        section = "bootstrap"
+    for key, entry in sorted(bands.items()):
+        content = {}
+        if key in results:
+            result = results[key]
+            content = result.to_dict()
+            report.table(f"{registry.get(key).name}: {entry.label}", result.report())
+        content["band"] = band_to_dict(entry)
         cli_common.update_summary(out, section, key, content)
-    print(f"\nwrote {out / 'summary.json'} and {len(written)} figure files in {out}")
+        if entry.band is None:
+            report.warn(entry.note)
+    return bands
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -55,6 +109,8 @@ def run_fit(args: argparse.Namespace) -> int:
     # Flag and config values that need no data are refused before the data is read.
     approaches = registry.selected(str(args.approach or config.get("approach", "all")))
     law = cli_common.law_from_args(args, config)
+    if args.bootstrap is not None and args.bootstrap < 2:
+        return cli_common.fail(f"--bootstrap must be at least 2 resamples, got {args.bootstrap}")
     try:
         runs = cli_common.runs_from_args(args, config)
     except DataError as error:
@@ -65,7 +121,12 @@ def run_fit(args: argparse.Namespace) -> int:
     if not study.results:
         reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
         return cli_common.fail(f"no approach could be fitted: {reasons}")
-    report_study(study, out)
+    report = Report("scalinglaw fit", settings_of(args), runs.summary())
+    print_study(study, report)
+    bands = None
+    if args.bootstrap is not None:
+        bands = study_bands(study, out, report, resamples=args.bootstrap, nominal=nominal)
+    write_study(study, out, report, bands=bands)
     return 0
 
 
@@ -74,16 +135,31 @@ def run_demo(args: argparse.Namespace) -> int:
     demo = config.get("demo", {})
     started = time.perf_counter()
     seed = args.seed if args.seed is not None else demo.get("seed", 0)
+    resamples = args.resamples if args.resamples is not None else demo.get("resamples", 100)
+    if resamples < 2:
+        return cli_common.fail(f"--resamples must be at least 2, got {resamples}")
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
     out = cli_common.output_dir(args, config, "scalinglaw-demo", tables)
     true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
-    print(
+    described = (
         f"Simulated a Chinchilla-shaped study from the paper's Approach-3 law (a = {true_a:.4f}):"
         f" {len(tables['1'])} curve points, {len(tables['2'])} IsoFLOP runs, "
         f"{len(tables['3'])} final losses"
     )
+    print(described)
+    report = Report("scalinglaw demo", settings_of(args), described)
     study = fit_study(tables, isoflop_nominal=None)
-    report_study(study, out)
+    print_study(study, report)
+    bands = study_bands(
+        study,
+        out,
+        report,
+        resamples=resamples,
+        posterior=args.posterior,
+        seed=seed,
+        k_starts=DEMO_K_STARTS,
+    )
+    write_study(study, out, report, bands=bands)
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -116,6 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=flag(SEED, int), default=None, help="PRNG seed of the simulation"
     )
     demo.add_argument("--config", type=Path, default=None, help="TOML config file")
+    demo.add_argument(
+        "--resamples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bootstrap resamples per approach for the bands (default 100; Approach 3 in "
+        "fast mode, Approach 1 resampling whole curves)",
+    )
+    demo.add_argument(
+        "--posterior",
+        action="store_true",
+        help="posterior bands instead (NUTS for Approaches 2 and 3, the Bayesian bootstrap "
+        "for Approach 1; slower)",
+    )
     demo.set_defaults(func=run_demo)
 
     fit = commands.add_parser("fit", help="fit the approaches a table supports")
@@ -127,6 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around "
         "(default: the table's budget column, else clustering by gaps in log FLOPs)",
+    )
+    fit.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="also bootstrap every fitted approach with N resamples and draw the bands "
+        "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
     )
     cli_common.add_law_argument(fit)
     fit.set_defaults(func=run_fit)

@@ -16,6 +16,7 @@ from scalinglaw_jax.cli_common import (
 )
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.lawbook import DEFAULT_LAW
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 
 
 def _split_arguments(parser: argparse.ArgumentParser) -> None:
@@ -122,21 +123,26 @@ def run_backtest(args: argparse.Namespace) -> int:
         )
     except DataError as error:
         return fail(str(error))
+    report = Report("scalinglaw backtest", settings_of(args), runs.summary())
     for result in results:
+        report.table(f"Backtest of {result.law}", result.report(), echo=False)
         print(result.report())
         update_summary(out, "backtest", result.law, result.to_dict())
     try:
         isoflop = backtest.backtest_isoflop(runs, split, n_resamples=args.resamples, seed=args.seed)
     except DataError as error:
         print(f"Approach 2 backtest skipped: {error}")
+        report.warn(f"Approach 2 backtest skipped: {error}", echo=False)
     else:
         update_summary(out, "backtest_isoflop", "2", isoflop)
-        for entry in isoflop["held_out"]:
-            print(
-                f"Approach 2 at {entry['budget_flops']:.3g} FLOPs: predicted N_opt "
-                f"{entry['predicted_n_opt']:.3g}, the budget's own vertex "
-                f"{entry['vertex_n_opt'] or float('nan'):.3g}"
-            )
+        vertices = "\n".join(
+            f"Approach 2 at {entry['budget_flops']:.3g} FLOPs: predicted N_opt "
+            f"{entry['predicted_n_opt']:.3g}, the budget's own vertex "
+            f"{entry['vertex_n_opt'] or float('nan'):.3g}"
+            for entry in isoflop["held_out"]
+        )
+        if vertices:
+            report.table("Approach 2 backtest", vertices)
     written = plots.save_figure(plots.plot_backtest(results), out, "backtest")
     if rolling is not None:
         for name, series in rolling.items():
@@ -144,7 +150,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         written += plots.save_figure(
             plots.plot_extrapolation_error(rolling), out, "extrapolation_error"
         )
-    print(f"wrote {out / 'summary.json'} and {len(written)} figure files in {out}")
+    report.write(out, written)
+    print(f"wrote {out / 'summary.json'}, {len(written)} figure files and {REPORT_FILE} in {out}")
     return 0
 
 
@@ -162,7 +169,8 @@ def run_compare(args: argparse.Namespace) -> int:
         )
     except DataError as error:
         return fail(str(error))
-    print(backtest.comparison_table(comparison))
+    report = Report("scalinglaw compare", settings_of(args), runs.summary())
+    report.table("Laws compared", backtest.comparison_table(comparison))
     for name, entry in comparison["laws"].items():
         update_summary(out, "comparison", name, entry)
     update_summary(
@@ -174,5 +182,6 @@ def run_compare(args: argparse.Namespace) -> int:
             for key in ("ranking", "ranking_rule", "rankings_agree", "cutoff_flops")
         },
     )
-    print(f"wrote {out / 'summary.json'}")
+    report.write(out)
+    print(f"wrote {out / 'summary.json'} and {out / REPORT_FILE}")
     return 0

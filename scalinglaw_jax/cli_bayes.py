@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from scalinglaw_jax import bayes, cli_common
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.bands import band_to_dict, posterior_band
 from scalinglaw_jax.config import SEED, flag, integer, learning_rate_flag, number
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 from scalinglaw_jax.outputs import check_out_path
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
 
 POSITIVE = flag(integer(1), int)
-
-BAND_POINTS = 41
 
 
 def _nuts_arguments(parser: argparse.ArgumentParser) -> None:
@@ -139,17 +138,6 @@ def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
     )
 
 
-def _band_dict(posterior: bayes.Posterior, flops: np.ndarray) -> dict:
-    lo, hi = np.log10(flops.min()) - 1.0, max(np.log10(flops.max()) + 1.0, 26.0)
-    band = posterior.band(np.logspace(lo, hi, BAND_POINTS))
-    return {
-        "level": band.level,
-        "flops": band.flops,
-        "n_opt": [band.n_low, band.n_high],
-        "d_opt": [band.d_low, band.d_high],
-    }
-
-
 def run_sample(args: argparse.Namespace) -> int:
     """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
     config = cli_common.read_config(args.config)
@@ -181,22 +169,28 @@ def run_sample(args: argparse.Namespace) -> int:
         nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None,
         **common,
     )
-    netcdf = out / f"posterior_approach{args.approach}.nc"
+    approach = str(args.approach)
+    netcdf = out / f"posterior_approach{approach}.nc"
     posterior.save(netcdf)
+    band = posterior_band(posterior)
     content = posterior.to_dict()
-    content["band"] = _band_dict(posterior, runs.flops)
+    content["band"] = band_to_dict(band)
     content["netcdf"] = str(netcdf)
-    cli_common.update_summary(out, "posterior", args.approach, content)
-    print(posterior.report())
-    print(f"wrote {netcdf} and {out / 'summary.json'}")
+    cli_common.update_summary(out, "posterior", approach, content)
+    report = Report("scalinglaw sample", settings_of(args), runs.summary())
+    report.table(f"Approach {approach} posterior", posterior.report())
     diag = posterior.diagnostics
     if not diag.ok:
-        print(
-            f"WARNING: the Approach {args.approach} posterior failed its checks: "
+        report.warn(
+            f"the Approach {approach} posterior failed its checks: "
             + "; ".join(diag.reasons)
-            + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors.",
-            file=sys.stderr,
+            + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors."
         )
+        report.warn(band.note)
+    lines = banded_lines({approach: posterior.frontier()}, {approach: band})
+    written = write_frontier_figures(lines, out, runs=runs)
+    report.write(out, written)
+    print(f"wrote {netcdf}, {out / 'summary.json'}, the figures and {out / REPORT_FILE}")
     return 0
 
 
@@ -225,6 +219,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         parametric_law=law,
     )
     path = result.save(out / "calibration.json")
-    print(result.report())
-    print(f"wrote {path}")
+    report = Report("scalinglaw calibrate", settings_of(args))
+    report.table("Coverage of nominal intervals", result.report())
+    report.write(out)
+    print(f"wrote {path} and {out / REPORT_FILE}")
     return 0

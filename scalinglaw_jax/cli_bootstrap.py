@@ -10,8 +10,11 @@ import jax.numpy as jnp
 
 from scalinglaw_jax import cli_common, laws, resample
 from scalinglaw_jax.approaches import parametric_spec, registry
+from scalinglaw_jax.bands import band_to_dict, bootstrap_band
 from scalinglaw_jax.config import SEED, flag, integer, number
 from scalinglaw_jax.data import DataError
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
 
 LEVEL = number(0.0, 1.0, open_low=True, open_high=True)
 
@@ -139,9 +142,11 @@ def run(args: argparse.Namespace) -> int:
     out = cli_common.output_dir(args, config, "scalinglaw-bootstrap", runs)
     nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
     dtype = jnp.float32 if args.float32 else jnp.float64
-    done, skipped = 0, []
+    report = Report("scalinglaw bootstrap", settings_of(args), runs.summary())
+    skipped, frontiers, bands = [], {}, {}
     for key in approaches:
-        print(f"\n== {registry.get(key).title}: {scheme} bootstrap, {n_resamples} resamples ==")
+        heading = f"{registry.get(key).title}: {scheme} bootstrap, {n_resamples} resamples"
+        print(f"\n== {heading} ==")
         try:
             problem = resample.prepare(
                 runs,
@@ -158,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
             if len(approaches) == 1:
                 return cli_common.fail(str(error))
             print(f"skipped: {error}")
+            report.warn(f"{registry.get(key).title} skipped: {error}", echo=False)
             skipped.append(key)
             continue
         try:
@@ -181,16 +187,26 @@ def run(args: argparse.Namespace) -> int:
                 f"resumed {sweep.resumed_chunks} finished chunk(s), recomputed "
                 f"{sweep.recomputed_chunks} corrupt one(s)"
             )
+        report.table(heading, result.report(), echo=False)
         print(result.report())
-        done += 1
+        frontiers[key] = problem.point.frontier
+        bands[key] = bootstrap_band(result)
+        if bands[key].band is None:
+            report.warn(bands[key].note)
         if jax.process_index() != 0:
             continue  # multi-host: every process holds the results; process 0 writes them
         netcdf = result.save(out / f"bootstrap_approach{key}.nc", resample.flops_grid())
         content = result.to_dict()
         content["netcdf"] = netcdf.name
+        content["band"] = band_to_dict(bands[key])
         cli_common.update_summary(out, "bootstrap", key, content)
-    if not done:
+    if not frontiers:
         return cli_common.fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
     if jax.process_index() == 0:
-        print(f"\nwrote {out / 'summary.json'} (bootstrap) and the draws as netCDF in {out}")
+        written = write_frontier_figures(banded_lines(frontiers, bands), out, runs=runs)
+        report.write(out, written)
+        print(
+            f"\nwrote {out / 'summary.json'} (bootstrap), the draws as netCDF, the figures with "
+            f"bands and {REPORT_FILE} in {out}"
+        )
     return 0

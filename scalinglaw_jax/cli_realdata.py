@@ -8,6 +8,7 @@ from pathlib import Path
 from scalinglaw_jax.cli_common import fail
 from scalinglaw_jax.config import SEED, flag, integer
 from scalinglaw_jax.data import DataError
+from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 
 
 def run_datasets(args: argparse.Namespace) -> int:
@@ -35,9 +36,11 @@ def run_replicate(args: argparse.Namespace) -> int:
         )
     except DataError as error:
         return fail(str(error))
-    print(report.report())
+    page = Report("scalinglaw replicate chinchilla", settings_of(args), fits["runs"].summary())
+    page.table("Replication of Hoffmann et al. (2022) on Epoch AI's data", report.report())
     written = save_report(report, fits, args.out)
-    print(f"wrote {len(written)} files in {args.out}")
+    page.write(args.out, written)
+    print(f"wrote {len(written)} files and {REPORT_FILE} in {args.out}")
     return 0
 
 

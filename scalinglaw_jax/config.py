@@ -175,7 +175,7 @@ def schema() -> dict:
         "approach": choice(*APPROACHES, integers_as_text=True),
         "law": text,
         "data": {"drop_highest_loss": integer(0), "columns": columns_table},
-        "demo": {"seed": SEED, "noise": number(0.0, 1.0)},
+        "demo": {"seed": SEED, "noise": number(0.0, 1.0), "resamples": integer(2)},
         "isoflop": {"nominal": nominal_budgets},
         "bootstrap": {
             "approach": choice(*APPROACHES, integers_as_text=True),

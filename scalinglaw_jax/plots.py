@@ -14,6 +14,7 @@ notebooks' inline display intact while scripts save through Agg/SVG/PDF canvases
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -40,40 +41,34 @@ _BAND_STYLE = {
     "posterior": {"face_alpha": 0.08, "edge_alpha": 0.8, "hatch": "///", "linewidth": 0.7},
 }
 _RUNS_STYLE = {"s": 7, "color": "0.55", "alpha": 0.6, "linewidths": 0, "zorder": 1}
-_STAR_STYLE = {
-    "marker": "*",
-    "s": 150,
-    "facecolor": "0.15",
-    "edgecolor": "white",
-    "linewidths": 0.6,
-    "zorder": 6,
-}
-# Star annotations, in points from the star, chosen so that the four labels never overlap.
-_STAR_OFFSETS_FLOPS = {
-    "Chinchilla": (10, 0, "left"),
-    "Gopher": (10, -2, "left"),
-    "GPT-3": (-10, -4, "right"),
-    "Megatron-Turing NLG": (-10, 4, "right"),
-}
-_STAR_OFFSETS_TOKENS = {
-    "Chinchilla": (10, 0, "left"),
-    "Gopher": (10, 2, "left"),
-    "GPT-3": (10, -2, "left"),
-    "Megatron-Turing NLG": (10, 0, "left"),
+_STAR_STYLE = {"marker": "*", "s": 170, "edgecolor": "black", "linewidths": 0.5, "zorder": 6}
+# The seed figures' star colours: Chinchilla teal, Gopher yellow, GPT-3 red, MT-NLG purple.
+STAR_COLORS = {
+    "Chinchilla": "#12a4a0",
+    "Gopher": "#f2c318",
+    "GPT-3": "#d62728",
+    "Megatron-Turing NLG": "#8a4bb0",
 }
 KAPLAN_LABEL = "Kaplan et al. (2020)"
+# Frontier figures keep the paper's 4:3 axes and put the legend (lines, stars, bands) beside.
+_FRONTIER_FIGSIZE = (9.2, 4.8)
 _BUDGET_CMAP = colormaps["viridis"]
 _LOSS_CMAP = colormaps["viridis"]
 
 
 class FrontierLine(NamedTuple):
-    """One approach to draw: its frontier, optional bands, and style (``color=None``: cycle)."""
+    """One approach to draw: its frontier, optional bands, and style (``color=None``: cycle).
+
+    ``band_labels`` (one per band, optional) is the legend text of each band, e.g. the level,
+    scheme and resample count; without it a band is listed as ``"95% bootstrap band"``.
+    """
 
     label: str
     frontier: Frontier
     bands: tuple[Band, ...] = ()
     color: str | None = None
     linestyle: str = "-"
+    band_labels: tuple[str, ...] = ()
 
 
 def plot_params_vs_flops(
@@ -90,25 +85,21 @@ def plot_params_vs_flops(
     ``runs`` (a Runs-like object with ``.flops`` and ``.params``, or a ``(flops, params)``
     tuple) is drawn as grey dots; bands are fills in their line's colour.
     """
-    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE)
     flops = np.geomspace(*flops_range, 200)
     y_values = []
     if runs is not None:
         run_flops, run_params, _ = _runs_arrays(runs)
         ax.scatter(run_flops, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
         y_values.append(run_params)
-    band_keys = {}
+    band_legend: dict[str, tuple[str, set]] = {}
     for i, line in enumerate(lines):
         color = line.color or f"C{i}"
-        for band in line.bands:
+        for band, gid, label in _line_bands(line):
             ax.fill_between(
-                band.flops,
-                band.n_low,
-                band.n_high,
-                gid=f"band-{band.kind}",
-                **_band_kwargs(band.kind, color),
+                band.flops, band.n_low, band.n_high, gid=gid, **_band_kwargs(band.kind, color)
             )
-            band_keys[(band.kind, band.level)] = None
+            band_legend.setdefault(label, (band.kind, set()))[1].add(color)
         n_opt = _n_opt(line.frontier, flops)
         ax.plot(
             flops,
@@ -129,7 +120,7 @@ def plot_params_vs_flops(
     if stars:
         star_x = [m.flops for m in REFERENCE_MODELS]
         star_y = [m.params for m in REFERENCE_MODELS]
-        _draw_stars(ax, star_x, star_y, _STAR_OFFSETS_FLOPS)
+        _draw_stars(ax, star_x, star_y)
         y_values.append(np.asarray(star_y))
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -139,7 +130,7 @@ def plot_params_vs_flops(
     ax.set_xlabel("FLOPs")
     ax.set_ylabel("Parameters")
     _count_axis(ax.yaxis)
-    _finish(ax, band_keys, loc="upper left")
+    _finish(ax, band_legend)
     return fig
 
 
@@ -163,7 +154,7 @@ def plot_params_vs_tokens(
     so the band at one budget is the iso-FLOP segment joining those two corners, and the polygon
     is the union of those segments.
     """
-    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE)
     flops = np.geomspace(*flops_range, 200)
     budgets = np.asarray(budgets, dtype=float)
     x_values, y_values = [], []
@@ -172,10 +163,10 @@ def plot_params_vs_tokens(
         ax.scatter(run_tokens, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
         x_values.append(run_tokens)
         y_values.append(run_params)
-    band_keys = {}
+    band_legend: dict[str, tuple[str, set]] = {}
     for i, line in enumerate(lines):
         color = line.color or f"C{i}"
-        for band in line.bands:
+        for band, gid, label in _line_bands(line):
             verts = np.column_stack(
                 [
                     np.concatenate([band.d_low, band.d_high[::-1]]),
@@ -183,10 +174,9 @@ def plot_params_vs_tokens(
                 ]
             )
             ax.add_collection(
-                PolyCollection([verts], gid=f"band-{band.kind}", **_band_kwargs(band.kind, color)),
-                autolim=False,
+                PolyCollection([verts], gid=gid, **_band_kwargs(band.kind, color)), autolim=False
             )
-            band_keys[(band.kind, band.level)] = None
+            band_legend.setdefault(label, (band.kind, set()))[1].add(color)
         n_opt, d_opt = _n_opt(line.frontier, flops), _d_opt(line.frontier, flops)
         ax.plot(
             d_opt,
@@ -212,7 +202,7 @@ def plot_params_vs_tokens(
     if stars:
         star_x = [m.tokens for m in REFERENCE_MODELS]
         star_y = [m.params for m in REFERENCE_MODELS]
-        _draw_stars(ax, star_x, star_y, _STAR_OFFSETS_TOKENS)
+        _draw_stars(ax, star_x, star_y)
         x_values.append(np.asarray(star_x))
         y_values.append(np.asarray(star_y))
     ax.set_xscale("log")
@@ -224,7 +214,7 @@ def plot_params_vs_tokens(
     ax.set_ylabel("Parameters")
     _count_axis(ax.xaxis)
     _count_axis(ax.yaxis)
-    _finish(ax, band_keys, loc="upper left")
+    _finish(ax, band_legend)
     return fig
 
 
@@ -524,28 +514,41 @@ def _runs_loss(runs) -> np.ndarray | None:
     return None if loss is None else np.asarray(loss, dtype=float)
 
 
-def _draw_stars(ax: Axes, xs, ys, offsets) -> None:
-    """The four reference models as stars, each annotated with its name and size."""
-    ax.scatter(xs, ys, gid="reference-models", **_STAR_STYLE)
+def _draw_stars(ax: Axes, xs, ys) -> None:
+    """The four reference models as stars in the seed figures' colours, named in the legend."""
     for model, x, y in zip(REFERENCE_MODELS, xs, ys, strict=True):
-        dx, dy, ha = offsets[model.name]
-        ax.annotate(
-            f"{model.name} ({_format_count(model.params)})",
-            (x, y),
-            xytext=(dx, dy),
-            textcoords="offset points",
-            ha=ha,
-            va="center",
-            fontsize=8,
-            bbox={
-                "boxstyle": "round,pad=0.15",
-                "facecolor": "white",
-                "edgecolor": "none",
-                "alpha": 0.75,
-            },
-            zorder=7,
-            gid="reference-label",
+        ax.scatter(
+            [x],
+            [y],
+            facecolor=STAR_COLORS[model.name],
+            label=f"{model.name} ({_format_count(model.params)})",
+            gid=f"reference-model-{_slug(model.name)}",
+            **_STAR_STYLE,
         )
+
+
+def _line_bands(line: FrontierLine):
+    """``(band, SVG group id, legend text)`` for each band of ``line``.
+
+    Ids read ``band-<kind>-<line label slug>`` (``-<i>`` added for a second band of one kind),
+    so scripts find every band, and each line's, in the SVG output.
+    """
+    if line.band_labels and len(line.band_labels) != len(line.bands):
+        raise ValueError(
+            f"FrontierLine {line.label!r}: {len(line.band_labels)} band_labels for "
+            f"{len(line.bands)} bands"
+        )
+    slug, seen = _slug(line.label), set()
+    for i, band in enumerate(line.bands):
+        gid = f"band-{band.kind}-{slug}" + (f"-{i}" if band.kind in seen else "")
+        seen.add(band.kind)
+        label = line.band_labels[i] if line.band_labels else f"{band.level:.0%} {band.kind} band"
+        yield band, gid, label
+
+
+def _slug(text: str) -> str:
+    """``"Approach 1 (envelope)" -> "approach-1-envelope"``: a label as an SVG id part."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _label_budgets(ax: Axes, frontiers: Sequence[Frontier], budgets: np.ndarray) -> None:
@@ -596,14 +599,18 @@ def _count_axis(axis, subs=(1.0,)) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def _finish(ax: Axes, band_keys: dict[tuple[str, float], None], loc: str) -> None:
-    """Light grid and a legend with one neutral swatch per band kind and level."""
+def _finish(ax: Axes, band_legend: dict[str, tuple[str, set]]) -> None:
+    """Light grid and a legend, right of the axes, with one swatch per band description.
+
+    A description used by one line only gets that line's colour; a shared one a neutral grey.
+    """
     ax.grid(True, which="major", alpha=0.25)
     handles, labels = ax.get_legend_handles_labels()
-    for kind, level in band_keys:
-        handles.append(Patch(**_band_kwargs(kind, "0.3")))
-        labels.append(f"{level:.0%} {kind} band")
-    ax.legend(handles, labels, loc=loc, fontsize=8, framealpha=0.9)
+    for label, (kind, colors) in band_legend.items():
+        color = next(iter(colors)) if len(colors) == 1 else "0.3"
+        handles.append(Patch(**_band_kwargs(kind, color)))
+        labels.append(label)
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
 
 
 def plot_backtest(results: Sequence, *, level: float = 0.9) -> Figure:

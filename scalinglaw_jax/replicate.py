@@ -30,11 +30,13 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
 )
 from scalinglaw_jax.approaches.varpro import fit_varpro, varpro_sweep_plan
+from scalinglaw_jax.bands import posterior_band
 from scalinglaw_jax.data import Runs
 from scalinglaw_jax.datasets import load_dataset
 from scalinglaw_jax.intervals import percentile_interval
 from scalinglaw_jax.io import to_jsonable
 from scalinglaw_jax.lawbook import LAWS
+from scalinglaw_jax.workflow import banded_lines
 
 LEVEL = 0.95
 PAPER_THETA = dict(zip(("log_A", "log_B", "log_E", "alpha", "beta"), laws.PAPER_THETA, strict=True))
@@ -190,7 +192,7 @@ def replicate_chinchilla(
     """Fit Approaches 2 and 3 on ``chinchilla_epoch`` with bootstrap and posterior intervals.
 
     ``resamples=0`` or ``draws=0`` skips that kind of interval. Returns the report and the
-    fitted objects (for figures).
+    fitted objects (for figures; with draws, ``"bands"``: the posteriors' ``ApproachBand``s).
     """
     runs = load_dataset("chinchilla_epoch", data_dir)
     all_rows = load_dataset("chinchilla_epoch", data_dir, drop_highest_loss=0)
@@ -226,6 +228,7 @@ def replicate_chinchilla(
         f"Epoch) give a = {fit2_all.frontier.a:.4f}.",
         "The paper's Table 2 intervals are 10-90% over 80% subsamples; ours are 95% intervals.",
     ]
+    fits = {"runs": runs, "approach2": fit2, "approach3": fit3}
     if resamples:
         boot = bootstrap_draws(runs, fit2, fit3, resamples, resample.seed_from_key(key_boot))
         failed = int(np.sum(boot.pop("status") != 0))
@@ -261,7 +264,9 @@ def replicate_chinchilla(
             f"Posteriors: NUTS, {chains} chains x {draws} draws ({draws} warmup); Approach 3 "
             f"Huber likelihood with learning rate {learning_rate!r}; Approach 2 joint model."
         )
-    return report, {"runs": runs, "approach2": fit2, "approach3": fit3}
+        fits["bands"] = {"2": posterior_band(post2), "3": posterior_band(post3)}
+        report.notes += [e.note for e in fits["bands"].values() if e.band is None]
+    return report, fits
 
 
 def save_report(report: Replication, fits: dict, out: Path) -> list[Path]:
@@ -271,13 +276,13 @@ def save_report(report: Replication, fits: dict, out: Path) -> list[Path]:
     written = [out / "replication.md", out / "replication.json"]
     written[0].write_text(report.report())
     written[1].write_text(json.dumps(to_jsonable(report.to_dict()), indent=2))
-    lines = [
-        plots.FrontierLine("Approach 2 (IsoFLOP)", fits["approach2"].frontier, color="C1"),
-        plots.FrontierLine("Approach 3 (parametric)", fits["approach3"].frontier, color="C2"),
+    frontiers = {key: fits[f"approach{key}"].frontier for key in ("2", "3")}
+    lines = banded_lines(frontiers, fits.get("bands"))
+    lines.append(
         plots.FrontierLine(
             "Paper Approach 3 (TeX params)", _PAPER_FRONTIER, color="0.4", linestyle="--"
-        ),
-    ]
+        )
+    )
     figure = plots.plot_params_vs_flops(lines, runs=fits["runs"])
     written += plots.save_figure(figure, out, "replication_params_vs_flops")
     result2 = fits["approach2"]

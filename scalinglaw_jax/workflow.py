@@ -29,17 +29,9 @@ class StudyFit:
     tables: dict = field(default_factory=dict)
 
     def frontier_lines(self, bands: dict | None = None) -> list[plots.FrontierLine]:
-        """One line per fitted approach, with bands (``{"3": (Band, ...)}``) when given."""
-        bands = bands or {}
-        return [
-            plots.FrontierLine(
-                registry.get(key).name,
-                result.frontier,
-                bands=tuple(bands.get(key, ())),
-                color=registry.get(key).color,
-            )
-            for key, result in sorted(self.results.items())
-        ]
+        """One line per fitted approach, with its band when ``bands`` (key -> ApproachBand,
+        see :mod:`scalinglaw_jax.bands`) holds a drawn one."""
+        return banded_lines({key: r.frontier for key, r in self.results.items()}, bands)
 
     def comparison_table(self) -> str:
         """Exponents and projections side by side with the paper's Table 2 and Kaplan."""
@@ -107,16 +99,40 @@ def fit_study(
     return study
 
 
+def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.FrontierLine]:
+    """One line per approach key in its colour; ``bands`` maps keys to ``ApproachBand``s, and
+    a drawn band goes on its line with its legend text."""
+    bands = bands or {}
+    lines = []
+    for key, frontier in sorted(frontiers.items()):
+        entry = bands.get(key)
+        drawn = entry is not None and entry.band is not None
+        lines.append(
+            plots.FrontierLine(
+                registry.get(key).name,
+                frontier,
+                bands=(entry.band,) if drawn else (),
+                color=registry.get(key).color,
+                band_labels=(entry.label,) if drawn else (),
+            )
+        )
+    return lines
+
+
+def write_frontier_figures(lines, out_dir: Path, runs=None) -> list[Path]:
+    """The two seed figures, params_vs_flops and params_vs_tokens, as PNG, SVG and PDF."""
+    figure = plots.plot_params_vs_flops(lines, runs=runs)
+    written = plots.save_figure(figure, out_dir, "params_vs_flops")
+    figure = plots.plot_params_vs_tokens(lines, runs=runs)
+    return written + plots.save_figure(figure, out_dir, "params_vs_tokens")
+
+
 def write_figures(study: StudyFit, out_dir: Path, *, bands: dict | None = None) -> list[Path]:
-    """The paper's figures for whatever was fitted (PNG, SVG, PDF)."""
+    """The paper's figures for whatever was fitted (PNG, SVG, PDF), with ``bands`` (key ->
+    ``ApproachBand``) on the frontier lines."""
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
-    lines = study.frontier_lines(bands)
-    written = []
-    figure = plots.plot_params_vs_flops(lines, runs=dots)
-    written += plots.save_figure(figure, out_dir, "params_vs_flops")
-    figure = plots.plot_params_vs_tokens(lines, runs=dots)
-    written += plots.save_figure(figure, out_dir, "params_vs_tokens")
+    written = write_frontier_figures(study.frontier_lines(bands), out_dir, runs=dots)
     for key, result in sorted(study.results.items()):
         for name, figure in registry.get(key).figures(result, study.tables[key]):
             written += plots.save_figure(figure, out_dir, name)

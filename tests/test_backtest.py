@@ -13,6 +13,7 @@ from scalinglaw_jax import backtest, bayes
 from scalinglaw_jax.cli import main
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.simulate import repeated_epoch_design, simulate_law
+from tests.test_report import assert_self_contained
 
 CHINCHILLA_TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
 NOISE = 0.01
@@ -149,6 +150,8 @@ def test_cli_backtest_writes_sections_and_figures(study, tmp_path):
     ):
         assert key in entry
     assert (out / "backtest.svg").is_file()
+    page = assert_self_contained(out / "report.html", n_figures=1)
+    assert "Backtest of chinchilla" in "".join(page.text)
 
 
 @pytest.mark.parametrize(

@@ -178,6 +178,10 @@ def test_cli_sample_writes_summary(simulated_csv, tmp_path):
         assert name in summary
     assert summary["ok"] is False  # 30 draws cannot reach ESS > 400: the run says so
     assert (tmp_path / "posterior_approach3.nc").is_file()
+    # ... and its band is left out of the figures, with the reason in summary and report.
+    assert summary["band"]["drawn"] is False and "failed its checks" in summary["band"]["note"]
+    assert 'id="band' not in (tmp_path / "params_vs_flops.svg").read_text()
+    assert "no posterior band for Approach 3" in (tmp_path / "report.html").read_text()
 
 
 DEVICES_SCRIPT = """

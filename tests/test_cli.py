@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from scalinglaw_jax.cli import main
+from tests.test_report import assert_self_contained
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -80,7 +81,8 @@ def test_fit_all_with_config_reports_skips(epoch_csv, tmp_path, capsys):
 
 
 def test_demo_runs_all_approaches(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--config", str(CONFIGS / "demo.toml")]) == 0
+    config = ["--config", str(CONFIGS / "demo.toml")]
+    assert main(["demo", "--out", str(tmp_path), *config, "--resamples", "20"]) == 0
     summary = read_summary(tmp_path)["approaches"]
     assert {"1", "2", "3", "kaplan"} <= set(summary)
     truth_a = 0.45652591
@@ -94,6 +96,14 @@ def test_demo_runs_all_approaches(tmp_path, capsys):
             assert (tmp_path / f"{stem}.{suffix}").stat().st_size > 1000
     printed = capsys.readouterr().out
     assert "Kaplan et al. (2020)" in printed
+    # A bootstrap band on every approach line of both seed figures, recorded in summary.json.
+    bootstrap = read_summary(tmp_path)["bootstrap"]
+    for key, name in (("1", "envelope"), ("2", "isoflop"), ("3", "parametric")):
+        assert bootstrap[key]["n_resamples"] == 20 and bootstrap[key]["band"]["drawn"], key
+        for stem in ("params_vs_flops", "params_vs_tokens"):
+            svg = (tmp_path / f"{stem}.svg").read_text()
+            assert f'<g id="band-bootstrap-approach-{key}-{name}">' in svg, (key, stem)
+    assert_self_contained(tmp_path / "report.html", n_figures=4)
 
 
 def test_bad_table_is_a_clear_error(tmp_path, capsys):
@@ -170,3 +180,11 @@ def test_cpu_devices_flag_errors_are_clear(value, message, tmp_path, capsys):
     assert main(["--cpu-devices", value, "demo", "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_calibrate_writes_report(tmp_path):
+    args = ["calibrate", "--studies", "1", "--approach", "2", "--resamples", "10"]
+    args += ["--chains", "1", "--draws", "30", "--warmup", "30", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    page = assert_self_contained(tmp_path / "report.html", n_figures=0)
+    assert "coverage" in "".join(page.text)

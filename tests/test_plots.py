@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from scalinglaw_jax import intervals, laws, plots
@@ -34,6 +35,20 @@ def _draws(frontier: Frontier, n: int = 300, seed: int = 0):
 
 def _gid(ax: Axes, gid: str) -> list:
     return [artist for artist in ax.get_children() if artist.get_gid() == gid]
+
+
+def _stars(ax: Axes) -> list:
+    return [a for a in ax.get_children() if (a.get_gid() or "").startswith("reference-model-")]
+
+
+def _assert_stars_coloured_and_listed(ax: Axes) -> None:
+    """One star per reference model, in its seed-figure colour, named in the legend."""
+    stars = _stars(ax)
+    assert len(stars) == 4 and all(len(s.get_offsets()) == 1 for s in stars)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for model, star in zip(laws.REFERENCE_MODELS, stars, strict=True):
+        assert f"{model.name} ({plots._format_count(model.params)})" in legend
+        np.testing.assert_allclose(star.get_facecolor()[0], to_rgba(plots.STAR_COLORS[model.name]))
 
 
 @pytest.fixture(scope="module")
@@ -136,14 +151,9 @@ def test_params_vs_flops_full(lines, runs):
     assert len(_gid(ax, "frontier")) == 3
     assert len(_gid(ax, "kaplan")) == 1
     assert _gid(ax, "kaplan")[0].get_linestyle() == "--"
-    (stars,) = _gid(ax, "reference-models")
-    assert len(stars.get_offsets()) == 4
-    names = sorted(t.get_text() for t in _gid(ax, "reference-label"))
-    assert names == sorted(
-        f"{m.name} ({plots._format_count(m.params)})" for m in laws.REFERENCE_MODELS
-    )
-    (boot,) = _gid(ax, "band-bootstrap")
-    (post,) = _gid(ax, "band-posterior")
+    _assert_stars_coloured_and_listed(ax)
+    (boot,) = _gid(ax, "band-bootstrap-approach-2")
+    (post,) = _gid(ax, "band-posterior-approach-2")
     assert isinstance(boot, PolyCollection) and isinstance(post, PolyCollection)
     assert boot.get_hatch() is None and post.get_hatch()
     assert len(_gid(ax, "runs")[0].get_offsets()) == 40
@@ -163,7 +173,7 @@ def test_params_vs_flops_bare(lines):
     )
     ax = fig.axes[0]
     assert len(_gid(ax, "frontier")) == 1
-    assert not _gid(ax, "kaplan") and not _gid(ax, "reference-models")
+    assert not _gid(ax, "kaplan") and not _stars(ax)
     assert not [c for c in ax.collections if isinstance(c, PolyCollection)]
     assert len(_gid(ax, "runs")[0].get_offsets()) == 2
 
@@ -183,16 +193,39 @@ def test_params_vs_tokens(lines, runs):
     markers = _gid(ax, "budget-markers")
     assert len(markers) == 3 and all(len(m.get_xdata()) == 3 for m in markers)
     assert [t.get_text() for t in _gid(ax, "budget-label")] == ["1e19", "1e21", "1e23"]
-    assert len(_gid(ax, "reference-models")[0].get_offsets()) == 4
-    (boot,) = _gid(ax, "band-bootstrap")
+    _assert_stars_coloured_and_listed(ax)
+    (boot,) = _gid(ax, "band-bootstrap-approach-2")
     band = lines[0].bands[0]
     verts = boot.get_paths()[0].vertices
     np.testing.assert_allclose(verts[:, 0].min(), band.d_low.min())
     np.testing.assert_allclose(verts[:, 1].max(), band.n_high.max())
     assert ax.get_xlabel() == "Tokens"
     bare = plots.plot_params_vs_tokens(lines[1:2], kaplan=False, stars=False).axes[0]
-    assert not _gid(bare, "kaplan") and not _gid(bare, "reference-models")
-    assert not _gid(bare, "band-bootstrap") and not _gid(bare, "band-posterior")
+    assert not _gid(bare, "kaplan") and not _stars(bare)
+    assert not [c for c in bare.collections if (c.get_gid() or "").startswith("band")]
+
+
+def test_band_labels_name_bands_in_the_legend(lines):
+    """Own legend text per band; a text one line uses is in its colour, a shared one grey."""
+    a2 = lines[0].frontier
+    boot = lines[0].bands[0]
+    other = intervals.band_from_draws(FLOPS, *_draws(a2, seed=3), kind="bootstrap")
+    banded = [
+        plots.FrontierLine("A", a2, (boot,), color="C1", band_labels=("block bootstrap",)),
+        plots.FrontierLine("B", a2, (boot, other), color="C2", band_labels=("rows",) * 2),
+        plots.FrontierLine("C", a2, (other,), color="C3", band_labels=("rows",)),
+    ]
+    ax = plots.plot_params_vs_flops(banded).axes[0]
+    legend = ax.get_legend()
+    patches = dict(
+        zip([t.get_text() for t in legend.get_texts()], legend.legend_handles, strict=True)
+    )
+    np.testing.assert_allclose(patches["block bootstrap"].get_facecolor()[:3], to_rgba("C1")[:3])
+    np.testing.assert_allclose(patches["rows"].get_facecolor()[:3], to_rgba("0.3")[:3])
+    ids = sorted(c.get_gid() for c in ax.collections if c.get_gid().startswith("band"))
+    assert ids == ["band-bootstrap-a", "band-bootstrap-b", "band-bootstrap-b-1", "band-bootstrap-c"]
+    with pytest.raises(ValueError, match="1 band_labels for 2 bands"):
+        plots.plot_params_vs_tokens([banded[1]._replace(band_labels=("rows",))])
 
 
 # --- IsoFLOP and parametric figures -------------------------------------------------------

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from scalinglaw_jax import replicate
+from scalinglaw_jax import bands, intervals, replicate
 from scalinglaw_jax.solvers import product_grid
 
 REDUCED_GRID = product_grid(
@@ -55,3 +56,25 @@ def test_chinchilla_form_beats_kaplan_held_out(epoch_csv):
     scores = replicate.compare_forms(runs, folds=3)
     assert scores["better"] == "chinchilla"
     assert scores["kaplan"]["heldout_rms_log"] > scores["chinchilla"]["heldout_rms_log"]
+
+
+def test_report_draws_the_posterior_bands_it_has(replication, tmp_path):
+    report, fits = replication
+    frontier = fits["approach3"].frontier
+    rng = np.random.default_rng(0)
+    a = float(frontier.a) + 0.01 * rng.standard_normal(50)
+    log_g_n = float(frontier.log_g_n) + 0.05 * rng.standard_normal(50)
+    band = intervals.band_from_draws(
+        bands.BAND_FLOPS, log_g_n, a, -np.log(6.0) - log_g_n, 1 - a, kind="posterior"
+    )
+    fits = {
+        **fits,
+        "bands": {
+            "2": bands.ApproachBand("2", None, "posterior band (NUTS)", "failed its checks"),
+            "3": bands.ApproachBand("3", band, "95% posterior band (NUTS, 50 draws)"),
+        },
+    }
+    replicate.save_report(report, fits, tmp_path)
+    svg = (tmp_path / "replication_params_vs_flops.svg").read_text()
+    assert '<g id="band-posterior-approach-3-parametric">' in svg
+    assert 'id="band-posterior-approach-2' not in svg

@@ -1,0 +1,151 @@
+"""``report.html``: one self-contained page per command run.
+
+Every ``scalinglaw`` command collects what it printed (tables), its settings, a summary of the
+data and its warnings in a :class:`Report`, and writes them next to ``summary.json`` with the
+figures inlined as SVG. The page references nothing outside itself (no scripts, styles, images
+or links to other files or hosts), so it opens from a disk, an e-mail or an archive, offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scalinglaw_jax import __version__ as package_version
+
+REPORT_FILE = "report.html"
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222;
+       padding: 0 1em; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; margin-top: 1.8em; }
+h3 { font-size: 1.05em; margin-bottom: 0.3em; }
+.meta { color: #666; margin-top: 0; }
+.warnings { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5em 1em; }
+.figures { display: flex; flex-wrap: wrap; gap: 1.5em; }
+figure { margin: 0; flex: 1 1 40em; }
+figure svg { max-width: 100%; height: auto; }
+figcaption { color: #555; font-size: 0.9em; text-align: center; }
+pre { background: #f6f6f6; padding: 0.6em 0.8em; overflow-x: auto; font-size: 0.85em; }
+table.settings { border-collapse: collapse; font-size: 0.9em; }
+table.settings td { border-top: 1px solid #ddd; padding: 0.2em 0.8em 0.2em 0; vertical-align: top; }
+table.settings td:first-child { font-family: monospace; }
+"""
+_XML_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<metadata>.*?</metadata>", re.S)
+# Namespace declarations: an inline <svg> in HTML is in the SVG namespace without them.
+_NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
+_ID = re.compile(r'\bid="([^"]+)"')
+_FRAGMENT = re.compile(r'(href="#|url\(#)([^")]+)')
+
+
+@dataclass
+class Report:
+    """What one command run shows: tables it printed, settings, data summary, warnings.
+
+    Built up while the command runs (``table`` and ``warn`` also print, so the console and the
+    page say the same), then written once with ``write``.
+    """
+
+    title: str
+    settings: dict = field(default_factory=dict)
+    data_summary: str = ""
+    tables: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self, heading: str, text: str, *, echo: bool = True) -> None:
+        """Record a printed table (``echo``: print it too, under its heading)."""
+        if echo:
+            print(f"\n== {heading} ==\n{text}" if heading else text)
+        self.tables.append((heading, text))
+
+    def warn(self, message: str, *, echo: bool = True) -> None:
+        """Record a warning (``echo``: print it to stderr too)."""
+        if echo:
+            print(f"WARNING: {message}", file=sys.stderr)
+        self.warnings.append(message)
+
+    def to_html(self, figures: Sequence[Path] = ()) -> str:
+        """The page: warnings, figures (each SVG file inlined), tables, data, settings."""
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{html.escape(self.title)}</title>",
+            f"<style>{_STYLE}</style></head><body>",
+            f"<h1>{html.escape(self.title)}</h1>",
+            f'<p class="meta">scalinglaw_jax {html.escape(package_version)}</p>',
+        ]
+        if self.warnings:
+            items = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+            parts.append(f'<div class="warnings"><h2>Warnings</h2><ul>{items}</ul></div>')
+        svgs = [Path(f) for f in figures if Path(f).suffix == ".svg"]
+        if svgs:
+            parts.append('<h2>Figures</h2><div class="figures">')
+            for number, path in enumerate(svgs, start=1):
+                parts.append(
+                    f"<figure>{inline_svg(path.read_text(), f'fig{number}')}"
+                    f"<figcaption>{html.escape(path.stem)}</figcaption></figure>"
+                )
+            parts.append("</div>")
+        if self.tables:
+            parts.append("<h2>Results</h2>")
+            for heading, text in self.tables:
+                if heading:
+                    parts.append(f"<h3>{html.escape(heading)}</h3>")
+                parts.append(f"<pre>{html.escape(text)}</pre>")
+        if self.data_summary:
+            parts.append(f"<h2>Data</h2><pre>{html.escape(self.data_summary)}</pre>")
+        if self.settings:
+            rows = "".join(
+                f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_setting_text(v))}</td></tr>"
+                for k, v in self.settings.items()
+            )
+            parts.append(f'<h2>Settings</h2><table class="settings">{rows}</table>')
+        parts.append("</body></html>")
+        return "\n".join(parts) + "\n"
+
+    def write(self, out_dir, figures: Sequence[Path] = ()) -> Path:
+        """Write ``out_dir/report.html`` atomically (the SVGs among ``figures`` are inlined)."""
+        path = Path(out_dir) / REPORT_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_html(figures), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def inline_svg(svg: str, suffix: str) -> str:
+    """An SVG file's text made fit to sit inside an HTML page beside other SVGs.
+
+    Drops the XML prolog, DOCTYPE, metadata and namespace declarations (they name external
+    URLs), and appends ``--suffix`` to every id and every ``#id`` reference, so that figures
+    sharing ids (matplotlib reuses glyph and clip-path ids) do not resolve into each other.
+    Ids keep their beginning, so a band group stays findable as ``id="band...``.
+    """
+    svg = _XML_PROLOG.sub("", svg)
+    svg = _NAMESPACES.sub("", svg)
+    svg = _ID.sub(lambda m: f'id="{m.group(1)}--{suffix}"', svg)
+    svg = _FRAGMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}--{suffix}", svg)
+    return svg.strip()
+
+
+def settings_of(args) -> dict:
+    """The parsed command line as a settings table (paths and other values as text)."""
+    return {
+        name: value
+        if isinstance(value, bool | int | float | str | list | type(None))
+        else str(value)
+        for name, value in sorted(vars(args).items())
+        if not callable(value)
+    }
+
+
+def _setting_text(value) -> str:
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, default=str)
+    return "(default)" if value is None else str(value)
