@@ -35,13 +35,12 @@ from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     ParametricArrays,
     ParametricFit,
-    chinchilla_huber_derivatives,
     parametric_arrays,
 )
 from scalinglaw_jax.approaches.spec import SweepPlan
 from scalinglaw_jax.data import DataError, Runs, check_weights
 from scalinglaw_jax.lawbook import LAWS
-from scalinglaw_jax.laws import CHINCHILLA, Frontier
+from scalinglaw_jax.laws import CHINCHILLA, Frontier, chinchilla_huber_derivatives
 from scalinglaw_jax.solvers import (
     SolveResult,
     SolverOptions,
