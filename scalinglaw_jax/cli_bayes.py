@@ -79,7 +79,7 @@ def register(subparsers) -> None:
         "the truth (with binomial Monte-Carlo standard errors).",
     )
     calibrate.add_argument(
-        "--studies", type=flag(integer(2), int), default=20, help="studies per approach"
+        "--studies", type=flag(integer(1), int), default=20, help="studies per approach"
     )
     cli_common.add_law_argument(calibrate)
     calibrate.add_argument(
