@@ -128,8 +128,8 @@ def fetch(name: str, data_dir: str | Path | None = None) -> Path:
         import pooch
     except ImportError:
         raise DataError(
-            f"dataset {name!r}: downloading needs the optional package pooch (pip install "
-            f"'scalinglaw_jax[download]'); or put {dataset.filename} (from {dataset.url}) in a "
+            f"dataset {name!r}: downloading needs pooch, a dependency of this package missing "
+            f"here (pip install pooch); or put {dataset.filename} (from {dataset.url}) in a "
             f"folder and pass it with --data-dir (or {DATA_DIR_ENV})"
         ) from None
 

@@ -8,16 +8,13 @@ import numpy as np
 import pytest
 
 from scalinglaw_jax.solvers import (
-    CONVERGED,
     DEFAULT_OPTIONS,
-    MAX_STEPS,
-    NON_FINITE,
     multistart_minimize,
     newton_minimize,
-    status_counts,
     symmetric_eigh,
     use_cpu_devices,
 )
+from scalinglaw_jax.status import Status, status_counts
 
 
 @pytest.mark.parametrize("condition", [1.0, 1e6, 1e14])
@@ -97,8 +94,12 @@ def test_statuses_say_how_each_start_ended():
     starts = jnp.array([[1.0, 1.0], [-1.9, 2.0], [-6.0, 0.0]])
     options = DEFAULT_OPTIONS._replace(max_steps=3)
     result = multistart_minimize(objective, starts, options=options)
-    assert [int(s) for s in result.status] == [CONVERGED, MAX_STEPS, NON_FINITE]
+    assert [int(s) for s in result.status] == [
+        Status.CONVERGED,
+        Status.MAX_STEPS,
+        Status.NON_FINITE,
+    ]
     assert status_counts(result.status) == {"converged": 1, "max-steps": 1, "non-finite": 1}
     assert int(result.steps[1]) == 3
     patient = multistart_minimize(objective, starts[:2], options=DEFAULT_OPTIONS)
-    assert [int(s) for s in patient.status] == [CONVERGED, CONVERGED]
+    assert [int(s) for s in patient.status] == [Status.CONVERGED, Status.CONVERGED]
