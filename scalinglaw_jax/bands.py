@@ -75,7 +75,8 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
 def posterior_band(posterior, flops=BAND_FLOPS) -> ApproachBand:
     """Credible band of a ``bayes.Posterior``; left out when its diagnostics failed."""
     approach = str(posterior.approach)
-    method = "Bayesian bootstrap" if approach == "1" else "NUTS"
+    bootstrap = "bootstrap" in str(posterior.settings.get("method", ""))
+    method = "Bayesian bootstrap" if bootstrap else "NUTS"
     n_draws = len(posterior.draws["a"])
     if not posterior.diagnostics.ok:
         note = (
