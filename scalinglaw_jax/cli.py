@@ -16,7 +16,7 @@ from scalinglaw_jax.data import DataError
 from scalinglaw_jax.errors import run_command
 from scalinglaw_jax.outputs import remove_stale_figures
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
-from scalinglaw_jax.solvers import use_cpu_devices
+from scalinglaw_jax.solvers import DEFAULT_SCREENING, use_cpu_devices
 from scalinglaw_jax.workflow import (
     demo_tables,
     fit_study,
@@ -117,7 +117,13 @@ def run_fit(args: argparse.Namespace) -> int:
         return cli_common.fail(str(error))
     out = cli_common.output_dir(args, config, "scalinglaw-out", runs)
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
-    study = fit_study(tables_for(runs), approaches, isoflop_nominal=nominal, law=law)
+    study = fit_study(
+        tables_for(runs),
+        approaches,
+        isoflop_nominal=nominal,
+        law=law,
+        screening=None if args.exhaustive else DEFAULT_SCREENING,
+    )
     if not study.results:
         reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
         return cli_common.fail(f"no approach could be fitted: {reasons}")
@@ -227,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
     )
     cli_common.add_law_argument(fit)
+    cli_common.add_exhaustive_argument(fit)
     fit.set_defaults(func=run_fit)
 
     law_command = commands.add_parser("laws", help="the registered laws of Approach 3")

@@ -14,6 +14,7 @@ from scalinglaw_jax.bands import band_to_dict, bootstrap_band
 from scalinglaw_jax.config import SEED, flag, integer, number
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.solvers import BOOTSTRAP_SCREENING
 from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
 
 LEVEL = number(0.0, 1.0, open_low=True, open_high=True)
@@ -98,6 +99,7 @@ def register(subparsers) -> None:
         "(default: the budget column if any, else gaps)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cli_common.add_exhaustive_argument(parser)
     parser.add_argument(
         "--coordinator",
         default=None,
@@ -157,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
                 nominal=nominal,
                 dtype=dtype,
                 law=law,
+                screening=None if args.exhaustive else BOOTSTRAP_SCREENING,
             )
         except DataError as error:
             # With --approach all, an approach the table or scheme does not support is skipped.

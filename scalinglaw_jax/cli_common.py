@@ -140,3 +140,14 @@ def update_summary(out_dir: Path, section: str, key: str, content: dict) -> Path
 def fail(message: str) -> int:
     """Print a user-facing error and return the CLI's error exit code (2)."""
     return print_error(message)
+
+
+EXHAUSTIVE_HELP = (
+    "Approach 3: solve every start of the grid to convergence instead of screening all and "
+    "finishing the most promising (slower; the optimum is the same on well-posed tables)"
+)
+
+
+def add_exhaustive_argument(parser: argparse.ArgumentParser) -> None:
+    """``--exhaustive``: Approach 3 without multi-start screening."""
+    parser.add_argument("--exhaustive", action="store_true", help=EXHAUSTIVE_HELP)

@@ -80,6 +80,9 @@ WARM_START_OPTIONS = SolverOptions(
 full-data fit take 8.2 steps on average, against 13.5 with the default damping. The majorising
 model would add two or three (it slows the final, Newton-fast convergence), and the default
 damping factors one (0.4 and 15 suit starts far away, 0.3 and 10 warm ones)."""
+POLISH_STEPS = 6
+"""Newton steps of ``polish``: from a converged start (gradient below ``gtol``) quadratic
+convergence reaches rounding level in two or three."""
 JACOBI_SWEEPS = 6
 """Sweeps of ``symmetric_eigh``: random 5 x 5 matrices of condition up to 1e14 reach machine
 precision in 6 (reconstruction error ~2e-15; after 5 it can still be 6e-8)."""
@@ -292,6 +295,41 @@ def newton_minimize(
     return newton.result(newton.run(newton.init(x0)))
 
 
+def polish(value_grad_hess: Callable, x: jnp.ndarray, steps: int = POLISH_STEPS) -> SolveResult:
+    """Plain Newton steps from a converged point ``x``, each kept only if it shrinks the
+    gradient's largest entry and does not raise the objective beyond rounding.
+
+    Near the optimum the objective changes by less than its own rounding error (~1e-16
+    relative) long before the parameters stop moving (~1e-8 relative), so a minimiser that
+    accepts steps by objective decrease stops anywhere in that flat region: two starts that
+    reach one basin agree in objective but only to ~1e-8 in parameters. The gradient still
+    resolves the point, and Newton on it (the Hessian positive definite, as at a minimum)
+    takes both to the same parameters at rounding level. ``value_grad_hess(x, majorize)``.
+    """
+    tolerance = 16.0 * jnp.finfo(x.dtype).eps
+
+    def step(_, state):
+        x, value, grad, hess = state
+        eigval, eigvec = symmetric_eigh(hess)
+        newton = -((eigvec.T @ grad) / eigval) @ eigvec.T
+        trial = value_grad_hess(x + newton, 0.0)
+        t_value, t_grad, t_hess = trial
+        keep = (
+            jnp.all(eigval > 0)
+            & jnp.isfinite(t_value)
+            & jnp.all(jnp.isfinite(t_grad))
+            & jnp.all(jnp.isfinite(t_hess))
+            & (jnp.max(jnp.abs(t_grad)) < jnp.max(jnp.abs(grad)))
+            & (t_value <= value + tolerance * jnp.abs(value))
+        )
+        return jax.tree_util.tree_map(
+            lambda new, old: jnp.where(keep, new, old), (x + newton, *trial), state
+        )
+
+    x, value, grad, _ = jax.lax.fori_loop(0, steps, step, (x, *value_grad_hess(x, 0.0)))
+    return SolveResult(x, value, jnp.max(jnp.abs(grad)), jnp.asarray(steps), Status.CONVERGED)
+
+
 def _without_lane(fun, value_grad_hess):
     """``fun(x)`` and ``value_grad_hess(x, majorize)`` as the ``(x, lane[, majorize])``
     functions ``_newton`` takes."""
@@ -454,6 +492,99 @@ def _queue(newton: _Newton, states: _State, lanes: int, max_steps: int) -> _Stat
     start = (states, slot, jnp.asarray(lanes), tree_map(lambda leaf: leaf[slot], states))
     states, *_ = jax.lax.while_loop(lambda carry: jnp.any(carry[1] < n_lanes), body, start)
     return states
+
+
+class Screening(NamedTuple):
+    """Multi-fidelity multi-start settings (static, hashable).
+
+    Every start takes ``steps`` solver steps on a cheap objective (the table itself, or a
+    strided subsample of ``rows`` rows when it is larger); the starts are then ranked by that
+    objective and at most ``candidates`` are finished to convergence on the whole table,
+    distinct basins first: a start whose screened point lies within ``basin_radius`` (largest
+    coordinate difference) of a better-ranked pick is taken only if there are not enough
+    distinct ones. The grid's thousands of starts fall into a handful of basins, so finishing
+    a few dozen of them costs a small part of finishing all; ``benchmarks/bench_scale.py``
+    and ``tests/test_screening.py`` check that the optimum is the exhaustive grid's.
+    """
+
+    steps: int = 20
+    rows: int = 2048
+    candidates: int = 64
+    basin_radius: float = 1e-2
+
+
+DEFAULT_SCREENING = Screening()
+BOOTSTRAP_SCREENING = Screening(steps=10, candidates=32)
+"""Full-mode bootstrap's screening per resample: half the steps and candidates of a single
+fit's, because its screening stage is nearly all of a sweep's cost (4,500 starts x 10 steps
+against 32 candidates finished), and resamples of one table share its landscape, which the
+full-data fit has already searched with ``DEFAULT_SCREENING``."""
+
+
+def select_candidates(x, value, n_candidates: int, radius: float):
+    """Indices of ``n_candidates`` starts to finish, from screened points ``x`` and values.
+
+    Starts are ranked by value (non-finite last). Going down the ranking, a start is distinct
+    when no better-ranked distinct start lies within ``radius`` (infinity norm); distinct
+    starts come first, in rank order, and the rest fill any remaining places. Only the best
+    ``16 * n_candidates`` are compared, which bounds the cost at any grid size.
+    """
+    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(x), axis=-1)
+    order = jnp.argsort(jnp.where(finite, value, jnp.inf), stable=True)
+    n_compared = min(order.shape[0], 16 * n_candidates)
+    ranked = order[:n_compared]
+    points, ok = x[ranked], finite[ranked]
+
+    def mark(i, distinct):
+        near = jnp.max(jnp.abs(points - points[i]), axis=-1) < radius
+        earlier = jnp.arange(n_compared) < i
+        return distinct.at[i].set(ok[i] & ~jnp.any(near & earlier & distinct))
+
+    distinct = jax.lax.fori_loop(0, n_compared, mark, jnp.zeros(n_compared, bool))
+    rank = jnp.arange(n_compared)
+    preference = jnp.where(distinct, rank, n_compared + rank)
+    return ranked[jnp.argsort(preference, stable=True)[:n_candidates]]
+
+
+def screened_minimize(
+    screen_derivatives: Callable,
+    derivatives: Callable,
+    starts: jnp.ndarray,
+    options: SolverOptions = DEFAULT_OPTIONS,
+    screening: Screening = DEFAULT_SCREENING,
+    mesh=None,
+) -> SolveResult:
+    """Multi-fidelity ``multistart_minimize``: screen every start, finish the best.
+
+    ``screen_derivatives(x, majorize)`` is the cheap objective's value, gradient and Hessian
+    (``derivatives`` on a row subsample, or the same function), ``derivatives`` the full
+    one's. Every start takes ``screening.steps`` steps on the first; ``select_candidates``
+    picks ``screening.candidates`` of them, which continue from their screened points on the
+    second until converged. Per-start results: the finished starts' own (steps counted over
+    both stages); the others keep their screened point and value (of the cheap objective)
+    with status ``SCREENED_OUT``. The screening stage is split over ``mesh`` like
+    ``shard_starts``; the finishing stage runs on one device.
+    """
+    n_starts = starts.shape[0]
+    if n_starts <= screening.candidates:
+        return shard_starts(
+            lambda s: multistart_minimize(None, s, options, value_grad_hess=derivatives),
+            starts,
+            mesh,
+        )
+    screen_options = options._replace(max_steps=screening.steps)
+    screened = shard_starts(
+        lambda s: multistart_minimize(None, s, screen_options, value_grad_hess=screen_derivatives),
+        starts,
+        mesh,
+    )
+    chosen = select_candidates(
+        screened.x, screened.value, screening.candidates, screening.basin_radius
+    )
+    finished = multistart_minimize(None, screened.x[chosen], options, value_grad_hess=derivatives)
+    finished = finished._replace(steps=finished.steps + screened.steps[chosen])
+    screened = screened._replace(status=jnp.full_like(screened.status, Status.SCREENED_OUT))
+    return jax.tree_util.tree_map(lambda all_, few: all_.at[chosen].set(few), screened, finished)
 
 
 def chinchilla_grid() -> np.ndarray:

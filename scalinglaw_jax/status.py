@@ -23,6 +23,7 @@ class Status(enum.IntEnum):
     TOO_FEW_POINTS = 3
     ONE_SIZE = 4
     TOO_FEW_BUDGETS = 5
+    SCREENED_OUT = 6
     OK = 0
 
     @property
@@ -41,6 +42,7 @@ _LABELS = {
     Status.TOO_FEW_POINTS: "too-few-points",
     Status.ONE_SIZE: "one-size",
     Status.TOO_FEW_BUDGETS: "too-few-budgets",
+    Status.SCREENED_OUT: "screened-out",
 }
 _MESSAGES = {
     Status.CONVERGED: "ok",
@@ -50,10 +52,12 @@ _MESSAGES = {
     "smallest nor the largest size, is lowest",
     Status.ONE_SIZE: "a single model size forms the whole envelope",
     Status.TOO_FEW_BUDGETS: "fewer than 2 budgets with an interior minimum",
+    Status.SCREENED_OUT: "stopped after the screening stage: other starts led to better or "
+    "equivalent points, and only those were solved to convergence",
 }
 
-SOLVER_CODES = (Status.CONVERGED, Status.MAX_STEPS, Status.NON_FINITE)
-"""The codes an iterative solver returns (``status_counts``' default)."""
+SOLVER_CODES = (Status.CONVERGED, Status.MAX_STEPS, Status.NON_FINITE, Status.SCREENED_OUT)
+"""The codes a multi-start solver returns per start (``status_counts``' default)."""
 
 
 def status_counts(status, codes=SOLVER_CODES) -> dict[str, int]:

@@ -18,6 +18,7 @@ from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.data import DataError, Runs, load_runs
 from scalinglaw_jax.lawbook import DEFAULT_LAW
 from scalinglaw_jax.simulate import simulate_chinchilla_study
+from scalinglaw_jax.solvers import DEFAULT_SCREENING, Screening
 
 
 @dataclass
@@ -74,11 +75,13 @@ def fit_study(
     isoflop_nominal=None,
     parametric_starts="grid",
     law=DEFAULT_LAW,
+    screening: Screening | None = DEFAULT_SCREENING,
 ) -> StudyFit:
     """Fit each requested approach on its table; record a reason for each one skipped.
 
     ``tables`` maps approach keys to validated tables (the same table may serve several);
-    ``law`` is Approach 3's (a ``Law``, a registered name or ``FILE.py:NAME``).
+    ``law`` is Approach 3's (a ``Law``, a registered name or ``FILE.py:NAME``), and
+    ``screening`` its multi-start screening (None: every start solved, ``--exhaustive``).
     """
     study = StudyFit(tables=dict(tables))
     for key in approaches:
@@ -92,7 +95,11 @@ def fit_study(
             if note:
                 print(note)
             study.results[key] = spec.fit(
-                runs, nominal=isoflop_nominal, starts=parametric_starts, law=law
+                runs,
+                nominal=isoflop_nominal,
+                starts=parametric_starts,
+                law=law,
+                screening=screening,
             )
         except DataError as error:
             study.skipped[key] = str(error).splitlines()[0]

@@ -95,7 +95,12 @@ def test_status_names_and_counts():
     assert len(set(labels)) == len(labels)  # one distinct name per code
     assert Status.TOO_FEW_BUDGETS.message.startswith("fewer than 2 budgets")
     counts = status_counts(np.array([0, 0, 1, 2, 2, 2]))
-    assert counts == {"converged": 2, "max-steps": 1, "non-finite": 3}
+    assert counts == {
+        "converged": 2,
+        "max-steps": 1,
+        "non-finite": 3,
+        "screened-out": 0,
+    }
     assert tuple(counts) == tuple(Status(c).label for c in SOLVER_CODES)
     # Members are plain integers inside jit.
     pick = jax.jit(lambda x: jnp.where(x > 0, Status.ONE_SIZE, Status.TOO_FEW_POINTS))

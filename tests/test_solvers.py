@@ -99,7 +99,12 @@ def test_statuses_say_how_each_start_ended():
         Status.MAX_STEPS,
         Status.NON_FINITE,
     ]
-    assert status_counts(result.status) == {"converged": 1, "max-steps": 1, "non-finite": 1}
+    assert status_counts(result.status) == {
+        "converged": 1,
+        "max-steps": 1,
+        "non-finite": 1,
+        "screened-out": 0,
+    }
     assert int(result.steps[1]) == 3
     patient = multistart_minimize(objective, starts[:2], options=DEFAULT_OPTIONS)
     assert [int(s) for s in patient.status] == [Status.CONVERGED, Status.CONVERGED]

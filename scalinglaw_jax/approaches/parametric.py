@@ -29,11 +29,16 @@ from scalinglaw_jax.laws import (
 )
 from scalinglaw_jax.solvers import (
     DEFAULT_OPTIONS,
+    DEFAULT_SCREENING,
+    Screening,
     SolveResult,
     SolverOptions,
     loss_unit_offset,
     multistart_minimize,
+    polish,
+    queue_lanes,
     random_starts,
+    screened_minimize,
     shard_starts,
     start_mesh,
 )
@@ -74,9 +79,107 @@ def parametric_objective(
 
 
 def _best_of(per_start: SolveResult, axis=None):
-    """Index of the finite start of least objective (per resample along ``axis`` 1 when batched)."""
+    """Index of the finite, solved start of least objective (per resample along ``axis`` 1
+    when batched); screened-out starts hold a cheaper objective's value and never count."""
     finite = jnp.isfinite(per_start.value) & jnp.all(jnp.isfinite(per_start.x), axis=-1)
-    return jnp.argmin(jnp.where(finite, per_start.value, jnp.inf), axis=axis)
+    solved = finite & (per_start.status != Status.SCREENED_OUT)
+    return jnp.argmin(jnp.where(solved, per_start.value, jnp.inf), axis=axis)
+
+
+CPU_BLOCK_ELEMENTS = 32_768
+"""Lanes x rows evaluated at once on CPU: each of the objective's row-sized temporaries then
+stays in cache (256 KiB in float64), so a step's cost grows linearly in the rows."""
+ACCELERATOR_MEMORY_FRACTION = 0.25
+"""Share of an accelerator's free memory the row blocks of one solver step may take."""
+TEMPORARIES_PER_ROW = 40
+"""Row-sized temporaries of one derivative evaluation (as ``parametric_spec`` budgets them)."""
+
+
+def row_block_size(n_rows: int, n_lanes: int, itemsize: int) -> int:
+    """Rows the objective sums at once: the whole table when it is small enough, else blocks
+    sized for the CPU's cache or a share of the accelerator's free memory."""
+    if jax.default_backend() == "cpu":
+        rows = CPU_BLOCK_ELEMENTS // max(n_lanes, 1)
+    else:
+        from scalinglaw_jax.resample import free_memory_bytes
+
+        budget = ACCELERATOR_MEMORY_FRACTION * free_memory_bytes()
+        rows = int(budget // (max(n_lanes, 1) * TEMPORARIES_PER_ROW * itemsize))
+    return int(min(n_rows, max(rows, 256)))
+
+
+def row_blocks(tree, block_rows: int):
+    """Every leaf's row axis (the last) split into ``(n_blocks, block_rows)``, padded with
+    copies of the last row; pad weights with zeros yourself (``block_weights``)."""
+
+    def split(leaf):
+        pad = -leaf.shape[-1] % block_rows
+        widths = [(0, 0)] * (leaf.ndim - 1) + [(0, pad)]
+        padded = jnp.pad(leaf, widths, mode="edge")
+        return jnp.moveaxis(padded.reshape(leaf.shape[:-1] + (-1, block_rows)), -2, 0)
+
+    return jax.tree_util.tree_map(split, tree)
+
+
+def block_weights(weights, block_rows: int):
+    """Weights split like ``row_blocks``; padding rows get weight 0 and so add nothing."""
+    pad = -weights.shape[-1] % block_rows
+    widths = [(0, 0)] * (weights.ndim - 1) + [(0, pad)]
+    padded = jnp.pad(weights, widths)
+    return jnp.moveaxis(padded.reshape(weights.shape[:-1] + (-1, block_rows)), -2, 0)
+
+
+def blocked_derivatives(law: Law, blocks: ParametricArrays, weights, delta):
+    """``huber_derivatives`` summed block by block (``lax.scan`` over ``row_blocks``), so the
+    temporaries of one step are one block's, whatever the table's size."""
+
+    def derivatives(theta, majorize):
+        def add(total, block):
+            part = huber_derivatives(law, theta, block[0], block[1], delta, majorize)
+            return jax.tree_util.tree_map(jnp.add, total, part), None
+
+        first = huber_derivatives(
+            law,
+            theta,
+            *jax.tree_util.tree_map(lambda leaf: leaf[0], (blocks, weights)),
+            delta,
+            majorize,
+        )
+        rest = jax.tree_util.tree_map(lambda leaf: leaf[1:], (blocks, weights))
+        return jax.lax.scan(add, first, rest)[0]
+
+    return derivatives
+
+
+def table_derivatives(law: Law, arrays: ParametricArrays, weights, delta, n_lanes: int):
+    """Value, gradient and Hessian function ``f(theta, majorize)`` of the whole table, summed
+    in row blocks (``row_block_size``) when it is too large for one."""
+    per_lane = resample_derivatives(law, arrays, weights[None], delta, n_lanes)
+    return lambda theta, majorize: per_lane(theta, 0, majorize)
+
+
+def resample_derivatives(law: Law, arrays: ParametricArrays, weight_rows, delta, n_lanes: int):
+    """``f(theta, r, majorize)``: value, gradient and Hessian on weight row ``r`` of the
+    ``(n_resamples, n_rows)`` matrix ``weight_rows``, summed in row blocks when the table is
+    too large for one (``row_block_size`` for ``n_lanes`` lanes stepped together)."""
+    n_rows = arrays.log_loss.shape[-1]
+    block = row_block_size(n_rows, n_lanes, arrays.log_loss.dtype.itemsize)
+    if block >= n_rows:
+        return lambda theta, r, majorize: huber_derivatives(
+            law, theta, arrays, weight_rows[r], delta, majorize
+        )
+    blocks, weight_blocks = row_blocks(arrays, block), block_weights(weight_rows, block)
+    return lambda theta, r, majorize: blocked_derivatives(law, blocks, weight_blocks[:, r], delta)(
+        theta, majorize
+    )
+
+
+def screening_rows(n_rows: int, screening: Screening) -> np.ndarray:
+    """Rows of the screening objective: every row of a small table, else an evenly strided
+    subsample of at most ``screening.rows`` (tables are usually ordered by run and step, so
+    a stride spans every run)."""
+    stride = -(-n_rows // screening.rows)
+    return np.arange(0, n_rows, stride)
 
 
 def fit_parametric_arrays(
@@ -89,39 +192,48 @@ def fit_parametric_arrays(
     law: Law | str = DEFAULT_LAW,
     keep_starts: bool = True,
     mesh=None,
+    screening: Screening | None = DEFAULT_SCREENING,
 ) -> ParametricSolution:
-    """Minimise from every start (vmapped) and keep the lowest finite objective.
+    """Minimise from every start (vmapped), keep the lowest finite objective and polish it
+    (``solvers.polish``: exact Newton steps to rounding level).
 
+    ``screening`` (``solvers.Screening``) screens the starts and finishes the best few
+    (``solvers.screened_minimize``); None solves every start to convergence (exhaustive).
     ``mesh`` (``solvers.start_mesh``) splits the starts over devices; None keeps them on one.
     """
     TRACE_COUNTS["fit_parametric_arrays"] += 1
     law = get_law(law)
-
-    def solve(starts):
-        return multistart_minimize(
-            None,
-            starts,
-            options=options,
-            value_grad_hess=lambda theta, majorize: huber_derivatives(
-                law, theta, arrays, weights, delta, majorize
-            ),
+    n_lanes = min(queue_lanes(options), starts.shape[0])
+    full = table_derivatives(law, arrays, weights, delta, n_lanes)
+    if screening is None:
+        per_start = shard_starts(
+            lambda s: multistart_minimize(None, s, options, value_grad_hess=full), starts, mesh
         )
-
-    per_start = shard_starts(solve, starts, mesh)
+    else:
+        rows = screening_rows(arrays.log_loss.shape[-1], screening)
+        if rows.size == arrays.log_loss.shape[-1]:
+            cheap = full
+        else:
+            subsample = jax.tree_util.tree_map(lambda leaf: leaf[..., rows], (arrays, weights))
+            cheap = table_derivatives(law, *subsample, delta, n_lanes)
+        per_start = screened_minimize(cheap, full, starts, options, screening, mesh)
     best = _best_of(per_start)
-    theta = per_start.x[best]
+    polished = polish(full, per_start.x[best])
     return ParametricSolution(
-        theta=theta,
-        objective=per_start.value[best],
-        frontier=law.frontier_of(theta),
-        grad_norm=per_start.grad_norm[best],
+        theta=polished.x,
+        objective=polished.value,
+        frontier=law.frontier_of(polished.x),
+        grad_norm=polished.grad_norm,
         status=per_start.status[best],
         n_converged=jnp.sum(per_start.status == Status.CONVERGED),
         per_start=per_start if keep_starts else None,
     )
 
 
-_fit_jit = jax.jit(fit_parametric_arrays, static_argnames=("options", "law", "keep_starts", "mesh"))
+_fit_jit = jax.jit(
+    fit_parametric_arrays,
+    static_argnames=("options", "law", "keep_starts", "mesh", "screening"),
+)
 
 
 def parametric_arrays(
@@ -194,6 +306,9 @@ class ParametricFit:
     per_start: SolveResult
     delta: float
     law: Law
+    screening: Screening | None
+    screening_rows: int
+    screening_fallback: bool
 
     @property
     def form_name(self) -> str:
@@ -213,6 +328,15 @@ class ParametricFit:
     def report(self) -> str:
         """The law, its parameters, the objective, the frontier and the starts' statuses."""
         counts = ", ".join(f"{n} {name}" for name, n in self.start_status.items() if n)
+        if self.screening_fallback:
+            search = "screening inconclusive (its best start did not converge): every start solved"
+        elif self.screening is None:
+            search = "exhaustive: every start solved"
+        else:
+            search = (
+                f"screened: {self.screening.steps} steps each on {self.screening_rows} rows, "
+                f"best {self.screening.candidates} solved"
+            )
         values = ", ".join(f"{name} = {value:.5g}" for name, value in self.params.items())
         g = float(np.exp(log_coefficient_g(self.frontier)))
         return "\n".join(
@@ -221,8 +345,8 @@ class ParametricFit:
                 f"  {values}",
                 f"objective (summed Huber, delta={self.delta:g}) = {self.objective:.6e}",
                 f"a = {self.frontier.a:.4f}, b = {self.frontier.b:.4f}, G = {g:.4g}",
-                f"starts: {self.n_starts} ({counts}); best start gradient norm "
-                f"{self.grad_norm:.2e}",
+                f"starts: {self.n_starts} ({counts}; {search}); best start gradient "
+                f"norm {self.grad_norm:.2e}",
             ]
         )
 
@@ -238,6 +362,10 @@ class ParametricFit:
             "n_converged": self.n_converged,
             "start_status": self.start_status,
             "huber_delta": self.delta,
+            "screening": None
+            if self.screening is None
+            else {**self.screening._asdict(), "screening_rows": self.screening_rows},
+            "screening_fallback": self.screening_fallback,
         }
 
 
@@ -252,6 +380,7 @@ def fit_parametric(
     dtype=jnp.float64,
     law: Law | str = DEFAULT_LAW,
     devices=None,
+    screening: Screening | None = DEFAULT_SCREENING,
 ) -> ParametricFit:
     """Fit Approach 3 to a validated table (``data.load_runs``) from many starts.
 
@@ -263,6 +392,8 @@ def fit_parametric(
     ``dtype=jnp.float32`` is the explicit fast path. The starts are split over ``devices``
     (default: every local device) when each gets more than a full solver queue
     (``solvers.start_mesh``); the result is the same bits whatever the number of devices.
+    ``screening`` (``solvers.Screening``) solves only the most promising starts to
+    convergence after a cheap screening of all; None (``--exhaustive``) solves every start.
     Raises ``DataError`` for bad weights, too few rows or a column the law needs but the
     table lacks, before tracing.
     """
@@ -283,17 +414,30 @@ def fit_parametric(
     if isinstance(starts, str | int):  # default grids follow the loss unit; given ones do not
         grid = grid + loss_unit_offset(runs.loss, law.theta_names)
     arrays = parametric_arrays(runs, dtype, law)
-    solution = _fit_jit(
-        arrays,
-        jnp.asarray(weights, dtype),
-        jnp.asarray(grid, dtype),
-        jnp.asarray(delta, dtype),
-        options=options,
-        law=law,
-        keep_starts=True,
-        mesh=start_mesh(grid.shape[0], options, devices),
-    )
-    solution = jax.device_get(solution)
+    if screening is not None and grid.shape[0] <= screening.candidates:
+        screening = None  # every start is solved anyway
+
+    def solve(screening):
+        return jax.device_get(
+            _fit_jit(
+                arrays,
+                jnp.asarray(weights, dtype),
+                jnp.asarray(grid, dtype),
+                jnp.asarray(delta, dtype),
+                options=options,
+                law=law,
+                keep_starts=True,
+                mesh=start_mesh(grid.shape[0], options, devices),
+                screening=screening,
+            )
+        )
+
+    solution = solve(screening)
+    # A best start that did not converge marks a table whose valleys are too flat for a
+    # screening to rank; every start is then solved, as without screening.
+    fallback = screening is not None and int(solution.status) != Status.CONVERGED
+    if fallback:
+        screening, solution = None, solve(None)
     return ParametricFit(
         theta=np.asarray(solution.theta),
         objective=float(solution.objective),
@@ -306,4 +450,7 @@ def fit_parametric(
         per_start=solution.per_start,
         delta=float(delta),
         law=law,
+        screening=screening,
+        screening_rows=0 if screening is None else screening_rows(n_rows, screening).size,
+        screening_fallback=fallback,
     )

@@ -20,18 +20,25 @@ from scalinglaw_jax.approaches.parametric import (
     fit_parametric,
     parametric_arrays,
     parametric_objective,
+    resample_derivatives,
+    screening_rows,
 )
 from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
-from scalinglaw_jax.law import Law, huber_derivatives
+from scalinglaw_jax.law import Law
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
 from scalinglaw_jax.solvers import (
+    BOOTSTRAP_SCREENING,
     CPU_QUEUE_LANES,
     DEFAULT_OPTIONS,
+    DEFAULT_SCREENING,
     WARM_START_OPTIONS,
+    Screening,
     SolverOptions,
     loss_unit_offset,
     multistart_minimize,
+    queue_lanes,
+    select_candidates,
 )
 from scalinglaw_jax.status import Status
 
@@ -88,46 +95,75 @@ def _best_start(starts_of_one_resample, law: Law) -> dict:
     return out
 
 
+def _resample_lanes(derivatives, starts, options: SolverOptions):
+    """Minimise from ``starts`` of shape ``(n_chunk, n_starts, n_params)``: start ``s`` of
+    resample ``r`` runs on lane ``r * n_starts + s`` with ``derivatives(theta, r, majorize)``;
+    results come back shaped ``(n_chunk, n_starts, ...)``.
+
+    On CPU lanes are stepped ``CPU_QUEUE_LANES`` at a time when there are more lanes than that,
+    else all at once. Padding to more than ``CPU_QUEUE_LANES`` lanes runs the same compiled step
+    on the same shapes for any chunk size or number of devices. Padding lanes fit an all-zero
+    weight row (index ``n_chunk``), which is optimal at once (zero gradient), so they cost one
+    evaluation each."""
+    n_chunk, n_starts = starts.shape[:2]
+    n_lanes = n_chunk * n_starts
+    pad = max(0, CPU_QUEUE_LANES + 1 - n_lanes) if jax.default_backend() == "cpu" else 0
+    flat = starts.reshape(n_lanes, -1)
+    per_lane = multistart_minimize(
+        None,
+        jnp.concatenate([flat, jnp.tile(flat[:1], (pad, 1))]),
+        options=options,
+        value_grad_hess=derivatives,
+        lane_data=jnp.concatenate(
+            [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
+        ),
+    )
+    return jax.tree_util.tree_map(
+        lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
+    )
+
+
 @cache
-def parametric_chunk_fit(options: SolverOptions = DEFAULT_OPTIONS, law: Law | None = None):
+def parametric_chunk_fit(
+    options: SolverOptions = DEFAULT_OPTIONS,
+    law: Law | None = None,
+    screening: Screening | None = None,
+):
     """Approach 3 for a chunk: ``fit(data, (chunk, n_rows) weights)`` -> best start per resample.
 
-    ``data`` is ``(arrays, starts, delta)``; ``law`` defaults to Chinchilla's. Lane
-    ``r * n_starts + s`` runs start ``s`` on resample ``r``; lanes carry only their resample's
-    index, so the weight matrix is not copied per start. One function per ``(options, law)``
-    (cached), so every table of one shape shares its compilations.
+    ``data`` is ``(arrays, starts, delta)``; ``law`` defaults to Chinchilla's. ``screening``
+    (``solvers.Screening``, for full mode) screens every resample's starts and finishes its
+    best few, as ``fit_parametric`` does; None solves every start. Lanes carry only their
+    resample's index, so the weight matrix is not copied per start. One function per
+    ``(options, law, screening)`` (cached), so every table of one shape shares its
+    compilations.
     """
     law = get_law(DEFAULT_LAW if law is None else law)
 
     def fit(data, weights):
         arrays, starts, delta = data
+        n_chunk, n_rows = weights.shape
         n_starts = starts.shape[0]
-        n_chunk = weights.shape[0]
-        n_lanes = n_chunk * n_starts
-        # On CPU lanes are stepped CPU_QUEUE_LANES at a time when there are more lanes than
-        # that, else all at once. Padding to more than CPU_QUEUE_LANES lanes runs the same
-        # compiled step on the same shapes for any chunk size or number of devices. Padding
-        # lanes fit an all-zero weight row, which is optimal at once (zero gradient), so they
-        # cost one evaluation each.
-        pad = 0
-        if jax.default_backend() == "cpu":
-            pad = max(0, CPU_QUEUE_LANES + 1 - n_lanes)
-        padded_weights = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
-        per_lane = multistart_minimize(
-            None,
-            jnp.concatenate([jnp.tile(starts, (n_chunk, 1)), jnp.tile(starts[:1], (pad, 1))]),
-            options=options,
-            value_grad_hess=lambda theta, r, majorize: huber_derivatives(
-                law, theta, arrays, padded_weights[r], delta, majorize
-            ),
-            lane_data=jnp.concatenate(
-                [jnp.repeat(jnp.arange(n_chunk), n_starts), jnp.full(pad, n_chunk)]
-            ),
+        padded = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
+        lanes = min(queue_lanes(options), n_chunk * n_starts)
+        derivatives = resample_derivatives(law, arrays, padded, delta, lanes)
+        every = jnp.broadcast_to(starts, (n_chunk,) + starts.shape)
+        if screening is None or n_starts <= screening.candidates:
+            per_start = _resample_lanes(derivatives, every, options)
+            return jax.lax.map(lambda res: _best_start(res, law), per_start)
+        rows = screening_rows(n_rows, screening)
+        cheap = derivatives
+        if rows.size < n_rows:
+            subsample = jax.tree_util.tree_map(lambda leaf: leaf[..., rows], arrays)
+            cheap = resample_derivatives(law, subsample, padded[:, rows], delta, lanes)
+        screened = _resample_lanes(cheap, every, options._replace(max_steps=screening.steps))
+        chosen = jax.vmap(select_candidates, in_axes=(0, 0, None, None))(
+            screened.x, screened.value, screening.candidates, screening.basin_radius
         )
-        per_lane = jax.tree_util.tree_map(
-            lambda leaf: leaf[:n_lanes].reshape((n_chunk, n_starts) + leaf.shape[1:]), per_lane
-        )
-        return jax.lax.map(lambda res: _best_start(res, law), per_lane)
+        candidates = jnp.take_along_axis(screened.x, chosen[..., None], axis=1)
+        finished = _resample_lanes(derivatives, candidates, options)
+        best = jax.lax.map(lambda res: _best_start(res, law), finished)
+        return {**best, "start": jnp.take_along_axis(chosen, best["start"][:, None], 1)[:, 0]}
 
     return fit
 
@@ -142,24 +178,31 @@ def sweep_plan(
     k_starts: int = 8,
     options: SolverOptions | None = None,
     law=DEFAULT_LAW,
+    screening: Screening | None = BOOTSTRAP_SCREENING,
     **_,
 ) -> SweepPlan:
     """Approach 3 of ``law`` (a ``Law``, registered name or ``FILE.py:NAME``) on row weights:
     ``mode="fast"`` starts every resample from the full-data optimum plus the ``k_starts`` best
     grid starts; ``"full"`` runs the law's whole start grid per resample (Chinchilla's 4,500
     starts for ``chinchilla``). ``options`` default to ``WARM_START_OPTIONS`` in fast mode and
-    ``DEFAULT_OPTIONS`` in full. ``point`` reuses a full-data ``fit_parametric`` of ``runs``
-    by the same law."""
+    ``DEFAULT_OPTIONS`` in full. Full mode screens each resample's starts and finishes the
+    best few (``screening``, default ``BOOTSTRAP_SCREENING``; None, ``--exhaustive``, solves
+    every start, and the full-data fit too). ``point`` reuses a full-data
+    ``fit_parametric`` of ``runs`` by the same law."""
     if mode not in MODES:
         raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
     law = get_law(law)
-    point = point if point is not None else fit_parametric(runs, dtype=dtype, law=law)
+    if point is None:
+        point = fit_parametric(
+            runs, dtype=dtype, law=law, screening=None if screening is None else DEFAULT_SCREENING
+        )
     if point.law is not law:
         raise DataError(f"point was fitted with law {point.law.name!r}, not {law.name!r}")
     arrays = parametric_arrays(runs, dtype, law)
     if mode == "fast":
         starts = fast_starts(arrays, point.theta, k_starts, point.delta, law)
         default_options = WARM_START_OPTIONS
+        screening = None
     else:
         starts = law.grid() + loss_unit_offset(runs.loss, law.theta_names)
         default_options = DEFAULT_OPTIONS
@@ -167,7 +210,7 @@ def sweep_plan(
     itemsize = jnp.dtype(dtype).itemsize
     return SweepPlan(
         point=point,
-        fit_chunk=parametric_chunk_fit(options, law),
+        fit_chunk=parametric_chunk_fit(options, law, screening),
         data=(arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype)),
         n_units=len(runs),
         row_of_unit=None,
@@ -179,6 +222,7 @@ def sweep_plan(
             "n_starts": int(starts.shape[0]),
             "starts_sha256": hashlib.sha256(np.ascontiguousarray(starts).tobytes()).hexdigest(),
             "solver": options._asdict(),
+            "screening": None if screening is None else screening._asdict(),
         },
         # ~40 row-sized temporaries per lane: right when every lane of a chunk steps at once,
         # an overestimate when the chunk has more lanes than the solver's queue is wide.
@@ -205,8 +249,17 @@ def final_losses(runs: Runs) -> tuple[Runs, str | None]:
     return exclude_rows(runs, runs.row[dropped], "intermediate point of a training curve"), note
 
 
-def _fit(runs: Runs, *, starts="grid", key=None, dtype=jnp.float64, law=DEFAULT_LAW, **_):
-    return fit_parametric(runs, starts=starts, key=key, dtype=dtype, law=law)
+def _fit(
+    runs: Runs,
+    *,
+    starts="grid",
+    key=None,
+    dtype=jnp.float64,
+    law=DEFAULT_LAW,
+    screening: Screening | None = DEFAULT_SCREENING,
+    **_,
+):
+    return fit_parametric(runs, starts=starts, key=key, dtype=dtype, law=law, screening=screening)
 
 
 def _figures(result, runs: Runs) -> list:
