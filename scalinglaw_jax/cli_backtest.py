@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from scalinglaw_jax import backtest, plots
+from scalinglaw_jax import backtest
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -143,6 +143,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         )
         if vertices:
             report.table("Approach 2 backtest", vertices)
+    from scalinglaw_jax import plots  # matplotlib: loaded once there is something to draw
+
     written = plots.save_figure(plots.plot_backtest(results), out, "backtest")
     if rolling is not None:
         for name, series in rolling.items():

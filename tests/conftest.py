@@ -16,6 +16,21 @@ SHARED_DATA = Path(
 EPOCH_FILE = "svg_extracted_data.csv"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compile_cache_in_tmp(tmp_path_factory):
+    """The CLI's persistent compilation cache in a folder of this session, not the user's
+    cache directory (subprocesses inherit it, so their second compile of a program is a read)."""
+    from scalinglaw_jax.compile_cache import CACHE_DIR_ENV
+
+    previous = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("jax-compile-cache"))
+    yield
+    if previous is None:
+        del os.environ[CACHE_DIR_ENV]
+    else:
+        os.environ[CACHE_DIR_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def epoch_csv() -> Path:
     """Path of Epoch AI's Chinchilla extraction; skips where ../shared/data is absent."""
