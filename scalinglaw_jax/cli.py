@@ -16,7 +16,7 @@ from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.errors import run_command
-from scalinglaw_jax.outputs import remove_stale_figures
+from scalinglaw_jax.outputs import DEFAULT_FIGURE_FORMATS, remove_stale_figures
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.solvers import use_cpu_devices
 from scalinglaw_jax.workflow import (
@@ -56,11 +56,13 @@ def print_study(study, report: Report) -> None:
         report.warn(f"{registry.get(key).name} skipped: {reason}", echo=False)
 
 
-def write_study(study, out: Path, report: Report, *, bands: dict | None = None) -> None:
-    """Write summary.json, the figures (``bands``: key -> ``ApproachBand`` on the frontier
-    lines) and report.html."""
+def write_study(
+    study, out: Path, report: Report, *, bands: dict | None = None, formats=DEFAULT_FIGURE_FORMATS
+) -> None:
+    """Write summary.json, the figures in ``formats`` (``bands``: key -> ``ApproachBand`` on
+    the frontier lines) and report.html."""
     # Figures first, summary last: a run that fails while drawing leaves no new summary.
-    written = write_figures(study, out, bands=bands)
+    written = write_figures(study, out, bands=bands, formats=formats)
     remove_stale_figures(out, written)
     for key, content in study.summary().items():
         cli_common.update_summary(out, "approaches", key, content)
@@ -130,7 +132,7 @@ def run_fit(args: argparse.Namespace) -> int:
     bands = None
     if args.bootstrap is not None:
         bands = study_bands(study, out, report, resamples=args.bootstrap, nominal=nominal)
-    write_study(study, out, report, bands=bands)
+    write_study(study, out, report, bands=bands, formats=args.figure_formats)
     return 0
 
 
@@ -163,7 +165,7 @@ def run_demo(args: argparse.Namespace) -> int:
         seed=seed,
         k_starts=DEMO_K_STARTS,
     )
-    write_study(study, out, report, bands=bands)
+    write_study(study, out, report, bands=bands, formats=args.figure_formats)
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
 

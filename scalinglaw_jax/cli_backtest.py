@@ -145,12 +145,12 @@ def run_backtest(args: argparse.Namespace) -> int:
             report.table("Approach 2 backtest", vertices)
     from scalinglaw_jax import plots  # matplotlib: loaded once there is something to draw
 
-    written = plots.save_figure(plots.plot_backtest(results), out, "backtest")
+    written = plots.save_figure(plots.plot_backtest(results), out, "backtest", args.figure_formats)
     if rolling is not None:
         for name, series in rolling.items():
             update_summary(out, "backtest_rolling", name, backtest.rolling_summary(series))
         written += plots.save_figure(
-            plots.plot_extrapolation_error(rolling), out, "extrapolation_error"
+            plots.plot_extrapolation_error(rolling), out, "extrapolation_error", args.figure_formats
         )
     report.write(out, written)
     print(f"wrote {out / 'summary.json'}, {len(written)} figure files and {REPORT_FILE} in {out}")

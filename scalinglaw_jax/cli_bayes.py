@@ -196,7 +196,7 @@ def run_sample(args: argparse.Namespace) -> int:
         )
         report.warn(band.note)
     lines = banded_lines({approach: posterior.frontier()}, {approach: band})
-    written = write_frontier_figures(lines, out, runs=runs)
+    written = write_frontier_figures(lines, out, runs=runs, formats=args.figure_formats)
     report.write(out, written)
     print(f"wrote {netcdf}, {out / 'summary.json'}, the figures and {out / REPORT_FILE}")
     return 0
