@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jax
 import pytest
 
 import scalinglaw_jax  # noqa: F401  (turns on float64)
+
+# JAX starts here, with its one CPU device: the CLI's default of one device per core applies
+# only in a process where JAX has not started, so in-process CLI runs keep this device and
+# tests do not depend on which of them ran first. Tests of several devices use subprocesses.
+jax.devices()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(
