@@ -2,74 +2,66 @@
 
 Importing the package turns on JAX's float64 mode: every fit runs in float64 unless a float32
 fast path is asked for explicitly.
+
+The public names below are imported on first use (module ``__getattr__``), so that
+``import scalinglaw_jax`` and the ``scalinglaw`` command pay only for the modules a command
+needs: matplotlib, numpyro, arviz and scipy.stats load when something uses them.
 """
+
+import importlib
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from scalinglaw_jax import plots  # noqa: E402
-from scalinglaw_jax.approaches import (  # noqa: E402
-    assign_budgets,
-    fit_envelope,
-    fit_isoflop,
-    fit_parametric,
-)
-from scalinglaw_jax.data import DataError, Runs, exclude_rows, load_runs  # noqa: E402
-from scalinglaw_jax.law import Law, LawError  # noqa: E402
-from scalinglaw_jax.lawbook import LAWS, get_law  # noqa: E402
-from scalinglaw_jax.laws import (  # noqa: E402
-    CHINCHILLA,
-    CHINCHILLA_ISOFLOP_BUDGETS,
-    KAPLAN_FRONTIER,
-    PAPER_PARAMS,
-    REFERENCE_MODELS,
-    ChinchillaParams,
-    Frontier,
-    projection_table,
-)
-from scalinglaw_jax.simulate import (  # noqa: E402
-    simulate_chinchilla_study,
-    simulate_final_losses,
-    simulate_isoflop,
-    simulate_law,
-    simulate_training_curves,
-)
-from scalinglaw_jax.solvers import (  # noqa: E402
-    SolverOptions,
-    chinchilla_grid,
-    use_cpu_devices,
-)
-
-__all__ = [
-    "CHINCHILLA",
-    "CHINCHILLA_ISOFLOP_BUDGETS",
-    "KAPLAN_FRONTIER",
-    "LAWS",
-    "PAPER_PARAMS",
-    "REFERENCE_MODELS",
-    "ChinchillaParams",
-    "DataError",
-    "Frontier",
-    "Law",
-    "LawError",
-    "Runs",
-    "SolverOptions",
-    "assign_budgets",
-    "chinchilla_grid",
-    "exclude_rows",
-    "fit_envelope",
-    "fit_isoflop",
-    "fit_parametric",
-    "get_law",
-    "load_runs",
-    "plots",
-    "projection_table",
-    "simulate_chinchilla_study",
-    "simulate_final_losses",
-    "simulate_isoflop",
-    "simulate_law",
-    "simulate_training_curves",
-    "use_cpu_devices",
-]
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "scalinglaw_jax.approaches": (
+        "assign_budgets",
+        "fit_envelope",
+        "fit_isoflop",
+        "fit_parametric",
+    ),
+    "scalinglaw_jax.data": ("DataError", "Runs", "exclude_rows", "load_runs"),
+    "scalinglaw_jax.law": ("Law", "LawError"),
+    "scalinglaw_jax.lawbook": ("LAWS", "get_law"),
+    "scalinglaw_jax.laws": (
+        "CHINCHILLA",
+        "CHINCHILLA_ISOFLOP_BUDGETS",
+        "KAPLAN_FRONTIER",
+        "PAPER_PARAMS",
+        "REFERENCE_MODELS",
+        "ChinchillaParams",
+        "Frontier",
+        "projection_table",
+    ),
+    "scalinglaw_jax.simulate": (
+        "simulate_chinchilla_study",
+        "simulate_final_losses",
+        "simulate_isoflop",
+        "simulate_law",
+        "simulate_training_curves",
+    ),
+    "scalinglaw_jax.solvers": ("SolverOptions", "chinchilla_grid", "use_cpu_devices"),
+}
+_MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
+_SUBMODULES = ("plots",)
+
+__all__ = sorted([*_MODULE_OF, *_SUBMODULES])
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use and keep the name here."""
+    if name in _SUBMODULES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    elif name in _MODULE_OF:
+        value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -15,16 +15,19 @@ figure's band edges can be checked against the numbers.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
 
-from scalinglaw_jax import bayes, intervals, resample
+from scalinglaw_jax import intervals, resample
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.resample import failed_mask
-from scalinglaw_jax.workflow import StudyFit
+
+if TYPE_CHECKING:  # annotations only: numpyro and arviz load when a posterior is sampled
+    from scalinglaw_jax import bayes
+    from scalinglaw_jax.workflow import StudyFit
 
 BAND_FLOPS = 10.0 ** (np.arange(170, 261) / 10.0)
 """FLOPs grid of every band: 1e17 to 1e26 in steps of 0.1 dex (1e24 is a grid point)."""

@@ -39,13 +39,13 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
+from scalinglaw_jax.config import LIKELIHOODS
 from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
 from scalinglaw_jax.intervals import Band, band_from_draws, percentile_interval
 from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
 from scalinglaw_jax.status import Status
 
-LIKELIHOODS = ("huber", "student")
 DEFAULT_HUBER_K = 0.5
 """Threshold of the Huber density on the standardised residual: near-Laplace tails, close to
 the point fit's Huber delta = 1e-3 at the residual scale of Epoch's data (sigma ~ 2e-3)."""

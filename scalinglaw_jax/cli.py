@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
-from scalinglaw_jax import bayes, cli_common, laws
+from scalinglaw_jax import cli_common, laws
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
+from scalinglaw_jax.compile_cache import CACHE_DIR_ENV, enable_compile_cache
 from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.errors import run_command
-from scalinglaw_jax.outputs import remove_stale_figures
+from scalinglaw_jax.outputs import DEFAULT_FIGURE_FORMATS, remove_stale_figures
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.solvers import DEFAULT_SCREENING, use_cpu_devices
 from scalinglaw_jax.workflow import (
@@ -54,11 +56,13 @@ def print_study(study, report: Report) -> None:
         report.warn(f"{registry.get(key).name} skipped: {reason}", echo=False)
 
 
-def write_study(study, out: Path, report: Report, *, bands: dict | None = None) -> None:
-    """Write summary.json, the figures (``bands``: key -> ``ApproachBand`` on the frontier
-    lines) and report.html."""
+def write_study(
+    study, out: Path, report: Report, *, bands: dict | None = None, formats=DEFAULT_FIGURE_FORMATS
+) -> None:
+    """Write summary.json, the figures in ``formats`` (``bands``: key -> ``ApproachBand`` on
+    the frontier lines) and report.html."""
     # Figures first, summary last: a run that fails while drawing leaves no new summary.
-    written = write_figures(study, out, bands=bands)
+    written = write_figures(study, out, bands=bands, formats=formats)
     remove_stale_figures(out, written)
     for key, content in study.summary().items():
         cli_common.update_summary(out, "approaches", key, content)
@@ -83,6 +87,8 @@ def study_bands(
     """Bootstrap (or sample) every fitted approach; record results and bands in summary.json
     (``bootstrap`` / ``posterior`` sections, each entry with its ``band``); return the bands."""
     if posterior:
+        from scalinglaw_jax import bayes  # numpyro and arviz: only for posteriors
+
         settings = bayes.NutsSettings(**DEMO_NUTS, progress_bar=False)
         results, bands = posterior_study(study, settings, seed=seed, isoflop_nominal=nominal)
         section = "posterior"
@@ -132,7 +138,7 @@ def run_fit(args: argparse.Namespace) -> int:
     bands = None
     if args.bootstrap is not None:
         bands = study_bands(study, out, report, resamples=args.bootstrap, nominal=nominal)
-    write_study(study, out, report, bands=bands)
+    write_study(study, out, report, bands=bands, formats=args.figure_formats)
     return 0
 
 
@@ -165,7 +171,7 @@ def run_demo(args: argparse.Namespace) -> int:
         seed=seed,
         k_starts=DEMO_K_STARTS,
     )
-    write_study(study, out, report, bands=bands)
+    write_study(study, out, report, bands=bands, formats=args.figure_formats)
     print(f"demo finished in {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -188,7 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpu-devices",
         default=None,
         help="split fits and sweeps over this many CPU devices, or 'auto' for one per core "
-        "(faster on multi-core CPUs; default: JAX's single CPU device)",
+        "(default: auto; results are the same bits on any number of devices)",
+    )
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not read or write JAX's persistent compilation cache (default: on, in "
+        f"${CACHE_DIR_ENV} or the user cache directory; see docs/cli.md)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -265,7 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_request:  # argparse: bad flags exit 2, --help exits 0
         return int(exit_request.code or 0)
-    if args.cpu_devices is not None:
+    if args.cpu_devices is None:
+        # One device per core unless JAX already runs (a caller that imported the CLI after
+        # computing keeps the devices it has).
+        with contextlib.suppress(RuntimeError):
+            use_cpu_devices()
+    else:
         value = args.cpu_devices
         if value != "auto" and not (value.isdigit() and int(value) > 0):
             return cli_common.fail(
@@ -275,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
             use_cpu_devices(None if value == "auto" else int(value))
         except RuntimeError as error:
             return cli_common.fail(str(error))
+    if not args.no_compile_cache:
+        try:
+            enable_compile_cache()
+        except OSError as error:  # a cache that cannot be written only costs time
+            print(f"WARNING: compilation cache off: {error}", file=sys.stderr)
     return run_command(
         lambda: args.func(args), debug=args.debug, resume_hint=RESUME_HINTS.get(args.command)
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from scalinglaw_jax import backtest, plots
+from scalinglaw_jax import backtest
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -52,8 +52,8 @@ def register(subparsers) -> None:
     tester = subparsers.add_parser(
         "backtest",
         help="fit on the smaller runs, predict the largest: error and interval coverage per law",
-        description="Writes summary.json (backtest[LAW], backtest_isoflop), backtest.png/svg/pdf "
-        "and, with --rolling, extrapolation_error.png/svg/pdf.",
+        description="Writes summary.json (backtest[LAW], backtest_isoflop), backtest.svg/png "
+        "and, with --rolling, extrapolation_error.svg/png (--figure-formats).",
     )
     _split_arguments(tester)
     tester.add_argument(
@@ -143,12 +143,14 @@ def run_backtest(args: argparse.Namespace) -> int:
         )
         if vertices:
             report.table("Approach 2 backtest", vertices)
-    written = plots.save_figure(plots.plot_backtest(results), out, "backtest")
+    from scalinglaw_jax import plots  # matplotlib: loaded once there is something to draw
+
+    written = plots.save_figure(plots.plot_backtest(results), out, "backtest", args.figure_formats)
     if rolling is not None:
         for name, series in rolling.items():
             update_summary(out, "backtest_rolling", name, backtest.rolling_summary(series))
         written += plots.save_figure(
-            plots.plot_extrapolation_error(rolling), out, "extrapolation_error"
+            plots.plot_extrapolation_error(rolling), out, "extrapolation_error", args.figure_formats
         )
     report.write(out, written)
     print(f"wrote {out / 'summary.json'}, {len(written)} figure files and {REPORT_FILE} in {out}")

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 
-from scalinglaw_jax import bayes, cli_common
+from scalinglaw_jax import cli_common
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.bands import band_to_dict, posterior_band
-from scalinglaw_jax.config import SEED, flag, integer, learning_rate_flag, number
+from scalinglaw_jax.config import LIKELIHOODS, SEED, flag, integer, learning_rate_flag, number
 from scalinglaw_jax.data import DataError
 from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
 from scalinglaw_jax.outputs import check_out_path
 from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
+
+if TYPE_CHECKING:
+    from scalinglaw_jax import bayes
 
 POSITIVE = flag(integer(1), int)
 
@@ -29,7 +33,7 @@ def _nuts_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=flag(SEED, int), default=None, help="PRNG seed (default 0)")
     parser.add_argument(
         "--likelihood",
-        choices=bayes.LIKELIHOODS,
+        choices=LIKELIHOODS,
         default=None,
         help="robust likelihood on residuals (default huber)",
     )
@@ -128,6 +132,8 @@ def _pick(cli_value, config: dict, name: str, default):
 
 
 def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
+    from scalinglaw_jax import bayes
+
     defaults = bayes.NutsSettings()
     return bayes.NutsSettings(
         chains=int(_pick(args.chains, config, "chains", defaults.chains)),
@@ -140,6 +146,8 @@ def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
+    from scalinglaw_jax import bayes  # numpyro and arviz: imported by the commands that sample
+
     config = cli_common.read_config(args.config)
     post_config = dict(config.get("posterior", {}))
     law = cli_common.law_from_args(args, config)  # a bad --law is refused before the data
@@ -188,7 +196,7 @@ def run_sample(args: argparse.Namespace) -> int:
         )
         report.warn(band.note)
     lines = banded_lines({approach: posterior.frontier()}, {approach: band})
-    written = write_frontier_figures(lines, out, runs=runs)
+    written = write_frontier_figures(lines, out, runs=runs, formats=args.figure_formats)
     report.write(out, written)
     print(f"wrote {netcdf}, {out / 'summary.json'}, the figures and {out / REPORT_FILE}")
     return 0
@@ -196,7 +204,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
-    from scalinglaw_jax import calibrate
+    from scalinglaw_jax import bayes, calibrate
 
     try:
         law = cli_common.law_from_args(args, {})

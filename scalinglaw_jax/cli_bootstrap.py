@@ -206,7 +206,9 @@ def run(args: argparse.Namespace) -> int:
     if not frontiers:
         return cli_common.fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
     if jax.process_index() == 0:
-        written = write_frontier_figures(banded_lines(frontiers, bands), out, runs=runs)
+        written = write_frontier_figures(
+            banded_lines(frontiers, bands), out, runs=runs, formats=args.figure_formats
+        )
         report.write(out, written)
         print(
             f"\nwrote {out / 'summary.json'} (bootstrap), the draws as netCDF, the figures with "

@@ -17,7 +17,14 @@ from scalinglaw_jax.errors import ConfigError, print_error
 from scalinglaw_jax.io import to_jsonable
 from scalinglaw_jax.law import Law
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
-from scalinglaw_jax.outputs import check_out_path, claim_output_dir, data_identity
+from scalinglaw_jax.outputs import (
+    DEFAULT_FIGURE_FORMATS,
+    FIGURE_FORMATS,
+    check_out_path,
+    claim_output_dir,
+    data_identity,
+    figure_formats,
+)
 
 SUMMARY_FILE = "summary.json"
 
@@ -51,8 +58,18 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--out`` and ``--overwrite`` (an output folder belongs to one data set)."""
+    """``--out``, ``--overwrite`` (an output folder belongs to one data set) and
+    ``--figure-formats``."""
     parser.add_argument("--out", type=Path, default=None, help="output directory")
+    parser.add_argument(
+        "--figure-formats",
+        type=flag(figure_formats),
+        default=DEFAULT_FIGURE_FORMATS,
+        metavar="LIST",
+        help=f"comma-separated figure formats out of {','.join(FIGURE_FORMATS)} (default "
+        f"{','.join(DEFAULT_FIGURE_FORMATS)}; report.html shows the SVGs; each format costs "
+        "a draw of every figure)",
+    )
     parser.add_argument(
         "--overwrite",
         action="store_true",

@@ -160,6 +160,9 @@ def _positive_float(value):
 learning_rate = either(choice("sandwich"), _positive_float, wanted="'sandwich' or a number > 0")
 init_starts = either(integer(1), choice("chinchilla"), wanted="an integer >= 1 or 'chinchilla'")
 SEED = integer(0, 2**32 - 1)
+LIKELIHOODS = ("huber", "student")
+"""Posterior likelihoods on residuals (``bayes.likelihood``); here so that the command line
+can offer them without importing numpyro."""
 APPROACHES = ("1", "2", "3", "all")
 
 
@@ -167,7 +170,6 @@ APPROACHES = ("1", "2", "3", "all")
 def schema() -> dict:
     """Every key a config may hold: a check per key, a dict per table."""
     from scalinglaw_jax.approaches.parametric_spec import MODES
-    from scalinglaw_jax.bayes import LIKELIHOODS
     from scalinglaw_jax.resample import SCHEMES
 
     return {

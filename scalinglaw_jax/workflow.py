@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import pandas as pd
 
-from scalinglaw_jax import laws, plots
+from scalinglaw_jax import laws
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.data import DataError, Runs, load_runs
 from scalinglaw_jax.lawbook import DEFAULT_LAW
+from scalinglaw_jax.outputs import DEFAULT_FIGURE_FORMATS
 from scalinglaw_jax.simulate import simulate_chinchilla_study
 from scalinglaw_jax.solvers import DEFAULT_SCREENING, Screening
+
+if TYPE_CHECKING:  # plots (matplotlib) is imported by the functions that draw
+    from scalinglaw_jax import plots
 
 
 @dataclass
@@ -109,6 +114,8 @@ def fit_study(
 def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.FrontierLine]:
     """One line per approach key in its colour; ``bands`` maps keys to ``ApproachBand``s, and
     a drawn band goes on its line with its legend text."""
+    from scalinglaw_jax import plots
+
     bands = bands or {}
     lines = []
     for key, frontier in sorted(frontiers.items()):
@@ -126,23 +133,37 @@ def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.Front
     return lines
 
 
-def write_frontier_figures(lines, out_dir: Path, runs=None) -> list[Path]:
-    """The two seed figures, params_vs_flops and params_vs_tokens, as PNG, SVG and PDF."""
+def write_frontier_figures(
+    lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS
+) -> list[Path]:
+    """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``."""
+    from scalinglaw_jax import plots
+
     figure = plots.plot_params_vs_flops(lines, runs=runs)
-    written = plots.save_figure(figure, out_dir, "params_vs_flops")
+    written = plots.save_figure(figure, out_dir, "params_vs_flops", formats)
     figure = plots.plot_params_vs_tokens(lines, runs=runs)
-    return written + plots.save_figure(figure, out_dir, "params_vs_tokens")
+    return written + plots.save_figure(figure, out_dir, "params_vs_tokens", formats)
 
 
-def write_figures(study: StudyFit, out_dir: Path, *, bands: dict | None = None) -> list[Path]:
-    """The paper's figures for whatever was fitted (PNG, SVG, PDF), with ``bands`` (key ->
-    ``ApproachBand``) on the frontier lines."""
+def write_figures(
+    study: StudyFit,
+    out_dir: Path,
+    *,
+    bands: dict | None = None,
+    formats=DEFAULT_FIGURE_FORMATS,
+) -> list[Path]:
+    """The paper's figures for whatever was fitted, in ``formats`` (default SVG and PNG),
+    with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
+    from scalinglaw_jax import plots
+
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
-    written = write_frontier_figures(study.frontier_lines(bands), out_dir, runs=dots)
+    written = write_frontier_figures(
+        study.frontier_lines(bands), out_dir, runs=dots, formats=formats
+    )
     for key, result in sorted(study.results.items()):
         for name, figure in registry.get(key).figures(result, study.tables[key]):
-            written += plots.save_figure(figure, out_dir, name)
+            written += plots.save_figure(figure, out_dir, name, formats)
     return written
 
 

@@ -5,15 +5,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jax
 import pytest
 
 import scalinglaw_jax  # noqa: F401  (turns on float64)
+
+# JAX starts here, with its one CPU device: the CLI's default of one device per core applies
+# only in a process where JAX has not started, so in-process CLI runs keep this device and
+# tests do not depend on which of them ran first. Tests of several devices use subprocesses.
+jax.devices()
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(
     os.environ.get("SCALINGLAW_DATA_DIR", REPO_ROOT.parent / "shared" / "data")
 ).resolve()
 EPOCH_FILE = "svg_extracted_data.csv"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compile_cache_in_tmp(tmp_path_factory):
+    """The CLI's persistent compilation cache in a folder of this session, not the user's
+    cache directory (subprocesses inherit it, so their second compile of a program is a read)."""
+    from scalinglaw_jax.compile_cache import CACHE_DIR_ENV
+
+    previous = os.environ.get(CACHE_DIR_ENV)
+    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("jax-compile-cache"))
+    yield
+    if previous is None:
+        del os.environ[CACHE_DIR_ENV]
+    else:
+        os.environ[CACHE_DIR_ENV] = previous
 
 
 @pytest.fixture(scope="session")

@@ -198,7 +198,8 @@ def _bootstrap_args(data, out) -> list[str]:
 
 
 def test_bootstrap_approach3_draws_the_summary_band(simulated_csv, tmp_path, quick_point_fit):
-    assert main(_bootstrap_args(simulated_csv, tmp_path)) == 0
+    formats = ["--figure-formats", "png,svg,pdf"]
+    assert main(_bootstrap_args(simulated_csv, tmp_path) + formats) == 0
     _assert_band_matches_summary(tmp_path, "bootstrap", "3")
     record = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]["3"]["band"]
     assert record["label"] == "95% nonparametric bootstrap band (40 resamples)"

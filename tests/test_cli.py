@@ -92,8 +92,9 @@ def test_demo_runs_all_approaches(tmp_path, capsys):
         assert summary[key]["a"] == pytest.approx(truth_a, abs=0.04), key
     assert summary["kaplan"]["a"] == 0.73
     for stem in ("params_vs_flops", "params_vs_tokens", "isoflop_profiles", "parametric_contours"):
-        for suffix in ("png", "svg", "pdf"):
+        for suffix in ("png", "svg"):  # the default formats; PDF on request
             assert (tmp_path / f"{stem}.{suffix}").stat().st_size > 1000
+        assert not (tmp_path / f"{stem}.pdf").exists()
     printed = capsys.readouterr().out
     assert "Kaplan et al. (2020)" in printed
     # A bootstrap band on every approach line of both seed figures, recorded in summary.json.

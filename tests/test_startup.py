@@ -1,0 +1,207 @@
+"""Start-up cost: lazy imports, the persistent compilation cache, program reuse, figure saving."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import scalinglaw_jax
+from scalinglaw_jax import compile_cache, outputs, resample
+from scalinglaw_jax.approaches import parametric
+from scalinglaw_jax.cli import main
+from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.simulate import simulate_isoflop
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HEAVY_MODULES = ("arviz", "numpyro", "scipy.stats", "matplotlib")
+COMPILES = {"count": 0}
+
+
+def _count_compiles(event: str, duration: float, **_) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        COMPILES["count"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_compiles)
+
+
+def run_python(code: str, tmp_path: Path, **env) -> subprocess.CompletedProcess:
+    """``python -c code`` in a fresh process with this checkout first on the path."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg", **env}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_parsing_every_command_imports_no_heavy_module(tmp_path):
+    code = f"""
+import json, sys
+from scalinglaw_jax import cli
+parser = cli.build_parser()
+for argv in (["fit", "x.csv"], ["bootstrap", "x.csv"], ["sample", "x.csv"], ["demo"],
+             ["backtest", "x.csv"], ["laws", "list"]):
+    parser.parse_args(argv)
+print(json.dumps([name for name in {HEAVY_MODULES!r} if name in sys.modules]))
+"""
+    done = run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+
+
+def test_help_exits_zero_without_heavy_modules(tmp_path):
+    code = f"""
+import json, sys
+from scalinglaw_jax import cli
+code = cli.main(["--help"])
+print(json.dumps([code, [name for name in {HEAVY_MODULES!r} if name in sys.modules]]))
+"""
+    done = run_python(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [0, []]
+
+
+def test_public_names_resolve_on_first_use():
+    for name in scalinglaw_jax.__all__:
+        assert getattr(scalinglaw_jax, name) is not None
+        assert name in dir(scalinglaw_jax)
+    assert scalinglaw_jax.fit_parametric is parametric.fit_parametric
+    with pytest.raises(AttributeError, match="no_such_name"):
+        scalinglaw_jax.no_such_name  # noqa: B018
+
+
+def test_cache_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(compile_cache.CACHE_DIR_ENV, str(tmp_path / "moved"))
+    assert compile_cache.default_cache_dir() == tmp_path / "moved"
+    monkeypatch.delenv(compile_cache.CACHE_DIR_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    expected = tmp_path / "xdg" / "scalinglaw_jax" / f"jax-{jax.__version__}"
+    assert compile_cache.default_cache_dir() == expected
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert compile_cache.default_cache_dir().parts[-3:-1] == (".cache", "scalinglaw_jax")
+
+
+@pytest.mark.parametrize("flags, cache_made", [([], True), (["--no-compile-cache"], False)])
+def test_cli_opens_the_cache_and_every_core_unless_told(flags, cache_made, tmp_path):
+    cache = tmp_path / "cache"
+    code = f"""
+import json, jax
+from scalinglaw_jax import cli
+code = cli.main({flags!r} + ["fit", "missing.csv"])
+print(json.dumps([code, jax.local_device_count()]))
+"""
+    done = run_python(code, tmp_path, **{compile_cache.CACHE_DIR_ENV: str(cache)})
+    assert done.returncode == 0, done.stderr
+    code, devices = json.loads(done.stdout.splitlines()[-1])
+    assert code == 2  # the data file is missing: refused after the set-up
+    assert devices == os.cpu_count()
+    assert cache.is_dir() == cache_made
+
+
+@pytest.mark.slow
+def test_second_cli_run_compiles_nothing_and_gives_the_same_bits(simulated_csv, tmp_path):
+    """A fresh process with a warm cache reads every program back (no cache miss), and the
+    programs read back give the results of the freshly compiled ones, bit for bit."""
+    cache = tmp_path / "cache"
+    code = """
+import collections, json, sys
+import jax
+events = collections.Counter()
+jax.monitoring.register_event_listener(lambda event, **_: events.update([event]))
+from scalinglaw_jax import cli
+code = cli.main(["fit", sys.argv[1], "--out", sys.argv[2], "--figure-formats", "svg"])
+print(json.dumps([code, events["/jax/compilation_cache/cache_misses"],
+                  events["/jax/compilation_cache/cache_hits"]]))
+"""
+    summaries = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(simulated_csv), str(out)],
+            cwd=tmp_path,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(REPO_ROOT),
+                "MPLBACKEND": "Agg",
+                compile_cache.CACHE_DIR_ENV: str(cache),
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr
+        exit_code, misses, hits = json.loads(done.stdout.splitlines()[-1])
+        assert exit_code == 0
+        if run == "first":
+            assert misses > 0
+        else:
+            assert misses == 0
+            assert hits > 0
+        summaries.append(json.loads((out / "summary.json").read_text())["approaches"])
+    assert summaries[0] == summaries[1]
+
+
+def _study_table(seed: int):
+    return load_runs(simulate_isoflop(jax.random.key(seed), noise=0.01))
+
+
+@pytest.mark.slow
+def test_second_bootstrap_on_new_data_of_one_shape_compiles_nothing():
+    first, second = _study_table(11), _study_table(12)
+    assert len(first) == len(second)
+    assert not np.array_equal(first.loss, second.loss)
+    options = {"k_starts": 2, "progress": False, "chunk_size": 4 * jax.device_count(), "bca": False}
+    resample.bootstrap(first, "3", n_resamples=8, **options)
+    traces = (resample.TRACE_COUNTS["sweep"], parametric.TRACE_COUNTS["fit_parametric_arrays"])
+    compiles = COMPILES["count"]
+    result = resample.bootstrap(second, "3", n_resamples=8, **options)
+    assert result.sweep.outputs["a"].shape == (8,)
+    assert COMPILES["count"] == compiles
+    assert traces == (
+        resample.TRACE_COUNTS["sweep"],
+        parametric.TRACE_COUNTS["fit_parametric_arrays"],
+    )
+
+
+def test_figure_formats_flag_parses_and_refuses(tmp_path, capsys):
+    assert outputs.figure_formats("svg, PNG,svg") == ("svg", "png")
+    for bad in ("svg,gif", "", "png,,svg"):
+        with pytest.raises(ValueError, match="png, svg, pdf"):
+            outputs.figure_formats(bad)
+    assert main(["fit", "x.csv", "--figure-formats", "svg,jpeg", "--out", str(tmp_path)]) == 2
+    assert "'svg,jpeg'" in capsys.readouterr().err
+
+
+def test_log_axis_labels_are_matplotlibs_in_superscripts():
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    from scalinglaw_jax.plots import _SuperscriptLogFormatter
+
+    major, minor = _SuperscriptLogFormatter(10.0), _SuperscriptLogFormatter(10.0, False)
+    assert major(1e20) == "10\u00b2\u2070"
+    assert major(1e-3) == "10\u207b\u00b3"
+    assert minor(2e19) == "2\u00d710\u00b9\u2079"
+    decades_only = _SuperscriptLogFormatter(10.0, labelOnlyBase=True)
+    assert decades_only(2e19) == LogFormatterSciNotation(10.0, labelOnlyBase=True)(2e19) == ""
+
+
+def test_save_figure_lays_out_once_and_restores_the_layout(tmp_path):
+    from scalinglaw_jax import plots
+
+    figure = plots.plot_params_vs_flops([])
+    engine = figure.get_layout_engine()
+    written = plots.save_figure(figure, tmp_path, "frontier", ("svg", "png"), dpi=40)
+    assert [path.name for path in written] == ["frontier.svg", "frontier.png"]
+    assert all(path.stat().st_size > 0 for path in written)
+    assert figure.get_layout_engine() is engine
