@@ -48,7 +48,10 @@ from scalinglaw_jax.data import DataError, Runs, as_runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
 from scalinglaw_jax.status import Status
 
-SCHEMES = ("nonparametric", "bayesian", "subsample", "block")
+SCHEMES = ("nonparametric", "bayesian", "subsample", "block", "wild", "wild-gaussian")
+RESIDUAL_SCHEMES = ("wild", "wild-gaussian")
+"""Schemes whose unit weights are multipliers of residuals (mean 0, variance 1), not weights
+of rows: the approach refits data rebuilt as fitted + multiplier x residual (Approach 1)."""
 SUBSAMPLE_FRACTION = 0.8
 """Chinchilla's Table 2 intervals come from fits on 80% subsamples of the runs."""
 
@@ -66,7 +69,9 @@ def draw_unit_weights(key, index, scheme: str, n_units: int):
     """Weights over ``n_units`` units for resample ``index`` (a pure function of both).
 
     nonparametric / block: multinomial counts (n draws with replacement); bayesian: Dirichlet(1)
-    scaled to sum to n; subsample: a 0/1 mask of round(0.8 n) units drawn without replacement.
+    scaled to sum to n; subsample: a 0/1 mask of round(0.8 n) units drawn without replacement;
+    wild: Rademacher signs (+-1, the wild bootstrap's residual multipliers); wild-gaussian:
+    standard normal multipliers.
     """
     key = jax.random.fold_in(key, index)
     if scheme in ("nonparametric", "block"):
@@ -78,6 +83,10 @@ def draw_unit_weights(key, index, scheme: str, n_units: int):
         keep = max(1, round(SUBSAMPLE_FRACTION * n_units))
         order = jax.random.permutation(key, n_units)
         return jnp.zeros(n_units).at[order[:keep]].set(1.0)
+    if scheme == "wild":
+        return jax.random.rademacher(key, (n_units,), dtype=jnp.float64)
+    if scheme == "wild-gaussian":
+        return jax.random.normal(key, (n_units,), dtype=jnp.float64)
     raise DataError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
 
 
@@ -146,7 +155,13 @@ def resampled_unit(spec, scheme: str) -> str:
     if scheme not in SCHEMES:
         raise DataError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if scheme not in spec.units:
-        raise DataError(spec.refusals[scheme])
+        raise DataError(
+            spec.refusals.get(
+                scheme,
+                f"{spec.name} does not support the {scheme} scheme: use one of "
+                f"{', '.join(spec.units)}",
+            )
+        )
     return spec.units[scheme]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,11 @@ from scalinglaw_jax.solvers import (
 from scalinglaw_jax.status import Status
 
 MODES = ("fast", "full")
+BOOTSTRAP_DEFAULTS = MappingProxyType({"mode": "fast", "k_starts": 8})
+"""What ``sweep_plan`` does unless told otherwise (``scalinglaw bootstrap``'s defaults)."""
+POSTERIOR_DEFAULTS = MappingProxyType({"learning_rate": "sandwich"})
+"""What the posterior does unless told otherwise (``scalinglaw sample``'s default): the
+likelihood power calibrated to the sandwich covariance."""
 
 
 @cache
@@ -138,8 +144,8 @@ def sweep_plan(
     *,
     dtype=jnp.float64,
     point=None,
-    mode: str = "fast",
-    k_starts: int = 8,
+    mode: str = BOOTSTRAP_DEFAULTS["mode"],
+    k_starts: int = BOOTSTRAP_DEFAULTS["k_starts"],
     options: SolverOptions | None = None,
     law=DEFAULT_LAW,
     **_,
@@ -223,7 +229,7 @@ def _posterior(
     settings,
     init_starts=64,
     e_below_min_loss: bool = False,
-    learning_rate="sandwich",
+    learning_rate=POSTERIOR_DEFAULTS["learning_rate"],
     law=DEFAULT_LAW,
     **options,
 ):
@@ -261,4 +267,6 @@ SPEC = ApproachSpec(
     plan=sweep_plan,
     posterior=_posterior,
     figures=_figures,
+    bootstrap_defaults=BOOTSTRAP_DEFAULTS,
+    posterior_defaults=POSTERIOR_DEFAULTS,
 )

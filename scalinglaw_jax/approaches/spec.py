@@ -9,7 +9,7 @@ calibration, posteriors) looks an approach up by its key (the strings ``"1"``, `
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
@@ -62,6 +62,11 @@ class ApproachSpec:
     - ``plan(runs, unit, *, dtype, point=None, **options) -> SweepPlan``;
     - ``posterior(runs, *, key, settings, **options)``: a ``bayes.Posterior``;
     - ``figures(result, runs) -> [(name, Figure)]``: the approach's own figures.
+
+    ``bootstrap_defaults`` and ``posterior_defaults`` are the options ``plan`` and
+    ``posterior`` take when a user sets none: the one place ``scalinglaw bootstrap``,
+    ``scalinglaw sample`` and ``scalinglaw calibrate`` read them from, so that calibration
+    measures what users run.
     """
 
     key: str
@@ -77,6 +82,8 @@ class ApproachSpec:
     plan: Callable
     posterior: Callable
     figures: Callable
+    bootstrap_defaults: Mapping = field(default_factory=dict)
+    posterior_defaults: Mapping = field(default_factory=dict)
 
 
 def all_rows(runs):
