@@ -155,13 +155,7 @@ def resampled_unit(spec, scheme: str) -> str:
     if scheme not in SCHEMES:
         raise DataError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     if scheme not in spec.units:
-        raise DataError(
-            spec.refusals.get(
-                scheme,
-                f"{spec.name} does not support the {scheme} scheme: use one of "
-                f"{', '.join(spec.units)}",
-            )
-        )
+        raise DataError(spec.refusals[scheme])
     return spec.units[scheme]
 
 

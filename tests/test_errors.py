@@ -145,7 +145,7 @@ def test_bad_fit_flags(flags, words, simulated_csv, tmp_path, capsys):
         (["bootstrap", "DATA", "--chunk-size", "0"], ["--chunk-size", ">= 1"]),
         (["bootstrap", "DATA", "--seed", "-1"], ["--seed", ">= 0"]),
         (["bootstrap", "DATA", "--k-starts", "-1"], ["--k-starts", ">= 0"]),
-        (["bootstrap", "DATA", "--scheme", "wild"], ["--scheme", "invalid choice"]),
+        (["bootstrap", "DATA", "--scheme", "wilder"], ["--scheme", "invalid choice"]),
         (["demo", "--seed", "x"], ["--seed", "expected int"]),
         (["--cpu-devices", "zero", "demo"], ["--cpu-devices", "'zero'"]),
         (["fitt", "DATA"], ["invalid choice: 'fitt'"]),

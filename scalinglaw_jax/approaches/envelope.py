@@ -630,12 +630,17 @@ POSTERIOR_DEFAULTS = MappingProxyType({"scheme": "wild-gaussian"})
 (``bayes.resampling_posterior_envelope``), by default Gaussian residual multipliers."""
 
 
-def _posterior(runs: Runs, *, key, settings, scheme=POSTERIOR_DEFAULTS["scheme"], **_):
+def _posterior(runs: Runs, *, key, settings, scheme=POSTERIOR_DEFAULTS["scheme"], n_grid=None, **_):
     """``settings.chains x settings.draws`` resampling-posterior draws of ``scheme``."""
     from scalinglaw_jax import bayes
 
     return bayes.resampling_posterior_envelope(
-        runs, scheme=scheme, key=key, chains=settings.chains, draws=settings.draws
+        runs,
+        scheme=scheme,
+        key=key,
+        chains=settings.chains,
+        draws=settings.draws,
+        n_grid=n_grid,
     )
 
 

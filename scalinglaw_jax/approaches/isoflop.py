@@ -701,7 +701,11 @@ SPEC = ApproachSpec(
     title="Approach 2 (IsoFLOP profiles)",
     color="C1",
     units={"nonparametric": "row", "bayesian": "row", "subsample": "row", "block": "budget"},
-    refusals={},
+    refusals={
+        scheme: f"{scheme} multiplies residuals within training curves (Approach 1): use "
+        "nonparametric, bayesian, subsample or block for Approach 2"
+        for scheme in ("wild", "wild-gaussian")
+    },
     default_scheme="nonparametric",
     study="isoflop",
     rows=all_rows,

@@ -258,7 +258,12 @@ SPEC = ApproachSpec(
     units={"nonparametric": "row", "bayesian": "row", "subsample": "row"},
     refusals={
         "block": "Approach 3 treats runs as independent: use nonparametric, bayesian or "
-        "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))"
+        "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))",
+        **{
+            scheme: f"{scheme} multiplies residuals within training curves (Approach 1): use "
+            "nonparametric, bayesian or subsample for Approach 3"
+            for scheme in ("wild", "wild-gaussian")
+        },
     },
     default_scheme="nonparametric",
     study="law",
