@@ -274,8 +274,7 @@ def test_curve_shapes_rebuild_the_losses(small_curves):
     shapes = envelope.curve_shapes(curves)
     for r, curve in enumerate(curves.curves):
         n = curve.flops.size
-        inflation = np.sqrt(n / (n - envelope.SHAPE_DEGREE - 1))
-        rebuilt = shapes.fitted[r, :n] + shapes.residual[r, :n] / inflation
+        rebuilt = shapes.fitted[r, :n] + shapes.residual[r, :n]
         np.testing.assert_allclose(rebuilt, np.log(curve.loss), rtol=1e-12)
         assert not shapes.valid[r, n:].any() and np.all(shapes.residual[r, n:] == 0)
     # Units number the points curve after curve; padding points at the extra unit.
@@ -293,6 +292,13 @@ def test_residual_draws_are_sign_and_normal_multipliers():
     assert abs(normal.mean()) < 4 / np.sqrt(500) and 0.8 < normal.std() < 1.2
     again = np.asarray(resample.draw_unit_weights(key, 4, "wild", 500))
     np.testing.assert_array_equal(signs, again)
+
+
+def test_unit_signs_reproduce_the_point_fit(small_curves):
+    """Multipliers of +1 rebuild the data exactly: that resample's envelope is the point fit."""
+    problem = resample.prepare(small_curves, "1", "wild", n_grid=300)
+    out = resample.fit_weights(problem, np.ones((1, problem.n_units)))
+    np.testing.assert_allclose(out["a"], problem.estimate["a"], rtol=1e-9)
 
 
 def test_zero_residuals_reproduce_the_point_fit():

@@ -470,9 +470,14 @@ class CurveShapes(NamedTuple):
 
 def curve_shapes(curves: Curves, degree: int = SHAPE_DEGREE) -> CurveShapes:
     """Least-squares polynomial of ln loss in standardised ln FLOPs per curve, degree
-    ``min(degree, n - 2)`` (at least 1) for ``n`` points, and its residuals inflated by
-    ``sqrt(n / (n - p))`` (``p`` coefficients) so their mean square estimates the noise
-    variance. One-point curves keep their point (residual 0)."""
+    ``min(degree, n - 2)`` (at least 1) for ``n`` points, and its raw residuals.
+
+    Raw residuals, as in Efron's residual bootstrap: inflating them by ``sqrt(n / (n - p))``
+    for the ``p`` fitted coefficients over-covered in calibration (0.957 of 140 pilot studies
+    at 90%), since the percentile interval is centred on the resamples' mean, which varies
+    less across studies than the point estimate does. One-point curves keep their point
+    (residual 0).
+    """
     lengths = [c.flops.size for c in curves.curves]
     shape = (len(curves), max(lengths))
     fitted, residual = np.zeros(shape), np.zeros(shape)
@@ -490,11 +495,9 @@ def curve_shapes(curves: Curves, degree: int = SHAPE_DEGREE) -> CurveShapes:
             continue
         x = np.log(curve.flops)
         x = (x - x.mean()) / x.std()
-        n_coef = max(1, min(degree, n - 2)) + 1
-        coef = np.polynomial.polynomial.polyfit(x, log_loss, n_coef - 1)
+        coef = np.polynomial.polynomial.polyfit(x, log_loss, max(1, min(degree, n - 2)))
         fitted[r, :n] = np.polynomial.polynomial.polyval(x, coef)
-        inflation = math.sqrt(n / (n - n_coef)) if n > n_coef else 1.0
-        residual[r, :n] = (log_loss - fitted[r, :n]) * inflation
+        residual[r, :n] = log_loss - fitted[r, :n]
     return CurveShapes(fitted, residual, valid, unit, int(sum(lengths)))
 
 
