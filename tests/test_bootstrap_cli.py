@@ -43,7 +43,7 @@ def command(simulated_csv, out, *extra):
 def test_bootstrap_all_writes_summary_and_resumes(simulated_csv, tmp_path, capsys):
     assert main(command(simulated_csv, tmp_path, "--approach", "all", "--resume")) == 0
     printed = capsys.readouterr().out
-    assert "skipped: Approach 1 resamples whole training curves" in printed
+    assert "skipped: Approach 1 needs a 'run' column" in printed
     assert "95% percentile" in printed and "alpha" in printed
     summary = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]
     assert set(summary) == {"2", "3"}
