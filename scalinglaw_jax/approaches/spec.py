@@ -51,9 +51,10 @@ class ApproachSpec:
 
     ``units`` maps each resampling scheme the approach supports to the unit it resamples;
     ``refusals`` explains, per scheme it refuses, what to use instead. ``default_scheme`` is
-    its resampling with replacement. ``study`` names the simulated study calibration draws for
-    it: ``"curves"``, ``"isoflop"``, or ``"law"`` (the IsoFLOP design drawn from the law being
-    fitted; the ``"isoflop"`` studies for Chinchilla's own law). The callables all take the
+    what ``scalinglaw bootstrap`` runs when no scheme is given. ``study`` names the simulated
+    study calibration draws for it: ``"curves"``, ``"isoflop"``, or ``"law"`` (the IsoFLOP
+    design drawn from the law being fitted; the ``"isoflop"`` studies for Chinchilla's own
+    law). The callables all take the
     table first and keyword options after; each uses the options it knows and ignores the
     rest, so that one set of options can be handed to every approach:
 
