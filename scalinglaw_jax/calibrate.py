@@ -110,8 +110,11 @@ class CalibrationResult:
         wide = table.pivot_table(index=index, columns="level", values="cell", aggfunc="first")
         wide.columns = [f"{100 * level:g}%" for level in wide.columns]
         timing = pd.DataFrame(self.timing).round(1).to_string(index=False)
-        n_studies = self.design["n_studies"]
-        return f"{wide.reset_index().to_string(index=False)}\n\n{n_studies} studies\n{timing}"
+        head = (
+            f"coverage +- binomial SE over {self.design['n_studies']} studies; default: yes "
+            "= what `scalinglaw bootstrap` / `sample` run when no option is set"
+        )
+        return f"{head}\n{wide.reset_index().to_string(index=False)}\n\nseconds\n{timing}"
 
     def save(self, path) -> Path:
         path = Path(path)
