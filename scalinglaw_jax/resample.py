@@ -43,15 +43,12 @@ from jax.sharding import Mesh, PartitionSpec
 
 from scalinglaw_jax import __version__ as package_version
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.approaches.spec import SweepPlan
+from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, as_runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
 from scalinglaw_jax.status import Status
 
-SCHEMES = ("nonparametric", "bayesian", "subsample", "block", "wild", "wild-gaussian")
-RESIDUAL_SCHEMES = ("wild", "wild-gaussian")
-"""Schemes whose unit weights are multipliers of residuals (mean 0, variance 1), not weights
-of rows: the approach refits data rebuilt as fitted + multiplier x residual (Approach 1)."""
+SCHEMES = ("nonparametric", "bayesian", "subsample", "block", *RESIDUAL_SCHEMES)
 SUBSAMPLE_FRACTION = 0.8
 """Chinchilla's Table 2 intervals come from fits on 80% subsamples of the runs."""
 

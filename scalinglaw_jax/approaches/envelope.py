@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.approaches.spec import (
+    RESIDUAL_SCHEMES,
     ApproachSpec,
     SweepPlan,
     all_rows,
@@ -653,8 +654,7 @@ SPEC = ApproachSpec(
     title="Approach 1 (envelope of training curves)",
     color="C0",
     units={
-        "wild": "residual",
-        "wild-gaussian": "residual",
+        **dict.fromkeys(RESIDUAL_SCHEMES, "residual"),
         "block": "curve",
         "bayesian": "curve",
         "subsample": "curve",

@@ -22,7 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan, all_rows, mapped_chunk_fit
+from scalinglaw_jax.approaches.spec import (
+    RESIDUAL_SCHEMES,
+    ApproachSpec,
+    SweepPlan,
+    all_rows,
+    mapped_chunk_fit,
+)
 from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 from scalinglaw_jax.status import Status
@@ -704,7 +710,7 @@ SPEC = ApproachSpec(
     refusals={
         scheme: f"{scheme} multiplies residuals within training curves (Approach 1): use "
         "nonparametric, bayesian, subsample or block for Approach 2"
-        for scheme in ("wild", "wild-gaussian")
+        for scheme in RESIDUAL_SCHEMES
     },
     default_scheme="nonparametric",
     study="isoflop",

@@ -22,7 +22,7 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
     parametric_objective,
 )
-from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan
+from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.law import Law, huber_derivatives
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
@@ -262,7 +262,7 @@ SPEC = ApproachSpec(
         **{
             scheme: f"{scheme} multiplies residuals within training curves (Approach 1): use "
             "nonparametric, bayesian or subsample for Approach 3"
-            for scheme in ("wild", "wild-gaussian")
+            for scheme in RESIDUAL_SCHEMES
         },
     },
     default_scheme="nonparametric",

@@ -19,6 +19,10 @@ import jax.numpy as jnp
 from scalinglaw_jax.status import Status
 
 FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
+RESIDUAL_SCHEMES = ("wild", "wild-gaussian")
+"""Resampling schemes whose unit weights multiply residuals (mean 0, variance 1) instead of
+weighting rows: the approach refits data rebuilt as fitted + multiplier x residual (Approach 1's
+training curves; the other approaches refuse them)."""
 
 
 class SweepPlan(NamedTuple):
