@@ -78,8 +78,7 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
 def posterior_band(posterior, flops=BAND_FLOPS) -> ApproachBand:
     """Credible band of a ``bayes.Posterior``; left out when its diagnostics failed."""
     approach = str(posterior.approach)
-    bootstrap = "bootstrap" in str(posterior.settings.get("method", ""))
-    method = "Bayesian bootstrap" if bootstrap else "NUTS"
+    method = posterior.settings.get("method", "NUTS")
     n_draws = len(posterior.draws["a"])
     if not posterior.diagnostics.ok:
         note = (
@@ -152,8 +151,9 @@ def posterior_study(
     study: StudyFit, settings: bayes.NutsSettings, *, seed: int = 0, isoflop_nominal=None
 ) -> tuple[dict, dict[str, ApproachBand]]:
     """Posterior of every fitted approach of ``study`` by its record: NUTS for Approaches 2
-    and 3 (Approach 3 with the plain likelihood and the study's law), the Bayesian bootstrap
-    for Approach 1. Returns ``(posteriors, bands)`` keyed by approach."""
+    and 3 (Approach 3 with the plain likelihood and the study's law), Approach 1's default
+    resampling posterior (Gaussian residual multipliers). Returns ``(posteriors, bands)``
+    keyed by approach."""
     key = jax.random.key(seed)
     posteriors = {}
     for name, fit in sorted(study.results.items()):

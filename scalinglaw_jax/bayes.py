@@ -982,6 +982,13 @@ def sample_isoflop(
     )
 
 
+RESAMPLING_POSTERIORS = {
+    "wild-gaussian": "Gaussian residual multipliers within curves",
+    "bayesian": "bayesian bootstrap over curves",
+}
+"""Approach 1's resampling posteriors by scheme, with the method name their settings carry."""
+
+
 def bayesian_bootstrap_envelope(
     runs: Runs, *, key=None, chains: int = 4, draws: int = 1000, n_grid: int | None = None
 ) -> Posterior:
@@ -990,18 +997,49 @@ def bayesian_bootstrap_envelope(
     Each draw puts Dirichlet(1, ..., 1) weights (scaled to sum to the number of curves) on the
     curves and refits the envelope, which is an exact draw from the posterior of a
     nonparametric model whose prior is a Dirichlet process with vanishing mass (Rubin 1981).
-    The draws are the ``bayesian`` scheme of the sweep engine (``resample.run_sweep``, seeded
-    from ``key``), so they are chunked and sharded like any bootstrap. The ``chains x draws``
-    draws are independent; they are laid out as chains only so that the same diagnostics and
-    outputs apply. Draws whose envelope fit fails are dropped and reported in
-    ``Diagnostics.reasons``.
+    It treats the curves as a random sample, so it includes the error of which sizes and
+    horizons were trained; ``resampling_posterior_envelope`` explains the default instead.
+    """
+    return resampling_posterior_envelope(
+        runs, scheme="bayesian", key=key, chains=chains, draws=draws, n_grid=n_grid
+    )
+
+
+def resampling_posterior_envelope(
+    runs: Runs,
+    *,
+    scheme: str = "wild-gaussian",
+    key=None,
+    chains: int = 4,
+    draws: int = 1000,
+    n_grid: int | None = None,
+) -> Posterior:
+    """Approach-1 posterior draws by the sweep engine's ``scheme`` (``RESAMPLING_POSTERIORS``).
+
+    The envelope is an algorithm, not a likelihood, so Approach 1 has no NUTS posterior.
+    ``"wild-gaussian"`` (the default) keeps each curve's fitted shape and redraws its noise:
+    every point becomes shape x exp(z x residual) with z standard normal, and the whole
+    estimator is rerun. That is a draw of the frontier under a Gaussian noise model whose
+    per-point variance is the point's squared residual (a parametric bootstrap given the
+    shapes, and the smooth counterpart of the ``wild`` bootstrap's signs, as the Bayesian
+    bootstrap is of the multinomial one); it covers the error from the points' noise given
+    the design. ``"bayesian"``: the Bayesian bootstrap over curves. The draws are seeded from
+    ``key`` (``resample.run_sweep``), chunked and sharded like any bootstrap; the
+    ``chains x draws`` draws are independent and laid out as chains only so that the same
+    diagnostics and outputs apply. Draws whose envelope fit fails are dropped and reported in
+    ``Diagnostics.reasons``. Raises ``DataError`` for another scheme.
     """
     from scalinglaw_jax import resample
     from scalinglaw_jax.approaches.envelope import DEFAULT_N_GRID
 
+    if scheme not in RESAMPLING_POSTERIORS:
+        raise DataError(
+            f"Approach 1's posterior scheme must be one of {', '.join(RESAMPLING_POSTERIORS)}, "
+            f"got {scheme!r}"
+        )
     runs = as_runs(runs)
     key = jax.random.key(0) if key is None else key
-    problem = resample.prepare(runs, "1", "bayesian", n_grid=n_grid or DEFAULT_N_GRID)
+    problem = resample.prepare(runs, "1", scheme, n_grid=n_grid or DEFAULT_N_GRID)
     sweep = resample.run_sweep(
         problem, chains * draws, seed=resample.seed_from_key(key), progress=False
     )
@@ -1020,7 +1058,7 @@ def bayesian_bootstrap_envelope(
     if np.nanstd(draws_flat["a"]) == 0.0:
         reasons = (
             *reasons,
-            "all draws give the same frontier: the curve weights carry no uncertainty",
+            f"all draws give the same frontier: the {scheme} draws carry no uncertainty",
         )
     if reasons != diagnostics.reasons:
         diagnostics = Diagnostics(**{**diagnostics.__dict__, "ok": False, "reasons": reasons})
@@ -1031,5 +1069,10 @@ def bayesian_bootstrap_envelope(
         draws=kept,
         diagnostics=diagnostics,
         reported=("a", "b", "G"),
-        settings={"method": "bayesian bootstrap over curves", "chains": chains, "draws": draws},
+        settings={
+            "method": RESAMPLING_POSTERIORS[scheme],
+            "scheme": scheme,
+            "chains": chains,
+            "draws": draws,
+        },
     )

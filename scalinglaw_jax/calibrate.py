@@ -2,18 +2,21 @@
 
 ``run_calibration`` draws ``n_studies`` studies from a known law — IsoFLOP studies
 (``simulate.simulate_isoflop``) for Approaches 2 and 3, training-curve studies
-(``simulate.simulate_training_curves``) for Approach 1 — fits each by the bootstrap (row
-resamples for Approaches 2 and 3, whole curves for Approach 1; multinomial weights, one
-compiled program for all studies) and by the posterior (NUTS for Approaches 2 and 3, one
-compiled program reused for every study; the Bayesian bootstrap over curves for Approach 1),
-and counts how often the central 50/80/90/95% intervals of ``a`` and ``b`` contain the true
-exponents. Each coverage carries its binomial Monte-Carlo standard error
-``sqrt(p (1 - p) / K)``.
+(``simulate.simulate_training_curves``) for Approach 1 — fits each by the interval methods
+users get by default and counts how often the central 50/80/90/95% intervals of ``a`` and
+``b`` contain the true exponents. The defaults are read from each approach's record
+(``default_scheme``, ``bootstrap_defaults``, ``posterior_defaults``), the same place
+``scalinglaw bootstrap`` and ``scalinglaw sample`` read them from, so the table measures what
+those commands run; other settings asked for (``schemes``, ``learning_rates``) are measured
+beside them and labelled as such. Each coverage carries its binomial Monte-Carlo standard
+error ``sqrt(p (1 - p) / K)``.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +29,7 @@ from tqdm.auto import tqdm
 from scalinglaw_jax import bayes, resample
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.data import DataError, load_runs
 from scalinglaw_jax.intervals import covers
 from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
@@ -42,39 +45,99 @@ LEVELS = (0.5, 0.8, 0.9, 0.95)
 CALIBRATION_NUTS = bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
 
 
+@dataclass(frozen=True, eq=False)
+class Method:
+    """One interval method of one approach: ``kind`` (``"bootstrap"`` or ``"posterior"``),
+    the options it runs with (``setting``: the scheme and plan options of a bootstrap, the
+    posterior's keywords) and whether they are what users get when they set nothing."""
+
+    kind: str
+    setting: Mapping
+    default: bool
+
+    @property
+    def label(self) -> str:
+        """The setting as ``name=value`` pairs (``"default settings"`` when there are none)."""
+        return ", ".join(f"{k}={v}" for k, v in self.setting.items()) or "default settings"
+
+
+def methods(approach, *, schemes=(), learning_rates=()) -> tuple[Method, ...]:
+    """The methods calibrated for ``approach``: its default bootstrap and posterior (from its
+    record), then each other bootstrap scheme in ``schemes`` and, for a posterior that takes
+    a learning rate (Approach 3), each other rate in ``learning_rates``. Raises
+    ``DataError`` for a scheme the approach refuses (with the reason)."""
+    spec = registry.get(approach)
+    bootstrap = {"scheme": spec.default_scheme, **spec.bootstrap_defaults}
+    chosen = [Method("bootstrap", bootstrap, True)]
+    for scheme in dict.fromkeys(schemes):
+        resample.resampled_unit(spec, scheme)
+        if scheme != spec.default_scheme:
+            chosen.append(Method("bootstrap", {**bootstrap, "scheme": scheme}, False))
+    posterior = dict(spec.posterior_defaults)
+    chosen.append(Method("posterior", posterior, True))
+    if "learning_rate" in posterior:
+        for rate in dict.fromkeys(learning_rates):
+            if rate != posterior["learning_rate"]:
+                chosen.append(Method("posterior", {**posterior, "learning_rate": rate}, False))
+    return tuple(chosen)
+
+
+def takes_learning_rate(approach) -> bool:
+    """Whether the approach's posterior has a likelihood power to vary (Approach 3)."""
+    return "learning_rate" in registry.get(approach).posterior_defaults
+
+
 @dataclass(frozen=True)
 class CalibrationResult:
-    """Per (approach, method, quantity, level): coverage, its Monte-Carlo SE and K."""
+    """Per (approach, method, setting, quantity, level): coverage, its Monte-Carlo SE and K;
+    ``timing``: wall and process CPU seconds per approach and method over all studies."""
 
     rows: list[dict]
     truth: dict[str, float]
     design: dict
+    timing: list[dict]
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
 
     def report(self) -> str:
-        """The coverage table as aligned text."""
-        return self.table().to_string(index=False)
+        """Coverage +- binomial SE per method (rows) and level (columns), defaults marked."""
+        table = self.table()
+        cells = zip(table.coverage, table.mc_se, strict=True)
+        table["cell"] = [f"{c:.3f} +- {se:.3f}" for c, se in cells]
+        table["default"] = np.where(table["default"], "yes", "")
+        index = ["approach", "method", "setting", "default", "quantity"]
+        wide = table.pivot_table(index=index, columns="level", values="cell", aggfunc="first")
+        wide.columns = [f"{100 * level:g}%" for level in wide.columns]
+        timing = pd.DataFrame(self.timing).round(1).to_string(index=False)
+        head = (
+            f"coverage +- binomial SE over {self.design['n_studies']} studies; default: yes "
+            "= what `scalinglaw bootstrap` / `sample` run when no option is set"
+        )
+        return f"{head}\n{wide.reset_index().to_string(index=False)}\n\nseconds\n{timing}"
 
     def save(self, path) -> Path:
         path = Path(path)
-        path.write_text(
-            json.dumps(
-                {"truth": self.truth, "design": self.design, "coverage": self.rows}, indent=2
-            )
-        )
+        content = {
+            "truth": self.truth,
+            "design": self.design,
+            "coverage": self.rows,
+            "timing": self.timing,
+        }
+        path.write_text(json.dumps(content, indent=2))
         return path
 
 
-def _coverage_rows(approach, method, hits: dict, n: int) -> list[dict]:
+def _coverage_rows(approach, method: Method, hits: dict, n: int) -> list[dict]:
     rows = []
     for (quantity, level), count in hits.items():
         p = count / n
         rows.append(
             {
                 "approach": approach,
-                "method": method,
+                "method": method.kind,
+                "setting": method.label,
+                "default": method.default,
                 "quantity": quantity,
                 "level": level,
                 "coverage": p,
@@ -89,36 +152,35 @@ def _coverage_rows(approach, method, hits: dict, n: int) -> list[dict]:
 
 
 CALIBRATION_POINT_STARTS = 16
-"""Random starts of each study's Approach-3 point fit (the resamples start from its optimum)."""
+"""Random starts of each study's Approach-3 point fit, from which the bootstrap's resamples
+start (the CLI's bootstrap starts from a 4,500-start grid fit: the same optimum on these
+studies, at a few seconds more per study)."""
+
+
+def _point_fit(approach: str, runs, law):
+    """The full-data fit a study's bootstraps start from (Approach 3: 16 random starts)."""
+    spec = registry.get(approach)
+    return spec.fit(runs, starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0), law=law)
 
 
 def _bootstrap_draws(
-    approach: str, runs_list, seed: int, n_resamples: int, law=DEFAULT_LAW
-) -> list[np.ndarray]:
-    """Bootstrap draws of ``a`` per study, by the sweep engine (``resample.run_sweep``).
-
-    Every study uses the same resamples (``seed``): the approach's resampling with replacement
-    (rows, or whole curves for Approach 1); Approach 3 (of ``law``) starts each resample from
-    the study's point optimum only. Studies of one design share one compiled sweep.
-    """
-    spec = registry.get(approach)
-    out = []
-    for runs in runs_list:
-        point = spec.fit(runs, starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0), law=law)
-        problem = resample.prepare(
-            runs, spec.key, spec.default_scheme, k_starts=0, point=point, law=law
-        )
-        sweep = resample.run_sweep(problem, n_resamples, seed=seed, progress=False)
-        out.append(sweep.outputs["a"])
-    return out
-
-
-def _posterior_draws(
-    approach: str, runs, key, settings, learning_rate, law=DEFAULT_LAW
+    approach: str, runs, point, method: Method, seed: int, n_resamples: int, law=DEFAULT_LAW
 ) -> np.ndarray:
+    """Bootstrap draws of ``a`` for one study by the sweep engine (``resample.run_sweep``).
+
+    Every study uses the same resamples (``seed``); studies of one design share one compiled
+    sweep per method.
+    """
+    setting = dict(method.setting)
+    scheme = setting.pop("scheme")
+    problem = resample.prepare(runs, approach, scheme, point=point, law=law, **setting)
+    return resample.run_sweep(problem, n_resamples, seed=seed, progress=False).outputs["a"]
+
+
+def _posterior_draws(approach: str, runs, key, settings, method: Method, law=DEFAULT_LAW):
     """Posterior draws of ``a`` for one study (the approach's ``posterior``)."""
     posterior = registry.get(approach).posterior(
-        runs, key=key, settings=settings, learning_rate=learning_rate, law=law
+        runs, key=key, settings=settings, law=law, **method.setting
     )
     return posterior.draws["a"]
 
@@ -135,12 +197,20 @@ def run_calibration(
     n_resamples: int = 200,
     settings: bayes.NutsSettings = CALIBRATION_NUTS,
     levels=LEVELS,
-    learning_rate: float | str = 1.0,
+    schemes=(),
+    learning_rates=(),
     progress: bool = False,
     parametric_law=DEFAULT_LAW,
     law_truth: dict | None = None,
 ) -> CalibrationResult:
     """Coverage of nominal ``levels`` intervals for ``a`` and ``b`` (``b = 1 - a`` here).
+
+    Each approach is measured with its default bootstrap and posterior (``methods``) plus any
+    other bootstrap ``schemes`` and Approach-3 ``learning_rates`` asked for, labelled as not
+    the default. ``n_resamples`` (bootstrap) and ``settings`` (NUTS chains, draws and warmup;
+    Approach 1: ``chains x draws`` resampling-posterior draws) are shorter than the commands'
+    defaults (1,000 resamples; 4 x 1,000 draws) to keep studies cheap: the same methods, with
+    more Monte-Carlo noise in each interval's ends.
 
     Approach 3 fits ``parametric_law`` (a ``Law``, registered name or ``FILE.py:NAME``). For a
     law other than Chinchilla's its studies are drawn from that law at ``law_truth`` (its
@@ -150,11 +220,19 @@ def run_calibration(
 
     ``points_per_budget`` and ``span_dex`` shape the IsoFLOP studies (Approaches 2, 3);
     Approach 1's training curves use ``simulate_training_curves``' defaults (12 sizes x 4
-    horizons). ``noise`` is the log-normal loss noise of both. ``learning_rate`` is passed to
-    ``bayes.sample_parametric`` (Approach 3); for Approach 1 ``settings.chains x
-    settings.draws`` Bayesian-bootstrap draws are taken. ``progress`` shows a bar per approach
-    over the studies' posterior fits (the slow part).
+    horizons). ``noise`` is the log-normal loss noise of both. ``progress`` shows a bar per
+    approach over the studies. Raises ``DataError`` before any study for a scheme an approach
+    refuses, or learning rates without an approach whose posterior takes one.
     """
+    approaches = tuple(registry.get(approach).key for approach in approaches)
+    chosen = {
+        approach: methods(approach, schemes=schemes, learning_rates=learning_rates)
+        for approach in approaches
+    }
+    if learning_rates and not any(takes_learning_rate(a) for a in approaches):
+        raise DataError(
+            "learning rates apply to Approach 3's posterior, and Approach 3 is not calibrated"
+        )
     frontier = CHINCHILLA.frontier(CHINCHILLA.from_params(law))
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
     keys = jax.random.split(key, n_studies + 1)
@@ -190,8 +268,8 @@ def run_calibration(
         return table
 
     rows: list[dict] = []
+    timing: list[dict] = []
     studies: dict[str, list] = {}  # per kind of study, simulated once (Approaches 2, 3 share)
-    approaches = tuple(registry.get(approach).key for approach in approaches)
     for approach in approaches:
         kind = registry.get(approach).study
         if kind == "law" and not own_law:
@@ -199,31 +277,47 @@ def run_calibration(
         if kind not in studies:
             studies[kind] = [load_runs(simulate(k, kind)) for k in keys[:-1]]
         runs_list = studies[kind]
-        boot = _bootstrap_draws(approach, runs_list, seed, n_resamples, parametric_law)
-        studies_bar = tqdm(
-            runs_list, desc=f"Approach {approach} posteriors", unit="study", disable=not progress
-        )
-        post = [
-            _posterior_draws(
-                approach,
-                runs,
-                jax.random.fold_in(keys[i], registry.KEYS.index(approach)),
-                settings,
-                learning_rate,
-                parametric_law,
-            )
-            for i, runs in enumerate(studies_bar)
-        ]
+        draws = {method: [] for method in chosen[approach]}
+        wall = dict.fromkeys(chosen[approach], 0.0)
+        cpu = dict.fromkeys(chosen[approach], 0.0)
+        bar = tqdm(runs_list, desc=f"Approach {approach}", unit="study", disable=not progress)
+        for i, runs in enumerate(bar):
+            point = None
+            posterior_key = jax.random.fold_in(keys[i], registry.KEYS.index(approach))
+            for method in chosen[approach]:
+                started, started_cpu = time.perf_counter(), time.process_time()
+                if method.kind == "bootstrap":
+                    if point is None:
+                        point = _point_fit(approach, runs, parametric_law)
+                    values = _bootstrap_draws(
+                        approach, runs, point, method, seed, n_resamples, parametric_law
+                    )
+                else:
+                    values = _posterior_draws(
+                        approach, runs, posterior_key, settings, method, parametric_law
+                    )
+                draws[method].append(values)
+                wall[method] += time.perf_counter() - started
+                cpu[method] += time.process_time() - started_cpu
         target = law_truth_ab if kind == "law" else truth
-        for method, draws in (("bootstrap", boot), ("posterior", post)):
+        for method, values in draws.items():
             hits = {}
             for quantity in ("a", "b"):
                 for level in levels:
                     hits[quantity, level] = sum(
                         covers(d if quantity == "a" else 1 - d, target[quantity], level)
-                        for d in draws
+                        for d in values
                     )
             rows.extend(_coverage_rows(approach, method, hits, n_studies))
+            timing.append(
+                {
+                    "approach": approach,
+                    "method": method.kind,
+                    "setting": method.label,
+                    "wall_s": wall[method],
+                    "cpu_s": cpu[method],
+                }
+            )
     design = {
         "n_studies": n_studies,
         "noise": noise,
@@ -231,7 +325,13 @@ def run_calibration(
         "span_dex": span_dex,
         "n_resamples": n_resamples,
         "nuts": {"chains": settings.chains, "draws": settings.draws, "warmup": settings.warmup},
-        "learning_rate": learning_rate,
+        "methods": {
+            approach: [
+                {"method": m.kind, "setting": dict(m.setting), "default": m.default}
+                for m in chosen[approach]
+            ]
+            for approach in approaches
+        },
         "law": {k: float(v) for k, v in law._asdict().items()},
         "approaches": list(approaches),
         "parametric_law": parametric_law.name,
@@ -243,4 +343,4 @@ def run_calibration(
             "sizes": list(DEFAULT_SIZES),
             "horizon_ratios": list(DEFAULT_HORIZON_RATIOS),
         }
-    return CalibrationResult(rows=rows, truth=truth, design=design)
+    return CalibrationResult(rows=rows, truth=truth, design=design, timing=timing)

@@ -216,13 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="bootstrap resamples per approach for the bands (default 100; Approach 3 in "
-        "fast mode, Approach 1 resampling whole curves)",
+        "fast mode, Approach 1 with wild residual signs within curves)",
     )
     demo.add_argument(
         "--posterior",
         action="store_true",
-        help="posterior bands instead (NUTS for Approaches 2 and 3, the Bayesian bootstrap "
-        "for Approach 1; slower)",
+        help="posterior bands instead (NUTS for Approaches 2 and 3, Gaussian residual "
+        "multipliers for Approach 1; slower)",
     )
     demo.set_defaults(func=run_demo)
 

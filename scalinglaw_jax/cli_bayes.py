@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import jax
 
-from scalinglaw_jax import cli_common
-from scalinglaw_jax.approaches import registry
+from scalinglaw_jax import cli_common, resample
+from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.bands import band_to_dict, posterior_band
 from scalinglaw_jax.config import LIKELIHOODS, SEED, flag, integer, learning_rate_flag, number
 from scalinglaw_jax.data import DataError
@@ -78,9 +78,11 @@ def register(subparsers) -> None:
     calibrate = subparsers.add_parser(
         "calibrate",
         help="coverage of bootstrap and posterior intervals on simulated studies",
-        description="Simulate K studies from a known law, fit each with the bootstrap and the "
-        "posterior, and report how often nominal 50/80/90/95% intervals for a and b cover "
-        "the truth (with binomial Monte-Carlo standard errors).",
+        description="Simulate K studies from a known law, fit each with the default bootstrap "
+        "and posterior of each approach (what `scalinglaw bootstrap` and `scalinglaw sample` "
+        "run when no option is set), and report how often nominal 50/80/90/95%% intervals for "
+        "a and b cover the truth (with binomial Monte-Carlo standard errors). --scheme and "
+        "--learning-rate add other settings beside the defaults, labelled.",
     )
     calibrate.add_argument(
         "--studies", type=flag(integer(1), int), default=20, help="studies per approach"
@@ -111,11 +113,20 @@ def register(subparsers) -> None:
     calibrate.add_argument("--warmup", type=POSITIVE, default=500)
     calibrate.add_argument("--seed", type=flag(SEED, int), default=0)
     calibrate.add_argument(
+        "--scheme",
+        action="append",
+        choices=resample.SCHEMES,
+        default=None,
+        help="also measure this bootstrap scheme beside each approach's default (repeatable)",
+    )
+    calibrate.add_argument(
         "--learning-rate",
+        action="append",
         type=learning_rate_flag,
-        default=1.0,
-        help="Approach 3 posterior: likelihood power eta, or 'sandwich' (default 1: the "
-        "simulated noise is iid)",
+        default=None,
+        help="also measure Approach 3's posterior with this likelihood power eta (a number, "
+        "e.g. 1 for the plain likelihood) beside the default, "
+        f"{parametric_spec.POSTERIOR_DEFAULTS['learning_rate']!r} (repeatable)",
     )
     calibrate.add_argument("--out", type=Path, default=Path("calibration"), help="output folder")
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -172,7 +183,12 @@ def run_sample(args: argparse.Namespace) -> int:
         init_starts=post_config.get("init_starts", 64),
         e_below_min_loss=bool(_pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)),
         learning_rate=_learning_rate(
-            _pick(args.learning_rate, post_config, "learning_rate", "sandwich")
+            _pick(
+                args.learning_rate,
+                post_config,
+                "learning_rate",
+                parametric_spec.POSTERIOR_DEFAULTS["learning_rate"],
+            )
         ),
         nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None,
         **common,
@@ -210,10 +226,21 @@ def run_calibrate(args: argparse.Namespace) -> int:
         law = cli_common.law_from_args(args, {})
     except DataError as error:
         return cli_common.fail(str(error))
+    approaches = tuple(args.approach or registry.KEYS)
+    learning_rates = tuple(_learning_rate(rate) for rate in args.learning_rate or ())
+    try:
+        for approach in approaches:  # refused schemes are errors before any study runs
+            calibrate.methods(approach, schemes=args.scheme or ())
+    except DataError as error:
+        return cli_common.fail(f"--scheme: {error}")
+    if learning_rates and not any(calibrate.takes_learning_rate(a) for a in approaches):
+        return cli_common.fail(
+            "--learning-rate applies to Approach 3's posterior: add --approach 3"
+        )
     out = check_out_path(args.out)
     result = calibrate.run_calibration(
         jax.random.key(args.seed),
-        approaches=tuple(args.approach or registry.KEYS),
+        approaches=approaches,
         n_studies=args.studies,
         noise=args.noise,
         points_per_budget=args.points_per_budget,
@@ -222,7 +249,8 @@ def run_calibrate(args: argparse.Namespace) -> int:
         settings=bayes.NutsSettings(
             chains=args.chains, draws=args.draws, warmup=args.warmup, progress_bar=False
         ),
-        learning_rate=_learning_rate(args.learning_rate),
+        schemes=tuple(args.scheme or ()),
+        learning_rates=learning_rates,
         progress=not args.no_progress,
         parametric_law=law,
     )

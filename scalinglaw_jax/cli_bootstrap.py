@@ -21,13 +21,15 @@ LEVEL = number(0.0, 1.0, open_low=True, open_high=True)
 
 DEFAULTS = {
     "approach": "3",
-    "scheme": "nonparametric",
+    "scheme": None,
     "resamples": 1000,
     "seed": 0,
-    "mode": "fast",
-    "k_starts": 8,
+    **parametric_spec.BOOTSTRAP_DEFAULTS,
     "level": 0.95,
 }
+"""Settings when neither flag nor config gives one. ``scheme`` None: each approach's own
+``default_scheme`` (rows for Approaches 2 and 3, wild residual signs for Approach 1); mode and
+k_starts come from Approach 3's record, which ``calibrate`` reads too."""
 
 
 def register(subparsers) -> None:
@@ -50,9 +52,11 @@ def register(subparsers) -> None:
         "--scheme",
         choices=resample.SCHEMES,
         default=None,
-        help="nonparametric: rows with replacement (default); bayesian: Dirichlet weights; "
-        "subsample: 80%% without replacement (Chinchilla's Table 2); block: whole budgets "
-        "(Approach 2) or curves (Approach 1) with replacement",
+        help="nonparametric: rows with replacement (default of Approaches 2 and 3); bayesian: "
+        "Dirichlet weights; subsample: 80%% without replacement (Chinchilla's Table 2); block: "
+        "whole budgets (Approach 2) or curves (Approach 1) with replacement; wild: residual "
+        "signs within each training curve (Approach 1's default); wild-gaussian: Gaussian "
+        "residual multipliers (Approach 1)",
     )
     parser.add_argument(
         "--resamples", type=flag(integer(2), int), default=None, metavar="N", help="default 1000"
@@ -68,7 +72,11 @@ def register(subparsers) -> None:
         "--k-starts grid starts (default); full = all 4,500 grid starts per resample",
     )
     parser.add_argument(
-        "--k-starts", type=flag(integer(0), int), default=None, metavar="K", help="default 8"
+        "--k-starts",
+        type=flag(integer(0), int),
+        default=None,
+        metavar="K",
+        help=f"default {DEFAULTS['k_starts']}",
     )
     parser.add_argument(
         "--chunk-size",
@@ -147,13 +155,14 @@ def run(args: argparse.Namespace) -> int:
     report = Report("scalinglaw bootstrap", settings_of(args), runs.summary())
     skipped, frontiers, bands = [], {}, {}
     for key in approaches:
-        heading = f"{registry.get(key).title}: {scheme} bootstrap, {n_resamples} resamples"
+        scheme_used = scheme or registry.get(key).default_scheme
+        heading = f"{registry.get(key).title}: {scheme_used} bootstrap, {n_resamples} resamples"
         print(f"\n== {heading} ==")
         try:
             problem = resample.prepare(
                 runs,
                 key,
-                scheme,
+                scheme_used,
                 mode=_setting(args, settings, "mode"),
                 k_starts=int(_setting(args, settings, "k_starts")),
                 nominal=nominal,

@@ -43,12 +43,12 @@ from jax.sharding import Mesh, PartitionSpec
 
 from scalinglaw_jax import __version__ as package_version
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.approaches.spec import SweepPlan
+from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, as_runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
 from scalinglaw_jax.status import Status
 
-SCHEMES = ("nonparametric", "bayesian", "subsample", "block")
+SCHEMES = ("nonparametric", "bayesian", "subsample", "block", *RESIDUAL_SCHEMES)
 SUBSAMPLE_FRACTION = 0.8
 """Chinchilla's Table 2 intervals come from fits on 80% subsamples of the runs."""
 
@@ -66,7 +66,9 @@ def draw_unit_weights(key, index, scheme: str, n_units: int):
     """Weights over ``n_units`` units for resample ``index`` (a pure function of both).
 
     nonparametric / block: multinomial counts (n draws with replacement); bayesian: Dirichlet(1)
-    scaled to sum to n; subsample: a 0/1 mask of round(0.8 n) units drawn without replacement.
+    scaled to sum to n; subsample: a 0/1 mask of round(0.8 n) units drawn without replacement;
+    wild: Rademacher signs (+-1, the wild bootstrap's residual multipliers); wild-gaussian:
+    standard normal multipliers.
     """
     key = jax.random.fold_in(key, index)
     if scheme in ("nonparametric", "block"):
@@ -78,6 +80,10 @@ def draw_unit_weights(key, index, scheme: str, n_units: int):
         keep = max(1, round(SUBSAMPLE_FRACTION * n_units))
         order = jax.random.permutation(key, n_units)
         return jnp.zeros(n_units).at[order[:keep]].set(1.0)
+    if scheme == "wild":
+        return jax.random.rademacher(key, (n_units,), dtype=jnp.float64)
+    if scheme == "wild-gaussian":
+        return jax.random.normal(key, (n_units,), dtype=jnp.float64)
     raise DataError(f"unknown scheme {scheme!r}; choose one of {SCHEMES}")
 
 

@@ -43,7 +43,7 @@ def command(simulated_csv, out, *extra):
 def test_bootstrap_all_writes_summary_and_resumes(simulated_csv, tmp_path, capsys):
     assert main(command(simulated_csv, tmp_path, "--approach", "all", "--resume")) == 0
     printed = capsys.readouterr().out
-    assert "skipped: Approach 1 resamples whole training curves" in printed
+    assert "skipped: Approach 1 needs a 'run' column" in printed
     assert "95% percentile" in printed and "alpha" in printed
     summary = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]
     assert set(summary) == {"2", "3"}
@@ -68,3 +68,31 @@ def test_bootstrap_refuses_mismatch_and_unsupported_scheme(simulated_csv, tmp_pa
     assert "different seed" in capsys.readouterr().err
     assert main(command(simulated_csv, tmp_path, "--approach", "3", "--scheme", "block")) == 2
     assert "Approach 3 treats runs as independent" in capsys.readouterr().err
+
+
+def test_approach1_bootstraps_residuals_by_default_and_curves_by_name(tmp_path):
+    """Without --scheme, Approach 1 runs its record's default (wild residual signs); the curve
+    bootstrap is still there by name, and spreads more on this fixed design."""
+    import jax
+    import numpy as np
+
+    from scalinglaw_jax.simulate import simulate_training_curves
+
+    data = tmp_path / "curves.csv"
+    sizes = np.geomspace(1e8, 1e10, 8)
+    table = simulate_training_curves(jax.random.key(3), sizes=sizes, noise=0.01)
+    table.to_csv(data, index=False)
+    summaries = {}
+    for scheme in (None, "block"):
+        out = tmp_path / str(scheme)
+        args = ["bootstrap", str(data), "--approach", "1", "--resamples", "40", "--no-progress"]
+        args += ["--out", str(out)] + (["--scheme", scheme] if scheme else [])
+        assert main(args) == 0
+        summaries[scheme] = json.loads((out / "summary.json").read_text())["bootstrap"]["1"]
+    default = summaries[None]
+    assert default["scheme"] == "wild" and default["config"]["unit"] == "residual"
+    assert default["n_failed"] == 0 and "interval_bca" not in default
+    low, high = default["interval"]["a"]
+    assert low < default["estimate"]["a"] < high
+    assert summaries["block"]["scheme"] == "block"
+    assert 0 < default["se"]["a"] < summaries["block"]["se"]["a"]

@@ -169,7 +169,9 @@ def isoflop_study():
 def test_calibration_bootstrap_is_the_sweep(isoflop_study):
     from scalinglaw_jax import calibrate
 
-    draws = calibrate._bootstrap_draws("2", [isoflop_study], 11, 24)[0]
+    bootstrap = calibrate.methods("2")[0]
+    point = calibrate._point_fit("2", isoflop_study, "chinchilla")
+    draws = calibrate._bootstrap_draws("2", isoflop_study, point, bootstrap, 11, 24)
     problem = resample.prepare(isoflop_study, "2", "nonparametric")
     sweep = resample.run_sweep(problem, 24, seed=11, chunk_size=8, progress=False)
     np.testing.assert_array_equal(draws, sweep.outputs["a"])

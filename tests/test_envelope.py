@@ -240,3 +240,117 @@ def test_dirichlet_weights_give_spread():
     )
     direct = fit_many(arrays, draw(jnp.arange(64)))  # the shape compiled above
     np.testing.assert_allclose(posterior.draws["a"][:64], direct.frontier.a, rtol=1e-12)
+
+
+# --- residual schemes (wild, wild-gaussian): keep each curve, redraw its points' noise ----------
+
+
+@pytest.fixture(scope="module")
+def small_curves():
+    """Eight sizes x three horizons x 12 points with 1% noise: a small Approach-1 study."""
+    table = simulate_training_curves(
+        jax.random.key(7),
+        sizes=np.geomspace(1e8, 1e10, 8),
+        horizon_ratios=(0.4, 1.0, 2.5),
+        points_per_curve=12,
+        noise=0.01,
+    )
+    return load_runs(table)
+
+
+@pytest.mark.parametrize("n_points", [1, 2, 5, 30])
+def test_traceable_isotonic_matches_pool_adjacent_violators(n_points):
+    rng = np.random.default_rng(n_points)
+    y = np.cumsum(rng.normal(-0.05, 0.1, n_points)) + rng.normal(0, 0.2, n_points)
+    padded = np.concatenate([y, [7.0, -3.0]])  # padding must not leak into the fit
+    valid = np.arange(padded.size) < n_points
+    fit = np.asarray(envelope.isotonic_decreasing_padded(jnp.asarray(padded), jnp.asarray(valid)))
+    np.testing.assert_allclose(fit[:n_points], isotonic_decreasing(y), rtol=0, atol=1e-12)
+    assert np.all(fit[n_points:] == 0)
+
+
+def test_curve_shapes_rebuild_the_losses(small_curves):
+    curves = prepare_curves(small_curves)
+    shapes = envelope.curve_shapes(curves)
+    for r, curve in enumerate(curves.curves):
+        n = curve.flops.size
+        rebuilt = shapes.fitted[r, :n] + shapes.residual[r, :n]
+        np.testing.assert_allclose(rebuilt, np.log(curve.loss), rtol=1e-12)
+        assert not shapes.valid[r, n:].any() and np.all(shapes.residual[r, n:] == 0)
+    # Units number the points curve after curve; padding points at the extra unit.
+    units = shapes.unit[shapes.valid]
+    np.testing.assert_array_equal(units, np.arange(len(small_curves)))
+    assert shapes.n_units == len(small_curves)
+    assert np.all(shapes.unit[~shapes.valid] == shapes.n_units)
+
+
+def test_residual_draws_are_sign_and_normal_multipliers():
+    key = jax.random.key(3)
+    signs = np.asarray(resample.draw_unit_weights(key, 4, "wild", 500))
+    assert set(np.unique(signs)) == {-1.0, 1.0}
+    normal = np.asarray(resample.draw_unit_weights(key, 4, "wild-gaussian", 500))
+    assert abs(normal.mean()) < 4 / np.sqrt(500) and 0.8 < normal.std() < 1.2
+    again = np.asarray(resample.draw_unit_weights(key, 4, "wild", 500))
+    np.testing.assert_array_equal(signs, again)
+
+
+def test_unit_signs_reproduce_the_point_fit(small_curves):
+    """Multipliers of +1 rebuild the data exactly: that resample's envelope is the point fit."""
+    problem = resample.prepare(small_curves, "1", "wild", n_grid=300)
+    out = resample.fit_weights(problem, np.ones((1, problem.n_units)))
+    np.testing.assert_allclose(out["a"], problem.estimate["a"], rtol=1e-9)
+
+
+def test_zero_residuals_reproduce_the_point_fit():
+    """Curves that are exact cubics in ln FLOPs have no residual: every wild resample is the
+    data itself, so its envelope is the point fit's."""
+    table = simulate_training_curves(
+        jax.random.key(0), sizes=np.geomspace(1e8, 1e10, 8), points_per_curve=12
+    )
+    for _, rows in table.groupby("run").groups.items():
+        x = np.log(table.loc[rows, "flops"].to_numpy())
+        coef = np.polyfit(x, np.log(table.loc[rows, "loss"].to_numpy()), 3)
+        table.loc[rows, "loss"] = np.exp(np.polyval(coef, x))
+    runs = load_runs(table)
+    problem = resample.prepare(runs, "1", "wild", n_grid=300)
+    assert np.max(np.abs(envelope.curve_shapes(problem.point.curves).residual)) < 1e-10
+    sweep = resample.run_sweep(problem, 8, seed=1, progress=False)
+    np.testing.assert_allclose(sweep.outputs["a"], problem.estimate["a"], rtol=1e-9)
+
+
+def test_wild_bootstrap_is_seeded_and_narrower_than_the_curve_bootstrap(small_curves):
+    """On a fixed design the wild bootstrap redraws only the points' noise; the curve bootstrap
+    also drops whole curves (sizes vanish from the envelope), so it spreads more."""
+    wild = resample.prepare(small_curves, "1", "wild", n_grid=300)
+    assert wild.n_units == len(small_curves) and wild.config["unit"] == "residual"
+    first = resample.run_sweep(wild, 60, seed=4, progress=False).outputs["a"]
+    again = resample.run_sweep(wild, 60, seed=4, chunk_size=16, progress=False).outputs["a"]
+    np.testing.assert_array_equal(first, again)  # same seed, any chunking: same bits
+    block = resample.prepare(small_curves, "1", "block", n_grid=300)
+    curve_draws = resample.run_sweep(block, 60, seed=4, progress=False).outputs["a"]
+    assert np.all(np.isfinite(first)) and 0 < np.std(first) < np.nanstd(curve_draws)
+
+
+def test_residual_schemes_are_approach_1s_only(small_curves, tmp_path):
+    from scalinglaw_jax.simulate import simulate_isoflop
+
+    isoflop = load_runs(simulate_isoflop(KEY, noise=0.01, points_per_budget=5))
+    for approach in ("2", "3"):
+        with pytest.raises(DataError, match="residuals within training curves"):
+            resample.prepare(isoflop, approach, "wild")
+    with pytest.raises(DataError, match="--scheme wild"):
+        resample.prepare(small_curves, "1", "nonparametric")
+
+
+def test_resampling_posterior_default_and_named_schemes(small_curves):
+    from scalinglaw_jax.approaches import registry
+
+    spec = registry.get("1")
+    settings = bayes.NutsSettings(chains=2, draws=20, progress_bar=False)
+    posterior = spec.posterior(small_curves, key=KEY, settings=settings, n_grid=300)
+    assert posterior.settings["scheme"] == spec.posterior_defaults["scheme"] == "wild-gaussian"
+    assert posterior.draws["a"].shape == (40,) and np.std(posterior.draws["a"]) > 0
+    old = spec.posterior(small_curves, key=KEY, settings=settings, scheme="bayesian")
+    assert old.settings["method"] == "bayesian bootstrap over curves"
+    with pytest.raises(DataError, match="posterior scheme must be one of"):
+        bayes.resampling_posterior_envelope(small_curves, scheme="block")

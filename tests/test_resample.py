@@ -88,7 +88,7 @@ def test_scheme_weights():
 def test_refused_pairs_name_the_alternatives(runs):
     with pytest.raises(DataError, match="Approach 3 treats runs as independent"):
         resample.prepare(runs, "3", "block")
-    with pytest.raises(DataError, match="whole training curves"):
+    with pytest.raises(DataError, match="does not draw points of a curve with replacement"):
         resample.prepare(runs, "1", "nonparametric")
     with pytest.raises(DataError, match="unknown scheme"):
         resample.prepare(runs, "2", "jackknife")

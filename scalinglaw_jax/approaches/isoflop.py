@@ -22,7 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan, all_rows, mapped_chunk_fit
+from scalinglaw_jax.approaches.spec import (
+    RESIDUAL_SCHEMES,
+    ApproachSpec,
+    SweepPlan,
+    all_rows,
+    mapped_chunk_fit,
+)
 from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights, format_rows
 from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
 from scalinglaw_jax.status import Status
@@ -701,7 +707,11 @@ SPEC = ApproachSpec(
     title="Approach 2 (IsoFLOP profiles)",
     color="C1",
     units={"nonparametric": "row", "bayesian": "row", "subsample": "row", "block": "budget"},
-    refusals={},
+    refusals={
+        scheme: f"{scheme} multiplies residuals within training curves (Approach 1): use "
+        "nonparametric, bayesian, subsample or block for Approach 2"
+        for scheme in RESIDUAL_SCHEMES
+    },
     default_scheme="nonparametric",
     study="isoflop",
     rows=all_rows,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +24,7 @@ from scalinglaw_jax.approaches.parametric import (
     resample_derivatives,
     screening_rows,
 )
-from scalinglaw_jax.approaches.spec import ApproachSpec, SweepPlan
+from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.law import Law
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
@@ -43,6 +44,11 @@ from scalinglaw_jax.solvers import (
 from scalinglaw_jax.status import Status
 
 MODES = ("fast", "full")
+BOOTSTRAP_DEFAULTS = MappingProxyType({"mode": "fast", "k_starts": 8})
+"""What ``sweep_plan`` does unless told otherwise (``scalinglaw bootstrap``'s defaults)."""
+POSTERIOR_DEFAULTS = MappingProxyType({"learning_rate": "sandwich"})
+"""What the posterior does unless told otherwise (``scalinglaw sample``'s default): the
+likelihood power calibrated to the sandwich covariance."""
 
 
 @cache
@@ -174,8 +180,8 @@ def sweep_plan(
     *,
     dtype=jnp.float64,
     point=None,
-    mode: str = "fast",
-    k_starts: int = 8,
+    mode: str = BOOTSTRAP_DEFAULTS["mode"],
+    k_starts: int = BOOTSTRAP_DEFAULTS["k_starts"],
     options: SolverOptions | None = None,
     law=DEFAULT_LAW,
     screening: Screening | None = BOOTSTRAP_SCREENING,
@@ -276,7 +282,7 @@ def _posterior(
     settings,
     init_starts=64,
     e_below_min_loss: bool = False,
-    learning_rate="sandwich",
+    learning_rate=POSTERIOR_DEFAULTS["learning_rate"],
     law=DEFAULT_LAW,
     **options,
 ):
@@ -305,7 +311,12 @@ SPEC = ApproachSpec(
     units={"nonparametric": "row", "bayesian": "row", "subsample": "row"},
     refusals={
         "block": "Approach 3 treats runs as independent: use nonparametric, bayesian or "
-        "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))"
+        "subsample (block resampling is for budgets (Approach 2) and curves (Approach 1))",
+        **{
+            scheme: f"{scheme} multiplies residuals within training curves (Approach 1): use "
+            "nonparametric, bayesian or subsample for Approach 3"
+            for scheme in RESIDUAL_SCHEMES
+        },
     },
     default_scheme="nonparametric",
     study="law",
@@ -314,4 +325,6 @@ SPEC = ApproachSpec(
     plan=sweep_plan,
     posterior=_posterior,
     figures=_figures,
+    bootstrap_defaults=BOOTSTRAP_DEFAULTS,
+    posterior_defaults=POSTERIOR_DEFAULTS,
 )

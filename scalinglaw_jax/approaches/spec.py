@@ -9,7 +9,7 @@ calibration, posteriors) looks an approach up by its key (the strings ``"1"``, `
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
 
@@ -19,6 +19,10 @@ import jax.numpy as jnp
 from scalinglaw_jax.status import Status
 
 FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
+RESIDUAL_SCHEMES = ("wild", "wild-gaussian")
+"""Resampling schemes whose unit weights multiply residuals (mean 0, variance 1) instead of
+weighting rows: the approach refits data rebuilt as fitted + multiplier x residual (Approach 1's
+training curves; the other approaches refuse them)."""
 
 
 class SweepPlan(NamedTuple):
@@ -51,9 +55,10 @@ class ApproachSpec:
 
     ``units`` maps each resampling scheme the approach supports to the unit it resamples;
     ``refusals`` explains, per scheme it refuses, what to use instead. ``default_scheme`` is
-    its resampling with replacement. ``study`` names the simulated study calibration draws for
-    it: ``"curves"``, ``"isoflop"``, or ``"law"`` (the IsoFLOP design drawn from the law being
-    fitted; the ``"isoflop"`` studies for Chinchilla's own law). The callables all take the
+    what ``scalinglaw bootstrap`` runs when no scheme is given. ``study`` names the simulated
+    study calibration draws for it: ``"curves"``, ``"isoflop"``, or ``"law"`` (the IsoFLOP
+    design drawn from the law being fitted; the ``"isoflop"`` studies for Chinchilla's own
+    law). The callables all take the
     table first and keyword options after; each uses the options it knows and ignores the
     rest, so that one set of options can be handed to every approach:
 
@@ -62,6 +67,11 @@ class ApproachSpec:
     - ``plan(runs, unit, *, dtype, point=None, **options) -> SweepPlan``;
     - ``posterior(runs, *, key, settings, **options)``: a ``bayes.Posterior``;
     - ``figures(result, runs) -> [(name, Figure)]``: the approach's own figures.
+
+    ``bootstrap_defaults`` and ``posterior_defaults`` are the options ``plan`` and
+    ``posterior`` take when a user sets none: the one place ``scalinglaw bootstrap``,
+    ``scalinglaw sample`` and ``scalinglaw calibrate`` read them from, so that calibration
+    measures what users run.
     """
 
     key: str
@@ -77,6 +87,8 @@ class ApproachSpec:
     plan: Callable
     posterior: Callable
     figures: Callable
+    bootstrap_defaults: Mapping = field(default_factory=dict)
+    posterior_defaults: Mapping = field(default_factory=dict)
 
 
 def all_rows(runs):
