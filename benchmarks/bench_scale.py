@@ -14,10 +14,10 @@ two families of tables at each size (rows must be multiples of 240 and of 48):
 Each (family, size) runs in a fresh process, so its peak memory (``ru_maxrss``) is its own,
 and measures in that one process, on the same machine:
 
-- ``jax``: the default screened fit (``fit_parametric``), warm (median of ``--repeats`` after
-  a first call whose excess is reported as ``compile_s``), wall and process CPU time (user +
-  sys, every thread), the starts split over ``--cpu-devices`` (default one per core, as the
-  CLI does);
+- ``jax``: the screened fit (``fit_parametric``; ``DEFAULT_SCREENING`` unless told otherwise),
+  warm (median of ``--repeats`` after a first call whose excess is reported as
+  ``compile_s``), wall and process CPU time (user + sys, every thread), the starts split over
+  ``--cpu-devices`` (default one per core, as the CLI does);
 - ``scipy``: ``scipy_reference.fit_grid`` (one L-BFGS-B ``minimize`` per start, analytic
   gradient, single-threaded OpenBLAS) on an evenly spaced subset of the grid, extrapolated to
   4,500 starts: ``--scipy-starts`` starts, fewer on large tables so that no size times more
@@ -26,9 +26,11 @@ and measures in that one process, on the same machine:
   included) on tables of at most ``--exhaustive-max-rows`` rows, and the relative difference
   of the screened optimum's objective and natural-scale parameters from it.
 
-``--profile`` adds the cost of each screened stage (screening, candidates, polish), each
-compiled on its own and timed warm. Prints one JSON object (``load_average`` before and after
-says how busy the machine was).
+``--screening-steps``, ``--screening-rows``, ``--screening-candidates`` and
+``--screening-basin-radius`` replace the fields of ``DEFAULT_SCREENING`` (to measure other
+settings against the same exhaustive optimum). ``--profile`` adds the cost of each screened
+stage (screening, candidates, polish), each compiled on its own and timed warm. Prints one
+JSON object (``load_average`` before and after says how busy the machine was).
 
     python benchmarks/bench_scale.py --data ../shared/data/svg_extracted_data.csv
 """
@@ -70,6 +72,7 @@ from scalinglaw_jax.simulate import simulate_training_curves
 from scalinglaw_jax.solvers import (
     DEFAULT_OPTIONS,
     DEFAULT_SCREENING,
+    Screening,
     chinchilla_grid,
     loss_unit_offset,
     multistart_minimize,
@@ -138,12 +141,13 @@ def fit_summary(fit) -> dict:
     }
 
 
-def time_screened(runs, repeats: int) -> dict:
-    """The default screened fit: a first call (compile), then ``repeats`` warm calls."""
-    fit, first, _ = timed(lambda: fit_parametric(runs))
+def time_screened(runs, screening: Screening, repeats: int) -> dict:
+    """The screened fit: a first call (compile), then ``repeats`` warm calls."""
+    fit, first, _ = timed(lambda: fit_parametric(runs, screening=screening))
     walls, cpus = [], []
     for _ in range(repeats):
-        fit, wall, cpu = timed(lambda: fit_parametric(runs))  # device_get inside: blocks
+        # device_get inside: blocks until ready
+        fit, wall, cpu = timed(lambda: fit_parametric(runs, screening=screening))
         walls.append(wall)
         cpus.append(cpu)
     warm = statistics.median(walls)
@@ -185,11 +189,11 @@ def relative_differences(screened, exhaustive) -> dict:
     }
 
 
-def profile_stages(runs, grid: np.ndarray, repeats: int) -> dict:
-    """Warm wall time of each stage of the default screened fit, each compiled on its own:
+def profile_stages(runs, grid: np.ndarray, screening: Screening, repeats: int) -> dict:
+    """Warm wall time of each stage of the screened fit, each compiled on its own:
     screening every start on the row subsample, choosing the candidates, finishing them on
     the full table, polishing the best. Mirrors ``fit_parametric_arrays``' screened path."""
-    law, screening, options = get_law("chinchilla"), DEFAULT_SCREENING, DEFAULT_OPTIONS
+    law, options = get_law("chinchilla"), DEFAULT_OPTIONS
     arrays = parametric_arrays(runs)
     weights = jnp.ones(len(runs))
     starts = jnp.asarray(grid)
@@ -257,7 +261,8 @@ def measure(family: str, n_rows: int, args) -> dict:
     runs = load_runs(table)
     grid = chinchilla_grid() + loss_unit_offset(runs.loss, get_law("chinchilla").theta_names)
     entry = {"family": family, "n_rows": len(runs), "maxrss_before_fit_mib": maxrss_mib()}
-    entry["jax"], screened = time_screened(runs, args.repeats)
+    entry["screening"] = args.screening._asdict()
+    entry["jax"], screened = time_screened(runs, args.screening, args.repeats)
     entry["maxrss_after_screened_mib"] = maxrss_mib()
     if n_rows <= args.exhaustive_max_rows:
         exhaustive, wall, cpu = timed(lambda: fit_parametric(runs, screening=None))
@@ -270,7 +275,7 @@ def measure(family: str, n_rows: int, args) -> dict:
         entry["speedup"] = entry["scipy"]["full_grid_s"] / entry["jax"]["warm_s"]
         entry["speedup_cpu"] = entry["scipy"]["full_grid_cpu_s"] / entry["jax"]["cpu_s"]
     if args.profile:
-        entry["profile"] = profile_stages(runs, grid, args.repeats)
+        entry["profile"] = profile_stages(runs, grid, args.screening, args.repeats)
     return entry
 
 
@@ -286,6 +291,13 @@ def parse_args(argv=None):
     parser.add_argument("--scipy-row-starts", type=int, default=2_400_000)
     parser.add_argument("--exhaustive-max-rows", type=int, default=24_000)
     parser.add_argument("--profile", action="store_true", help="time each screened stage")
+    for field, default in DEFAULT_SCREENING._asdict().items():
+        parser.add_argument(
+            f"--screening-{field.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"Screening.{field} of the screened fit",
+        )
     parser.add_argument(
         "--cpu-devices",
         default="auto",
@@ -306,6 +318,11 @@ def parse_args(argv=None):
         parser.error(f"--families: unknown {unknown}; choose from {list(FAMILIES)}")
     if "epoch" in args.family_names and not args.data.is_file():
         parser.error(f"--data: no such file {args.data} (needed by the 'epoch' family)")
+    args.screening = Screening(
+        *(getattr(args, f"screening_{field}") for field in Screening._fields)
+    )
+    if min(args.screening) <= 0:
+        parser.error(f"--screening-* settings must be positive, got {args.screening}")
     if args.cpu_devices != "auto" and not args.cpu_devices.isdigit():
         parser.error(f"--cpu-devices must be an integer or 'auto', got {args.cpu_devices!r}")
     return args
@@ -324,6 +341,7 @@ def child_command(args, family: str, n_rows: int) -> list[str]:
         f"--scipy-row-starts={args.scipy_row_starts}",
         f"--exhaustive-max-rows={args.exhaustive_max_rows}",
         f"--cpu-devices={args.cpu_devices}",
+        *(f"--screening-{f.replace('_', '-')}={v}" for f, v in args.screening._asdict().items()),
         f"--families={family}",
         f"--rows={n_rows}",
         f"--only={family}:{n_rows}",
@@ -343,6 +361,7 @@ def main() -> None:
         "command": " ".join(sys.argv),
         "n_starts": len(chinchilla_grid()),
         "noise": args.noise,
+        "screening": args.screening._asdict(),
         "seed": args.seed,
         "cpu_cores": os.cpu_count(),
         "jax_version": jax.__version__,
