@@ -220,7 +220,7 @@ def fit_parametric_arrays(
         )
         per_start = screened_minimize(_first_row(cheap), full, starts, options, screening, mesh)
     best = _best_of(per_start)
-    polished = polish(full, per_start.x[best])
+    polished = polish(full, per_start.x[best], terms=arrays.log_loss.shape[-1])
     return ParametricSolution(
         theta=polished.x,
         objective=polished.value,
