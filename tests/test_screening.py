@@ -48,7 +48,7 @@ SIMULATED_SEED = 16
 N_SIMULATED = 21
 """Simulated tables drawn; at least ``MIN_WELL_POSED`` of them must be well-posed."""
 MIN_WELL_POSED = 20
-BOOTSTRAP_RESAMPLES = 4
+BOOTSTRAP_RESAMPLES = 3
 
 
 class Comparison(NamedTuple):
@@ -218,26 +218,26 @@ def converged_basins(fit: ParametricFit) -> list[tuple[np.ndarray, float, int]]:
 
 
 def test_screening_finds_the_global_basin_among_several():
-    """A near-degenerate law: the parameter term is steep (alpha = 1.2), so it matters for the
-    smallest models only, and its optimum lies near the grid's edge (ln A ~ 21 of 0-25).
-    The grid's starts split between that optimum and plateaus where a term has died
-    (exponent ~2: the term is below the noise everywhere, its gradient vanishes) with a
-    larger objective; screening must still end in the global basin."""
-    law = ChinchillaParams(E=1.8, A=1.5e9, B=400.0, alpha=1.2, beta=0.3)
+    """A near-degenerate law: the data term is almost flat over the table (beta = 0.05,
+    B = 0.5), so a fit with the other term switched off instead (alpha driven to ~2, where
+    A / N^alpha is below the noise everywhere and its gradient vanishes) comes within 20% of
+    the optimum, and hundreds of grid starts converge there. Screening must still end in the
+    global basin, whose optimum lies outside the grid's box (ln B < 0)."""
+    law = ChinchillaParams(E=1.5, A=400.0, B=0.5, alpha=0.34, beta=0.05)
     table = simulate_isoflop(jax.random.key(0), law=law, noise=0.01)
     comparison = compare(f"simulate_isoflop(key(0), law={law}, noise=0.01)", table)
     screened, exhaustive = comparison.screened, comparison.exhaustive
     basins = converged_basins(exhaustive)
     best_point, best_value, _ = basins[0]
-    assert best_value == pytest.approx(exhaustive.objective, rel=1e-9)
-    others = [
-        (point, value, starts)
+    assert best_value == pytest.approx(exhaustive.objective, rel=OBJECTIVE_RTOL)
+    rivals = [
+        starts
         for point, value, starts in basins[1:]
-        if value > best_value * (1 + 1e-3)
+        if best_value * (1 + 1e-3) < value < 1.2 * best_value
         and np.max(np.abs(point - best_point)) > DEFAULT_SCREENING.basin_radius
     ]
-    # Another basin that many grid starts converge to, clearly distinct and worse.
-    assert max(starts for _, _, starts in others) >= 100
+    # A distinct, slightly worse basin that many grid starts converge to.
+    assert sum(rivals) >= 100
     assert screened.status == Status.CONVERGED and not screened.screening_fallback
     assert_same_optimum(
         comparison.runs, screened.theta, screened.objective, exhaustive.theta, exhaustive.objective
