@@ -10,8 +10,9 @@ for the parameters, when the exhaustive optimum's quadratic model rises by no mo
 same tolerance on the way to the screened point: ``(dtheta' H dtheta) / 2 <= OBJECTIVE_RTOL
 |f|``. A distance in the Hessian's metric is the right yardstick because the valleys of these
 fits are long and flat (Hessian eigenvalues from ~1e-5 to ~1e3): along the flattest direction
-two polished points of one basin may sit ~1e-8 apart in raw coordinates (when the polish
-refuses a step that crosses a Huber kink) while the objective cannot tell them apart, whereas
+two points of one basin may sit ~1e-8 apart in raw coordinates (a bootstrap draw is not
+polished, and the polish of a single fit can refuse a good Newton step when the objective's
+rounding noise exceeds its tolerance) while the objective cannot tell them apart, whereas
 another basin, at least ``basin_radius`` away, puts the model's rise orders of magnitude above
 the tolerance.
 """
@@ -61,6 +62,7 @@ class Comparison(NamedTuple):
 
 
 def compare(recipe: str, table: pd.DataFrame | Runs) -> Comparison:
+    """Fit ``table`` both ways (``recipe`` says how it was made, for failure messages)."""
     runs = as_runs(table)
     return Comparison(recipe, runs, fit_parametric(runs), fit_parametric(runs, screening=None))
 
@@ -74,11 +76,11 @@ def hessian_at(runs: Runs, theta, weights=None) -> np.ndarray:
     return np.asarray(hessian)
 
 
-def assert_same_optimum(runs, theta, objective, reference_theta, reference_objective, **kw):
+def assert_same_optimum(runs, theta, objective, reference_theta, reference_objective, weights=None):
     """``theta`` is the optimum at ``reference_theta`` (see the module docstring); the
     reference must be a strict minimum (positive definite Hessian), or the test is moot."""
     assert objective == pytest.approx(reference_objective, rel=OBJECTIVE_RTOL)
-    hessian = hessian_at(runs, reference_theta, **kw)
+    hessian = hessian_at(runs, reference_theta, weights)
     assert np.linalg.eigvalsh(hessian)[0] > 0, "the reference optimum is not a strict minimum"
     gap = np.asarray(theta) - np.asarray(reference_theta)
     assert 0.5 * gap @ hessian @ gap <= OBJECTIVE_RTOL * abs(reference_objective)
