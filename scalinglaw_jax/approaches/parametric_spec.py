@@ -9,7 +9,7 @@ queue, so a resample that converges in 7 Newton steps does not wait for one that
 from __future__ import annotations
 
 import hashlib
-from functools import cache
+from functools import cache, partial
 from types import MappingProxyType
 
 import jax
@@ -22,7 +22,7 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
     parametric_objective,
     resample_derivatives,
-    screening_rows,
+    screening_derivatives,
 )
 from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
@@ -38,6 +38,7 @@ from scalinglaw_jax.solvers import (
     SolverOptions,
     loss_unit_offset,
     multistart_minimize,
+    polish,
     queue_lanes,
     select_candidates,
 )
@@ -80,22 +81,25 @@ def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW)
     return np.vstack([theta_hat, grid[order]])
 
 
-def _best_start(starts_of_one_resample, law: Law) -> dict:
-    """Outputs of one resample from its starts' results: the finite start of least objective.
+def _best_start(starts_of_one_resample, law: Law, refine=None) -> dict:
+    """Outputs of one resample from its starts' results: the finite start of least objective,
+    through ``refine(theta)`` (a ``solvers.polish``) when given.
 
     Its law's parameters are keyed by their own names; a frontier that is not finite (a law
     whose optimum left the searched span) makes the resample non-finite."""
     res = starts_of_one_resample
     finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
     best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
-    theta = res.x[best]
+    theta, value, grad_norm = res.x[best], res.value[best], res.grad_norm[best]
+    if refine is not None:
+        theta, value, grad_norm = refine(theta)[:3]
     frontier = law.frontier_of(theta)
     out = frontier._asdict()
     out.update(law.to_params(theta))
     out.update(
         status=jnp.where(jnp.isfinite(frontier.a), res.status[best], Status.NON_FINITE),
-        objective=res.value[best],
-        grad_norm=res.grad_norm[best],
+        objective=value,
+        grad_norm=grad_norm,
         start=best,
     )
     return out
@@ -134,15 +138,17 @@ def parametric_chunk_fit(
     options: SolverOptions = DEFAULT_OPTIONS,
     law: Law | None = None,
     screening: Screening | None = None,
+    polish_draws: bool = False,
 ):
     """Approach 3 for a chunk: ``fit(data, (chunk, n_rows) weights)`` -> best start per resample.
 
     ``data`` is ``(arrays, starts, delta)``; ``law`` defaults to Chinchilla's. ``screening``
     (``solvers.Screening``, for full mode) screens every resample's starts and finishes its
-    best few, as ``fit_parametric`` does; None solves every start. Lanes carry only their
+    best few, as ``fit_parametric`` does; None solves every start. ``polish_draws`` (full
+    mode) polishes each resample's best start (``solvers.polish``). Lanes carry only their
     resample's index, so the weight matrix is not copied per start. One function per
-    ``(options, law, screening)`` (cached), so every table of one shape shares its
-    compilations.
+    ``(options, law, screening, polish_draws)`` (cached), so every table of one shape shares
+    its compilations.
     """
     law = get_law(DEFAULT_LAW if law is None else law)
 
@@ -154,21 +160,28 @@ def parametric_chunk_fit(
         lanes = min(queue_lanes(options), n_chunk * n_starts)
         derivatives = resample_derivatives(law, arrays, padded, delta, lanes)
         every = jnp.broadcast_to(starts, (n_chunk,) + starts.shape)
+
+        def best_polished(per_start):
+            """Each resample's best start, polished as ``fit_parametric`` polishes its own:
+            full mode's draws are then the resample's optimum at rounding level, whichever
+            start of its basin got there (fast mode starts at the optimum's doorstep)."""
+
+            def one(args):
+                res, r = args
+                refine = partial(polish, partial(derivatives, r=r), terms=n_rows)
+                return _best_start(res, law, refine if polish_draws else None)
+
+            return jax.lax.map(one, (per_start, jnp.arange(n_chunk)))
+
         if screening is None or n_starts <= screening.candidates:
-            per_start = _resample_lanes(derivatives, every, options)
-            return jax.lax.map(lambda res: _best_start(res, law), per_start)
-        rows = screening_rows(n_rows, screening)
-        cheap = derivatives
-        if rows.size < n_rows:
-            subsample = jax.tree_util.tree_map(lambda leaf: leaf[..., rows], arrays)
-            cheap = resample_derivatives(law, subsample, padded[:, rows], delta, lanes)
+            return best_polished(_resample_lanes(derivatives, every, options))
+        cheap = screening_derivatives(law, arrays, padded, delta, lanes, screening, derivatives)
         screened = _resample_lanes(cheap, every, options._replace(max_steps=screening.steps))
         chosen = jax.vmap(select_candidates, in_axes=(0, 0, None, None))(
             screened.x, screened.value, screening.candidates, screening.basin_radius
         )
         candidates = jnp.take_along_axis(screened.x, chosen[..., None], axis=1)
-        finished = _resample_lanes(derivatives, candidates, options)
-        best = jax.lax.map(lambda res: _best_start(res, law), finished)
+        best = best_polished(_resample_lanes(derivatives, candidates, options))
         return {**best, "start": jnp.take_along_axis(chosen, best["start"][:, None], 1)[:, 0]}
 
     return fit
@@ -216,7 +229,7 @@ def sweep_plan(
     itemsize = jnp.dtype(dtype).itemsize
     return SweepPlan(
         point=point,
-        fit_chunk=parametric_chunk_fit(options, law, screening),
+        fit_chunk=parametric_chunk_fit(options, law, screening, polish_draws=mode == "full"),
         data=(arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype)),
         n_units=len(runs),
         row_of_unit=None,
