@@ -63,8 +63,8 @@ from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     fit_parametric,
     parametric_arrays,
-    screening_rows,
-    table_derivatives,
+    resample_derivatives,
+    screening_derivatives,
 )
 from scalinglaw_jax.data import load_runs
 from scalinglaw_jax.lawbook import get_law
@@ -199,17 +199,24 @@ def profile_stages(runs, grid: np.ndarray, screening: Screening, repeats: int) -
     starts = jnp.asarray(grid)
     delta = jnp.asarray(DEFAULT_DELTA)
     n_lanes = min(queue_lanes(options), grid.shape[0])
-    rows = screening_rows(len(runs), screening)
     mesh = start_mesh(grid.shape[0], options)
 
+    def per_row(arrays, weights, delta):
+        return resample_derivatives(law, arrays, weights[None], delta, n_lanes)
+
     def derivatives(arrays, weights, delta):
-        return table_derivatives(law, arrays, weights, delta, n_lanes)
+        full = per_row(arrays, weights, delta)
+        return lambda theta, majorize: full(theta, 0, majorize)
 
     @jax.jit
     def screen(arrays, weights, starts, delta):
-        cheap = derivatives(
-            *jax.tree_util.tree_map(lambda a: a[..., rows], (arrays, weights)), delta
+        rows = screening_derivatives(
+            law, arrays, weights[None], delta, n_lanes, screening, per_row(arrays, weights, delta)
         )
+
+        def cheap(theta, majorize):
+            return rows(theta, 0, majorize)
+
         screen_options = options._replace(max_steps=screening.steps)
         return shard_starts(
             lambda s: multistart_minimize(None, s, screen_options, value_grad_hess=cheap),
