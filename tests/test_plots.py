@@ -289,6 +289,25 @@ def test_parametric_contours(runs):
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("FLOPs", "Parameters")
 
 
+def test_minor_log_ticks_only_on_short_spans():
+    """Axes over more than ``MINOR_TICK_MAX_DECADES`` decades carry decade ticks only; a
+    shorter one keeps matplotlib's minor ticks (2, 3, ..., 9 times each power of ten)."""
+    fig = plots.plot_params_vs_flops([])
+    fig.draw_without_rendering()
+    for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
+        low, high = axis.get_view_interval()
+        assert math.log10(high / low) > plots.MINOR_TICK_MAX_DECADES
+        assert len(axis.get_minorticklocs()) == 0
+        assert len(axis.get_majorticklocs()) >= 4
+    ax = Figure().add_subplot()
+    ax.set_xscale("log")
+    ax.set_xlim(1e8, 1e10)
+    plots._count_axis(ax.xaxis)
+    minor = ax.xaxis.get_minorticklocs()
+    in_view = minor[(minor >= 1e8) & (minor <= 1e10)]
+    np.testing.assert_allclose(in_view, np.outer([1e8, 1e9], np.arange(2, 10)).ravel())
+
+
 def test_save_figure_writes_three_formats(tmp_path, lines):
     fig = plots.plot_params_vs_flops(lines, stars=False)
     paths = plots.save_figure(fig, tmp_path / "figs", "frontier", dpi=60)
