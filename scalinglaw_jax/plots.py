@@ -59,6 +59,12 @@ STAR_COLORS = {
 KAPLAN_LABEL = "Kaplan et al. (2020)"
 # Frontier figures keep the paper's 4:3 axes and put the legend (lines, stars, bands) beside.
 _FRONTIER_FIGSIZE = (9.2, 4.8)
+_FRONTIER_AXES = (0.08, 0.1, 0.645, 0.89)
+"""Fixed place of a frontier figure's axes (left, bottom, width, height as fractions of
+``_FRONTIER_FIGSIZE``): where constrained layout put them for the usual legend. One axes and
+a legend outside it need no layout engine: saving crops or widens the figure to the tight
+box of everything drawn, so a longer legend widens the file rather than squeezing the axes,
+and each save is one draw instead of constrained layout's three passes."""
 _BUDGET_CMAP = colormaps["viridis"]
 _LOSS_CMAP = colormaps["viridis"]
 
@@ -92,7 +98,7 @@ def plot_params_vs_flops(
     ``runs`` (a Runs-like object with ``.flops`` and ``.params``, or a ``(flops, params)``
     tuple) is drawn as grey dots; bands are fills in their line's colour.
     """
-    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE)
+    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE, _FRONTIER_AXES)
     flops = np.geomspace(*flops_range, 200)
     y_values = []
     if runs is not None:
@@ -162,7 +168,7 @@ def plot_params_vs_tokens(
     so the band at one budget is the iso-FLOP segment joining those two corners, and the polygon
     is the union of those segments.
     """
-    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE)
+    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE, _FRONTIER_AXES)
     flops = np.geomspace(*flops_range, 200)
     budgets = np.asarray(budgets, dtype=float)
     x_values, y_values = [], []
@@ -440,16 +446,19 @@ def save_figure(
 ) -> list[Path]:
     """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format; returns the paths written.
 
-    The layout is computed once, without rendering, and the tight bounding box with it; every
-    format is then one draw. (``savefig(bbox_inches="tight")`` on a constrained-layout figure
-    lays it out twice per format, which made saving three formats cost six layouts.) The
-    figure's layout engine is restored afterwards. ``Figure.savefig`` picks the
-    non-interactive canvas for each format (Agg for PNG), so this works without pyplot.
+    A layout engine's layout is computed once, without rendering, and the tight bounding box
+    with it; every format is then one draw. (``savefig(bbox_inches="tight")`` on a
+    constrained-layout figure lays it out twice per format, which made saving three formats
+    cost six layouts.) The figure's layout engine is restored afterwards. A figure without
+    one (the frontier figures: axes at a fixed place) is not drawn for its layout.
+    ``Figure.savefig`` picks the non-interactive canvas for each format (Agg for PNG), so this
+    works without pyplot.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = fig.get_layout_engine()
-    fig.draw_without_rendering()
+    if engine is not None:
+        fig.draw_without_rendering()
     bbox = fig.get_tightbbox().padded(rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")
     paths = []
@@ -466,10 +475,15 @@ def save_figure(
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _figure_and_axes(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
-    """A fresh constrained-layout figure with one axes, or the figure holding ``ax``."""
+def _figure_and_axes(ax: Axes | None, figsize, rect=None) -> tuple[Figure, Axes]:
+    """The figure holding ``ax``; else a fresh figure with one axes, at ``rect`` (left,
+    bottom, width, height in figure fractions) when given, else placed by constrained
+    layout."""
     if ax is not None:
         return ax.figure, ax
+    if rect is not None:
+        fig = Figure(figsize=figsize)
+        return fig, fig.add_axes(rect)
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
@@ -315,3 +317,20 @@ def test_save_figure_writes_three_formats(tmp_path, lines):
     assert all(p.stat().st_size > 1000 for p in paths)
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths[2].read_bytes()[:5] == b"%PDF-"
+
+
+def test_frontier_figure_file_holds_a_long_legend(tmp_path, lines):
+    """Frontier axes sit at a fixed place without a layout engine; the saved file grows to
+    hold a legend wider than the figure's own width instead of cutting it off."""
+    long_labels = ("95% bootstrap band, " + "a long description " * 4, "90% posterior band")
+    wide = [lines[0]._replace(band_labels=long_labels), *lines[1:]]
+    fig = plots.plot_params_vs_flops(wide)
+    assert fig.get_layout_engine() is None
+    np.testing.assert_allclose(fig.axes[0].get_position().bounds, plots._FRONTIER_AXES)
+    box = fig.get_tightbbox()
+    legend = fig.axes[0].get_legend().get_tightbbox().transformed(fig.dpi_scale_trans.inverted())
+    assert box.x1 > fig.get_figwidth() and box.x1 >= legend.x1 - 1e-9
+    (path,) = plots.save_figure(fig, tmp_path, "wide", ("svg",))
+    width_pt = float(re.search(r'<svg[^>]*width="([0-9.]+)pt"', path.read_text()).group(1))
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    assert width_pt == pytest.approx(72 * (box.width + 2 * pad), rel=1e-3)
