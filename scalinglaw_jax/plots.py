@@ -61,10 +61,16 @@ KAPLAN_LABEL = "Kaplan et al. (2020)"
 _FRONTIER_FIGSIZE = (9.2, 4.8)
 _FRONTIER_AXES = (0.08, 0.1, 0.645, 0.89)
 """Fixed place of a frontier figure's axes (left, bottom, width, height as fractions of
-``_FRONTIER_FIGSIZE``): where constrained layout put them for the usual legend. One axes and
-a legend outside it need no layout engine: saving crops or widens the figure to the tight
-box of everything drawn, so a longer legend widens the file rather than squeezing the axes,
-and each save is one draw instead of constrained layout's three passes."""
+``_FRONTIER_FIGSIZE``): where constrained layout put them for the usual legend. The figures
+of ``fit`` have no layout engine: saving crops or widens the figure to the tight box of
+everything drawn, so a longer legend widens the file rather than squeezing the axes, and each
+save is one draw instead of constrained layout's three passes."""
+_PANEL_MARGINS = {"left": 0.55, "right": 0.06, "bottom": 0.47, "top": 0.04, "gap": 0.77}
+"""Inches around the IsoFLOP panels and between them (room for tick labels and the axis
+label of each panel), where constrained layout put them."""
+_CONTOUR_AXES = (0.113, 0.098, 0.695, 0.839)
+_CONTOUR_COLORBAR = (0.866, 0.098, 0.031, 0.839)
+"""Fixed places of the contour plot and its colour bar (figure fractions of 6.4 x 4.8 in)."""
 _BUDGET_CMAP = colormaps["viridis"]
 _LOSS_CMAP = colormaps["viridis"]
 
@@ -251,8 +257,9 @@ def plot_isoflop_profiles(
         raise ValueError("plot_isoflop_profiles: no profiles to draw")
     n_panels = 1 if frontier is None else 3
     if ax is None:
-        fig = Figure(figsize=(4.6 * n_panels, 4.0), layout="constrained")
+        fig = Figure(figsize=(4.6 * n_panels, 4.0))
         axes = fig.subplots(1, n_panels, squeeze=False)[0]
+        _place_panels(fig, n_panels)
     else:
         axes = [ax] if isinstance(ax, Axes) else list(ax)
         if len(axes) != n_panels:
@@ -377,7 +384,8 @@ def plot_parametric_contours(
     on the grid and the frontier's loss at the smallest budget, padded) or explicit loss values.
     """
     law = get_law(law)
-    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    fresh = ax is None
+    fig, ax = _figure_and_axes(ax, (6.4, 4.8), _CONTOUR_AXES)
     theta = jnp.asarray(theta)
     flops = np.geomspace(*flops_range, 240)
     params = np.geomspace(*params_range, 240)
@@ -431,7 +439,11 @@ def plot_parametric_contours(
     ax.set_xlabel("FLOPs")
     ax.set_ylabel("Parameters")
     _count_axis(ax.yaxis)
-    fig.colorbar(ScalarMappable(norm=norm, cmap=_LOSS_CMAP), ax=ax, label="Loss")
+    colors = ScalarMappable(norm=norm, cmap=_LOSS_CMAP)
+    if fresh:
+        fig.colorbar(colors, cax=fig.add_axes(_CONTOUR_COLORBAR), label="Loss")
+    else:
+        fig.colorbar(colors, ax=ax, label="Loss")
     # Contours fill the whole plane, so the legend sits above the axes.
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, fontsize=8, frameon=False)
     return fig
@@ -475,17 +487,27 @@ def save_figure(
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _figure_and_axes(ax: Axes | None, figsize, rect=None) -> tuple[Figure, Axes]:
-    """The figure holding ``ax``; else a fresh figure with one axes, at ``rect`` (left,
-    bottom, width, height in figure fractions) when given, else placed by constrained
-    layout."""
+def _figure_and_axes(ax: Axes | None, figsize, rect) -> tuple[Figure, Axes]:
+    """The figure holding ``ax``; else a fresh figure, without a layout engine, with one axes
+    at ``rect`` (left, bottom, width, height in figure fractions)."""
     if ax is not None:
         return ax.figure, ax
-    if rect is not None:
-        fig = Figure(figsize=figsize)
-        return fig, fig.add_axes(rect)
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_axes(rect)
+
+
+def _place_panels(fig: Figure, n_panels: int) -> None:
+    """Side-by-side panels at fixed margins (``_PANEL_MARGINS``), without a layout engine."""
+    width, height = fig.get_size_inches()
+    m = _PANEL_MARGINS
+    panel_width = (width - m["left"] - m["right"] - (n_panels - 1) * m["gap"]) / n_panels
+    fig.subplots_adjust(
+        left=m["left"] / width,
+        right=1.0 - m["right"] / width,
+        bottom=m["bottom"] / height,
+        top=1.0 - m["top"] / height,
+        wspace=m["gap"] / panel_width,
+    )
 
 
 def _n_opt(frontier: Frontier, flops) -> np.ndarray:

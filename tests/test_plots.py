@@ -275,6 +275,10 @@ def test_isoflop_profiles_with_frontier(profiles):
     for ax in fig.axes[1:]:
         assert len(_gid(ax, "power-law")) == 1
         assert len(_gid(ax, "vertices")[0].get_offsets()) == 8
+    assert fig.get_layout_engine() is None  # fixed margins: panels and labels must not overlap
+    boxes = [ax.get_tightbbox() for ax in fig.axes]  # tick labels and axis labels included
+    for left, right in zip(boxes, boxes[1:], strict=False):
+        assert left.x1 < right.x0
     with pytest.raises(ValueError, match="expected 3 axes"):
         plots.plot_isoflop_profiles(profiles, frontier=frontier, ax=Figure().add_subplot())
 
