@@ -11,7 +11,12 @@ from pathlib import Path
 from scalinglaw_jax import cli_common, laws
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
-from scalinglaw_jax.compile_cache import CACHE_DIR_ENV, enable_compile_cache
+from scalinglaw_jax.compile_cache import (
+    CACHE_DIR_ENV,
+    OFF,
+    compile_cache,
+    disabled_by_environment,
+)
 from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.data import DataError
@@ -200,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-compile-cache",
         action="store_true",
         help="do not read or write JAX's persistent compilation cache (default: on, in "
-        f"${CACHE_DIR_ENV} or the user cache directory; see docs/cli.md)",
+        f"${CACHE_DIR_ENV} or the user cache directory; {CACHE_DIR_ENV}={OFF} also turns it "
+        "off; see docs/cli.md)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -292,14 +298,15 @@ def main(argv: list[str] | None = None) -> int:
             use_cpu_devices(None if value == "auto" else int(value))
         except RuntimeError as error:
             return cli_common.fail(str(error))
-    if not args.no_compile_cache:
-        try:
-            enable_compile_cache()
-        except OSError as error:  # a cache that cannot be written only costs time
-            print(f"WARNING: compilation cache off: {error}", file=sys.stderr)
-    return run_command(
-        lambda: args.func(args), debug=args.debug, resume_hint=RESUME_HINTS.get(args.command)
-    )
+    with contextlib.ExitStack() as scope:
+        if not (args.no_compile_cache or disabled_by_environment()):
+            try:
+                scope.enter_context(compile_cache())
+            except OSError as error:  # a cache that cannot be written only costs time
+                print(f"WARNING: compilation cache off: {error}", file=sys.stderr)
+        return run_command(
+            lambda: args.func(args), debug=args.debug, resume_hint=RESUME_HINTS.get(args.command)
+        )
 
 
 if __name__ == "__main__":

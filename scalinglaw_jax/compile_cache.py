@@ -8,39 +8,76 @@ cache is the one the compiler wrote, so its results are the same bits as a fresh
 The cache lives in ``$SCALINGLAW_COMPILE_CACHE`` when set, else in the user cache directory:
 ``$XDG_CACHE_HOME/scalinglaw_jax/jax-<jax version>`` (``~/.cache/...`` without
 ``XDG_CACHE_HOME``). One folder per JAX version, as executables do not carry over between
-versions. Deleting the folder clears it; ``scalinglaw --no-compile-cache`` runs without it.
+versions. Deleting the folder clears it; ``scalinglaw --no-compile-cache`` (or
+``SCALINGLAW_COMPILE_CACHE=off``) runs without it.
+
+The CLI opens the cache for the length of one command (``compile_cache``), not for the rest of
+the process: a notebook or test session that calls ``cli.main`` keeps JAX's own setting for
+everything else it compiles. Long-lived processes that compile hundreds of programs are where
+XLA's CPU executable serialisation has crashed (a segmentation fault while writing an entry,
+JAX 0.10.2, after some 300 tests in one pytest process); a command compiles a few dozen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache as jax_cache
 
 CACHE_DIR_ENV = "SCALINGLAW_COMPILE_CACHE"
 """Environment variable naming the cache folder (overrides the user cache directory)."""
+OFF = "off"
+"""``$SCALINGLAW_COMPILE_CACHE`` value that turns the cache off, as ``--no-compile-cache`` does."""
+SETTINGS = {
+    "jax_enable_compilation_cache": True,
+    "jax_persistent_cache_min_compile_time_secs": 0.0,
+    "jax_persistent_cache_min_entry_size_bytes": 0,
+}
+"""JAX settings of an open cache besides its folder. JAX stores by default only programs that
+took over a second to compile; here every program is stored, as a command runs dozens of
+sub-second compiles that add up to seconds."""
+
+
+def disabled_by_environment() -> bool:
+    """Whether ``$SCALINGLAW_COMPILE_CACHE`` is ``off``."""
+    return os.environ.get(CACHE_DIR_ENV, "").strip().lower() == OFF
 
 
 def default_cache_dir() -> Path:
-    """``$SCALINGLAW_COMPILE_CACHE``, else ``<user cache dir>/scalinglaw_jax/jax-<version>``."""
+    """``$SCALINGLAW_COMPILE_CACHE`` (unless ``off``, which only the CLI reads), else
+    ``<user cache dir>/scalinglaw_jax/jax-<version>``."""
     explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
+    if explicit and not disabled_by_environment():
         return Path(explicit).expanduser()
     user_cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(user_cache).expanduser() / "scalinglaw_jax" / f"jax-{jax.__version__}"
 
 
 def enable_compile_cache(path: Path | str | None = None) -> Path:
-    """Store and reuse every compiled program in ``path`` (default ``default_cache_dir()``).
-
-    JAX stores by default only programs that took over a second to compile; here every program
-    is stored, as a command runs dozens of sub-second compiles that add up to seconds. Returns
-    the folder.
-    """
+    """Store and reuse every compiled program in ``path`` (default ``default_cache_dir()``)
+    for the rest of the process. Returns the folder."""
     folder = default_cache_dir() if path is None else Path(path).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    for name, value in SETTINGS.items():
+        jax.config.update(name, value)
     return folder
+
+
+@contextlib.contextmanager
+def compile_cache(path: Path | str | None = None) -> Iterator[Path]:
+    """``enable_compile_cache`` for the ``with`` block only: JAX's previous settings come
+    back afterwards and its cache is closed, so later compiles neither read nor write it."""
+    names = ("jax_compilation_cache_dir", *SETTINGS)
+    previous = {name: getattr(jax.config, name) for name in names}
+    jax_cache.reset_cache()
+    try:
+        yield enable_compile_cache(path)
+    finally:
+        for name, value in previous.items():
+            jax.config.update(name, value)
+        jax_cache.reset_cache()

@@ -23,13 +23,14 @@ EPOCH_FILE = "svg_extracted_data.csv"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compile_cache_in_tmp(tmp_path_factory):
-    """The CLI's persistent compilation cache in a folder of this session, not the user's
-    cache directory (subprocesses inherit it, so their second compile of a program is a read)."""
-    from scalinglaw_jax.compile_cache import CACHE_DIR_ENV
+def no_compile_cache():
+    """In-process CLI runs without the persistent compilation cache: writing hundreds of
+    programs from one long-lived process is where XLA's CPU serialisation has crashed (see
+    ``compile_cache``). Tests of the cache give their subprocesses a folder of their own."""
+    from scalinglaw_jax.compile_cache import CACHE_DIR_ENV, OFF
 
     previous = os.environ.get(CACHE_DIR_ENV)
-    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("jax-compile-cache"))
+    os.environ[CACHE_DIR_ENV] = OFF
     yield
     if previous is None:
         del os.environ[CACHE_DIR_ENV]

@@ -92,21 +92,41 @@ def test_cache_dir_from_environment(monkeypatch, tmp_path):
     assert compile_cache.default_cache_dir().parts[-3:-1] == (".cache", "scalinglaw_jax")
 
 
-@pytest.mark.parametrize("flags, cache_made", [([], True), (["--no-compile-cache"], False)])
-def test_cli_opens_the_cache_and_every_core_unless_told(flags, cache_made, tmp_path):
+@pytest.mark.parametrize(
+    "flags, variable, cache_made",
+    [([], "cache", True), (["--no-compile-cache"], "cache", False), ([], "off", False)],
+)
+def test_cli_opens_the_cache_and_every_core_unless_told(flags, variable, cache_made, tmp_path):
+    """The cache is open while the command runs and closed after it: JAX's settings come back
+    (``compile_cache``), so a process that calls ``main`` keeps its own for later compiles."""
     cache = tmp_path / "cache"
     code = f"""
 import json, jax
 from scalinglaw_jax import cli
 code = cli.main({flags!r} + ["fit", "missing.csv"])
-print(json.dumps([code, jax.local_device_count()]))
+print(json.dumps([code, jax.local_device_count(), jax.config.jax_compilation_cache_dir]))
 """
-    done = run_python(code, tmp_path, **{compile_cache.CACHE_DIR_ENV: str(cache)})
+    setting = str(cache) if variable == "cache" else compile_cache.OFF
+    done = run_python(code, tmp_path, **{compile_cache.CACHE_DIR_ENV: setting})
     assert done.returncode == 0, done.stderr
-    code, devices = json.loads(done.stdout.splitlines()[-1])
+    code, devices, cache_dir_after = json.loads(done.stdout.splitlines()[-1])
     assert code == 2  # the data file is missing: refused after the set-up
     assert devices == os.cpu_count()
     assert cache.is_dir() == cache_made
+    assert cache_dir_after is None
+
+
+def test_compile_cache_is_scoped_to_its_block(tmp_path):
+    """Inside the block a new program is written to the folder; after it, JAX's settings are
+    back and a new program is not written."""
+    before = jax.config.jax_compilation_cache_dir
+    with compile_cache.compile_cache(tmp_path / "scoped") as folder:
+        jax.jit(lambda x: x * 3.0 + 1.0)(np.arange(7.0)).block_until_ready()
+        written = {path.name for path in folder.iterdir()}
+    assert written
+    assert jax.config.jax_compilation_cache_dir == before
+    jax.jit(lambda x: x * 5.0 - 2.0)(np.arange(7.0)).block_until_ready()
+    assert {path.name for path in folder.iterdir()} == written
 
 
 @pytest.mark.slow

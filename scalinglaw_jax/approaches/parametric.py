@@ -108,25 +108,18 @@ def row_block_size(n_rows: int, n_lanes: int, itemsize: int) -> int:
     return int(min(n_rows, max(rows, 256)))
 
 
-def row_blocks(tree, block_rows: int):
-    """Every leaf's row axis (the last) split into ``(n_blocks, block_rows)``, padded with
-    copies of the last row; pad weights with zeros yourself (``block_weights``)."""
+def row_blocks(tree, block_rows: int, pad_mode: str = "edge"):
+    """Every leaf's row axis (the last) split into ``(n_blocks, block_rows)``. Data pad with
+    copies of the last row (``"edge"``), weights with zeros (``"constant"``), so padding rows
+    add nothing to a weighted sum."""
 
     def split(leaf):
         pad = -leaf.shape[-1] % block_rows
         widths = [(0, 0)] * (leaf.ndim - 1) + [(0, pad)]
-        padded = jnp.pad(leaf, widths, mode="edge")
+        padded = jnp.pad(leaf, widths, mode=pad_mode)
         return jnp.moveaxis(padded.reshape(leaf.shape[:-1] + (-1, block_rows)), -2, 0)
 
     return jax.tree_util.tree_map(split, tree)
-
-
-def block_weights(weights, block_rows: int):
-    """Weights split like ``row_blocks``; padding rows get weight 0 and so add nothing."""
-    pad = -weights.shape[-1] % block_rows
-    widths = [(0, 0)] * (weights.ndim - 1) + [(0, pad)]
-    padded = jnp.pad(weights, widths)
-    return jnp.moveaxis(padded.reshape(weights.shape[:-1] + (-1, block_rows)), -2, 0)
 
 
 def blocked_derivatives(law: Law, blocks: ParametricArrays, weights, delta):
@@ -151,13 +144,6 @@ def blocked_derivatives(law: Law, blocks: ParametricArrays, weights, delta):
     return derivatives
 
 
-def table_derivatives(law: Law, arrays: ParametricArrays, weights, delta, n_lanes: int):
-    """Value, gradient and Hessian function ``f(theta, majorize)`` of the whole table, summed
-    in row blocks (``row_block_size``) when it is too large for one."""
-    per_lane = resample_derivatives(law, arrays, weights[None], delta, n_lanes)
-    return lambda theta, majorize: per_lane(theta, 0, majorize)
-
-
 def resample_derivatives(law: Law, arrays: ParametricArrays, weight_rows, delta, n_lanes: int):
     """``f(theta, r, majorize)``: value, gradient and Hessian on weight row ``r`` of the
     ``(n_resamples, n_rows)`` matrix ``weight_rows``, summed in row blocks when the table is
@@ -168,7 +154,8 @@ def resample_derivatives(law: Law, arrays: ParametricArrays, weight_rows, delta,
         return lambda theta, r, majorize: huber_derivatives(
             law, theta, arrays, weight_rows[r], delta, majorize
         )
-    blocks, weight_blocks = row_blocks(arrays, block), block_weights(weight_rows, block)
+    blocks = row_blocks(arrays, block)
+    weight_blocks = row_blocks(weight_rows, block, pad_mode="constant")
     return lambda theta, r, majorize: blocked_derivatives(law, blocks, weight_blocks[:, r], delta)(
         theta, majorize
     )
@@ -180,6 +167,23 @@ def screening_rows(n_rows: int, screening: Screening) -> np.ndarray:
     a stride spans every run)."""
     stride = -(-n_rows // screening.rows)
     return np.arange(0, n_rows, stride)
+
+
+def screening_derivatives(
+    law: Law, arrays: ParametricArrays, weight_rows, delta, n_lanes: int, screening, full
+):
+    """``resample_derivatives`` on the rows of ``screening_rows``: the cheap objective of the
+    screening stage; ``full`` (the whole table's) when every row is screened."""
+    rows = screening_rows(arrays.log_loss.shape[-1], screening)
+    if rows.size == arrays.log_loss.shape[-1]:
+        return full
+    subsample = jax.tree_util.tree_map(lambda leaf: leaf[..., rows], (arrays, weight_rows))
+    return resample_derivatives(law, *subsample, delta, n_lanes)
+
+
+def _first_row(per_row):
+    """``f(theta, majorize)`` from a ``resample_derivatives`` function of one weight row."""
+    return lambda theta, majorize: per_row(theta, 0, majorize)
 
 
 def fit_parametric_arrays(
@@ -204,19 +208,17 @@ def fit_parametric_arrays(
     TRACE_COUNTS["fit_parametric_arrays"] += 1
     law = get_law(law)
     n_lanes = min(queue_lanes(options), starts.shape[0])
-    full = table_derivatives(law, arrays, weights, delta, n_lanes)
+    per_row = resample_derivatives(law, arrays, weights[None], delta, n_lanes)
+    full = _first_row(per_row)
     if screening is None:
         per_start = shard_starts(
             lambda s: multistart_minimize(None, s, options, value_grad_hess=full), starts, mesh
         )
     else:
-        rows = screening_rows(arrays.log_loss.shape[-1], screening)
-        if rows.size == arrays.log_loss.shape[-1]:
-            cheap = full
-        else:
-            subsample = jax.tree_util.tree_map(lambda leaf: leaf[..., rows], (arrays, weights))
-            cheap = table_derivatives(law, *subsample, delta, n_lanes)
-        per_start = screened_minimize(cheap, full, starts, options, screening, mesh)
+        cheap = screening_derivatives(
+            law, arrays, weights[None], delta, n_lanes, screening, per_row
+        )
+        per_start = screened_minimize(_first_row(cheap), full, starts, options, screening, mesh)
     best = _best_of(per_start)
     polished = polish(full, per_start.x[best])
     return ParametricSolution(

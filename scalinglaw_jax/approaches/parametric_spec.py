@@ -22,7 +22,7 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
     parametric_objective,
     resample_derivatives,
-    screening_rows,
+    screening_derivatives,
 )
 from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
@@ -148,7 +148,7 @@ def parametric_chunk_fit(
 
     def fit(data, weights):
         arrays, starts, delta = data
-        n_chunk, n_rows = weights.shape
+        n_chunk = weights.shape[0]
         n_starts = starts.shape[0]
         padded = jnp.concatenate([weights, jnp.zeros_like(weights[:1])])
         lanes = min(queue_lanes(options), n_chunk * n_starts)
@@ -157,11 +157,7 @@ def parametric_chunk_fit(
         if screening is None or n_starts <= screening.candidates:
             per_start = _resample_lanes(derivatives, every, options)
             return jax.lax.map(lambda res: _best_start(res, law), per_start)
-        rows = screening_rows(n_rows, screening)
-        cheap = derivatives
-        if rows.size < n_rows:
-            subsample = jax.tree_util.tree_map(lambda leaf: leaf[..., rows], arrays)
-            cheap = resample_derivatives(law, subsample, padded[:, rows], delta, lanes)
+        cheap = screening_derivatives(law, arrays, padded, delta, lanes, screening, derivatives)
         screened = _resample_lanes(cheap, every, options._replace(max_steps=screening.steps))
         chosen = jax.vmap(select_candidates, in_axes=(0, 0, None, None))(
             screened.x, screened.value, screening.candidates, screening.basin_radius
