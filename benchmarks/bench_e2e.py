@@ -10,6 +10,9 @@ object:
 - ``fit_second``: the same command again, a new process reading the programs back;
 - ``bootstrap_first`` / ``bootstrap_second``: ``scalinglaw bootstrap DATA --resamples N``
   (fit included) with the cache warm from the fits / from the first bootstrap;
+- ``bootstrap_k0_first`` / ``bootstrap_k0_second``: the same with ``--k-starts 0`` (every
+  resample warm-started from the full-data optimum only, no grid starts): what the default
+  ``k_starts`` costs, measured in the same run;
 - ``simple_scaling_laws``: its ``scaling-laws fit`` with ``--draws N`` (its fit and N
   bootstrap draws) on the same rows, converted to its input format (``training_run_id``,
   ``model_size__n_params``, ``dataset_size__n_tokens``, ``test_loss__cross_entropy``) in a
@@ -115,9 +118,10 @@ def main() -> None:
             command = [*ours, "fit", str(data), "--out", str(folder / f"fit_{run}")]
             report[f"fit_{run}"] = timed(command, env)
         bootstrap = ["bootstrap", str(data), "--resamples", str(args.resamples), "--no-progress"]
-        for run in ("first", "second"):
-            command = [*ours, *bootstrap, "--out", str(folder / f"bootstrap_{run}")]
-            report[f"bootstrap_{run}"] = timed(command, env)
+        for name, extra in (("bootstrap", []), ("bootstrap_k0", ["--k-starts", "0"])):
+            for run in ("first", "second"):
+                out = ["--out", str(folder / f"{name}_{run}")]
+                report[f"{name}_{run}"] = timed([*ours, *bootstrap, *extra, *out], env)
         report["simple_scaling_laws"] = time_simple_scaling_laws(data, folder, args.resamples)
     report["load_average_after"] = list(os.getloadavg())
     print(json.dumps(report, indent=2))

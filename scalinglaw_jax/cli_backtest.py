@@ -52,8 +52,8 @@ def register(subparsers) -> None:
     tester = subparsers.add_parser(
         "backtest",
         help="fit on the smaller runs, predict the largest: error and interval coverage per law",
-        description="Writes summary.json (backtest[LAW], backtest_isoflop), backtest.svg/png "
-        "and, with --rolling, extrapolation_error.svg/png (--figure-formats).",
+        description="Writes summary.json (backtest[LAW], backtest_isoflop), backtest.svg "
+        "and, with --rolling, extrapolation_error.svg (--figure-formats).",
     )
     _split_arguments(tester)
     tester.add_argument(

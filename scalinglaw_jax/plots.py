@@ -59,6 +59,18 @@ STAR_COLORS = {
 KAPLAN_LABEL = "Kaplan et al. (2020)"
 # Frontier figures keep the paper's 4:3 axes and put the legend (lines, stars, bands) beside.
 _FRONTIER_FIGSIZE = (9.2, 4.8)
+_FRONTIER_AXES = (0.08, 0.1, 0.645, 0.89)
+"""Fixed place of a frontier figure's axes (left, bottom, width, height as fractions of
+``_FRONTIER_FIGSIZE``): where constrained layout put them for the usual legend. The figures
+of ``fit`` have no layout engine: saving crops or widens the figure to the tight box of
+everything drawn, so a longer legend widens the file rather than squeezing the axes, and each
+save is one draw instead of constrained layout's three passes."""
+_PANEL_MARGINS = {"left": 0.55, "right": 0.06, "bottom": 0.47, "top": 0.04, "gap": 0.77}
+"""Inches around the IsoFLOP panels and between them (room for tick labels and the axis
+label of each panel), where constrained layout put them."""
+_CONTOUR_AXES = (0.113, 0.098, 0.695, 0.839)
+_CONTOUR_COLORBAR = (0.866, 0.098, 0.031, 0.839)
+"""Fixed places of the contour plot and its colour bar (figure fractions of 6.4 x 4.8 in)."""
 _BUDGET_CMAP = colormaps["viridis"]
 _LOSS_CMAP = colormaps["viridis"]
 
@@ -92,7 +104,7 @@ def plot_params_vs_flops(
     ``runs`` (a Runs-like object with ``.flops`` and ``.params``, or a ``(flops, params)``
     tuple) is drawn as grey dots; bands are fills in their line's colour.
     """
-    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE)
+    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE, _FRONTIER_AXES)
     flops = np.geomspace(*flops_range, 200)
     y_values = []
     if runs is not None:
@@ -162,7 +174,7 @@ def plot_params_vs_tokens(
     so the band at one budget is the iso-FLOP segment joining those two corners, and the polygon
     is the union of those segments.
     """
-    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE)
+    fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE, _FRONTIER_AXES)
     flops = np.geomspace(*flops_range, 200)
     budgets = np.asarray(budgets, dtype=float)
     x_values, y_values = [], []
@@ -245,8 +257,9 @@ def plot_isoflop_profiles(
         raise ValueError("plot_isoflop_profiles: no profiles to draw")
     n_panels = 1 if frontier is None else 3
     if ax is None:
-        fig = Figure(figsize=(4.6 * n_panels, 4.0), layout="constrained")
+        fig = Figure(figsize=(4.6 * n_panels, 4.0))
         axes = fig.subplots(1, n_panels, squeeze=False)[0]
+        _place_panels(fig, n_panels)
     else:
         axes = [ax] if isinstance(ax, Axes) else list(ax)
         if len(axes) != n_panels:
@@ -371,7 +384,8 @@ def plot_parametric_contours(
     on the grid and the frontier's loss at the smallest budget, padded) or explicit loss values.
     """
     law = get_law(law)
-    fig, ax = _figure_and_axes(ax, (6.4, 4.8))
+    fresh = ax is None
+    fig, ax = _figure_and_axes(ax, (6.4, 4.8), _CONTOUR_AXES)
     theta = jnp.asarray(theta)
     flops = np.geomspace(*flops_range, 240)
     params = np.geomspace(*params_range, 240)
@@ -425,7 +439,11 @@ def plot_parametric_contours(
     ax.set_xlabel("FLOPs")
     ax.set_ylabel("Parameters")
     _count_axis(ax.yaxis)
-    fig.colorbar(ScalarMappable(norm=norm, cmap=_LOSS_CMAP), ax=ax, label="Loss")
+    colors = ScalarMappable(norm=norm, cmap=_LOSS_CMAP)
+    if fresh:
+        fig.colorbar(colors, cax=fig.add_axes(_CONTOUR_COLORBAR), label="Loss")
+    else:
+        fig.colorbar(colors, ax=ax, label="Loss")
     # Contours fill the whole plane, so the legend sits above the axes.
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, fontsize=8, frameon=False)
     return fig
@@ -440,16 +458,19 @@ def save_figure(
 ) -> list[Path]:
     """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format; returns the paths written.
 
-    The layout is computed once, without rendering, and the tight bounding box with it; every
-    format is then one draw. (``savefig(bbox_inches="tight")`` on a constrained-layout figure
-    lays it out twice per format, which made saving three formats cost six layouts.) The
-    figure's layout engine is restored afterwards. ``Figure.savefig`` picks the
-    non-interactive canvas for each format (Agg for PNG), so this works without pyplot.
+    A layout engine's layout is computed once, without rendering, and the tight bounding box
+    with it; every format is then one draw. (``savefig(bbox_inches="tight")`` on a
+    constrained-layout figure lays it out twice per format, which made saving three formats
+    cost six layouts.) The figure's layout engine is restored afterwards. A figure without
+    one (the frontier figures: axes at a fixed place) is not drawn for its layout.
+    ``Figure.savefig`` picks the non-interactive canvas for each format (Agg for PNG), so this
+    works without pyplot.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     engine = fig.get_layout_engine()
-    fig.draw_without_rendering()
+    if engine is not None:
+        fig.draw_without_rendering()
     bbox = fig.get_tightbbox().padded(rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")
     paths = []
@@ -466,12 +487,27 @@ def save_figure(
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _figure_and_axes(ax: Axes | None, figsize) -> tuple[Figure, Axes]:
-    """A fresh constrained-layout figure with one axes, or the figure holding ``ax``."""
+def _figure_and_axes(ax: Axes | None, figsize, rect) -> tuple[Figure, Axes]:
+    """The figure holding ``ax``; else a fresh figure, without a layout engine, with one axes
+    at ``rect`` (left, bottom, width, height in figure fractions)."""
     if ax is not None:
         return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_axes(rect)
+
+
+def _place_panels(fig: Figure, n_panels: int) -> None:
+    """Side-by-side panels at fixed margins (``_PANEL_MARGINS``), without a layout engine."""
+    width, height = fig.get_size_inches()
+    m = _PANEL_MARGINS
+    panel_width = (width - m["left"] - m["right"] - (n_panels - 1) * m["gap"]) / n_panels
+    fig.subplots_adjust(
+        left=m["left"] / width,
+        right=1.0 - m["right"] / width,
+        bottom=m["bottom"] / height,
+        top=1.0 - m["top"] / height,
+        wspace=m["gap"] / panel_width,
+    )
 
 
 def _n_opt(frontier: Frontier, flops) -> np.ndarray:
@@ -642,16 +678,39 @@ class _SuperscriptLogFormatter(LogFormatterSciNotation):
         return label
 
 
+MINOR_TICK_MAX_DECADES = 3.0
+"""Log axes spanning more decades than this get no minor ticks (2, 3, ..., 9 times each power
+of ten): there they are a few pixels apart, read nothing, and cost a third of the time it
+takes to draw the figures (each tick is several artists, laid out and drawn per format)."""
+
+
+class _ShortSpanLogLocator(LogLocator):
+    """Matplotlib's minor log ticks on axes of at most ``MINOR_TICK_MAX_DECADES`` decades,
+    none on longer ones (decided when drawn, from the axis limits)."""
+
+    def __init__(self):
+        super().__init__(base=10.0, subs="auto")
+
+    def tick_values(self, vmin, vmax):
+        if vmin > 0 and vmax > 0 and abs(math.log10(vmax / vmin)) > MINOR_TICK_MAX_DECADES:
+            return np.array([])
+        return super().tick_values(vmin, vmax)
+
+
 def _log_axis(axis) -> None:
-    """A log axis labelled as matplotlib would, in plain text (``_SuperscriptLogFormatter``)."""
+    """A log axis labelled as matplotlib would, in plain text (``_SuperscriptLogFormatter``),
+    with minor ticks only on short spans (``_ShortSpanLogLocator``)."""
     axis.set_major_formatter(_SuperscriptLogFormatter(10.0))
     axis.set_minor_formatter(_SuperscriptLogFormatter(10.0, labelOnlyBase=False))
+    axis.set_minor_locator(_ShortSpanLogLocator())
 
 
 def _count_axis(axis, subs=(1.0,)) -> None:
-    """Ticks labelled 10M / 1B / 1T on a log axis of parameters or tokens."""
+    """Ticks labelled 10M / 1B / 1T on a log axis of parameters or tokens, with minor ticks
+    only on short spans (``_ShortSpanLogLocator``)."""
     axis.set_major_locator(LogLocator(base=10.0, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda x, _: _format_count(x)))
+    axis.set_minor_locator(_ShortSpanLogLocator())
     axis.set_minor_formatter(NullFormatter())
 
 

@@ -520,11 +520,13 @@ class Screening(NamedTuple):
 
 
 DEFAULT_SCREENING = Screening()
-BOOTSTRAP_SCREENING = Screening(steps=10, candidates=32)
-"""Full-mode bootstrap's screening per resample: half the steps and candidates of a single
-fit's, because its screening stage is nearly all of a sweep's cost (4,500 starts x 10 steps
-against 32 candidates finished), and resamples of one table share its landscape, which the
-full-data fit has already searched with ``DEFAULT_SCREENING``."""
+BOOTSTRAP_SCREENING = Screening(steps=6, rows=64, candidates=32)
+"""Full-mode bootstrap's screening per resample: fewer steps on fewer rows than a single fit's,
+because the screening stage is nearly all of a sweep's cost (4,500 starts x the steps, against
+32 candidates finished), and resamples of one table share its landscape, which the full-data
+fit has already searched with ``DEFAULT_SCREENING``. On 200 Epoch resamples every draw equals
+the exhaustive grid's (objective within 7e-15 relative, ``a`` within 9e-9) at 0.24 s of CPU
+per resample, against 0.57 s with 10 steps on all 240 rows and 2.7 s exhaustive."""
 
 
 def select_candidates(x, value, n_candidates: int, radius: float):

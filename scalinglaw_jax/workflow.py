@@ -152,7 +152,7 @@ def write_figures(
     bands: dict | None = None,
     formats=DEFAULT_FIGURE_FORMATS,
 ) -> list[Path]:
-    """The paper's figures for whatever was fitted, in ``formats`` (default SVG and PNG),
+    """The paper's figures for whatever was fitted, in ``formats`` (default SVG only),
     with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
     from scalinglaw_jax import plots
 

@@ -305,9 +305,9 @@ def test_output_folder_belongs_to_one_data_set(table, tmp_path, capsys, monkeypa
     assert summary["data"]["source"] == str(first.resolve())
     assert len(summary["data"]["file_sha256"]) == 64 and summary["data"]["rows"] == len(table)
     assert summary["settings"]["fit"]["approach"] == "2"
-    assert (out / "isoflop_profiles.png").is_file()
+    assert (out / "isoflop_profiles.svg").is_file()
 
-    (out / "parametric_contours.png").write_bytes(b"from an earlier Approach-3 fit")
+    (out / "parametric_contours.svg").write_bytes(b"from an earlier Approach-3 fit")
     code, output = run_cli(capsys, "fit", second, "--approach", "2", "--out", out)
     assert_user_error(code, output, "holds results of other data", "--overwrite")
 
@@ -317,8 +317,8 @@ def test_output_folder_belongs_to_one_data_set(table, tmp_path, capsys, monkeypa
     assert summary["data"]["source"] == str(second.resolve())
     assert summary["data"]["rows"] == len(table.iloc[::2])
     assert set(summary["approaches"]) == {"2", "kaplan", "skipped"}
-    assert not (out / "parametric_contours.png").exists()  # the stale figure is gone
-    assert (out / "isoflop_profiles.png").is_file()
+    assert not (out / "parametric_contours.svg").exists()  # the stale figure is gone
+    assert (out / "isoflop_profiles.svg").is_file()
 
     # A run that fails while drawing leaves the previous summary, not a new half one.
     before = (out / "summary.json").read_text()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import jax.numpy as jnp
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.axes import Axes
@@ -273,6 +275,10 @@ def test_isoflop_profiles_with_frontier(profiles):
     for ax in fig.axes[1:]:
         assert len(_gid(ax, "power-law")) == 1
         assert len(_gid(ax, "vertices")[0].get_offsets()) == 8
+    assert fig.get_layout_engine() is None  # fixed margins: panels and labels must not overlap
+    boxes = [ax.get_tightbbox() for ax in fig.axes]  # tick labels and axis labels included
+    for left, right in zip(boxes, boxes[1:], strict=False):
+        assert left.x1 < right.x0
     with pytest.raises(ValueError, match="expected 3 axes"):
         plots.plot_isoflop_profiles(profiles, frontier=frontier, ax=Figure().add_subplot())
 
@@ -289,6 +295,25 @@ def test_parametric_contours(runs):
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("FLOPs", "Parameters")
 
 
+def test_minor_log_ticks_only_on_short_spans():
+    """Axes over more than ``MINOR_TICK_MAX_DECADES`` decades carry decade ticks only; a
+    shorter one keeps matplotlib's minor ticks (2, 3, ..., 9 times each power of ten)."""
+    fig = plots.plot_params_vs_flops([])
+    fig.draw_without_rendering()
+    for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
+        low, high = axis.get_view_interval()
+        assert math.log10(high / low) > plots.MINOR_TICK_MAX_DECADES
+        assert len(axis.get_minorticklocs()) == 0
+        assert len(axis.get_majorticklocs()) >= 4
+    ax = Figure().add_subplot()
+    ax.set_xscale("log")
+    ax.set_xlim(1e8, 1e10)
+    plots._count_axis(ax.xaxis)
+    minor = ax.xaxis.get_minorticklocs()
+    in_view = minor[(minor >= 1e8) & (minor <= 1e10)]
+    np.testing.assert_allclose(in_view, np.outer([1e8, 1e9], np.arange(2, 10)).ravel())
+
+
 def test_save_figure_writes_three_formats(tmp_path, lines):
     fig = plots.plot_params_vs_flops(lines, stars=False)
     paths = plots.save_figure(fig, tmp_path / "figs", "frontier", dpi=60)
@@ -296,3 +321,20 @@ def test_save_figure_writes_three_formats(tmp_path, lines):
     assert all(p.stat().st_size > 1000 for p in paths)
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths[2].read_bytes()[:5] == b"%PDF-"
+
+
+def test_frontier_figure_file_holds_a_long_legend(tmp_path, lines):
+    """Frontier axes sit at a fixed place without a layout engine; the saved file grows to
+    hold a legend wider than the figure's own width instead of cutting it off."""
+    long_labels = ("95% bootstrap band, " + "a long description " * 4, "90% posterior band")
+    wide = [lines[0]._replace(band_labels=long_labels), *lines[1:]]
+    fig = plots.plot_params_vs_flops(wide)
+    assert fig.get_layout_engine() is None
+    np.testing.assert_allclose(fig.axes[0].get_position().bounds, plots._FRONTIER_AXES)
+    box = fig.get_tightbbox()
+    legend = fig.axes[0].get_legend().get_tightbbox().transformed(fig.dpi_scale_trans.inverted())
+    assert box.x1 > fig.get_figwidth() and box.x1 >= legend.x1 - 1e-9
+    (path,) = plots.save_figure(fig, tmp_path, "wide", ("svg",))
+    width_pt = float(re.search(r'<svg[^>]*width="([0-9.]+)pt"', path.read_text()).group(1))
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    assert width_pt == pytest.approx(72 * (box.width + 2 * pad), rel=1e-3)

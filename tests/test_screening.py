@@ -10,11 +10,9 @@ for the parameters, when the exhaustive optimum's quadratic model rises by no mo
 same tolerance on the way to the screened point: ``(dtheta' H dtheta) / 2 <= OBJECTIVE_RTOL
 |f|``. A distance in the Hessian's metric is the right yardstick because the valleys of these
 fits are long and flat (Hessian eigenvalues from ~1e-5 to ~1e3): along the flattest direction
-two points of one basin may sit ~1e-8 apart in raw coordinates (a bootstrap draw is not
-polished, and the polish of a single fit can refuse a good Newton step when the objective's
-rounding noise exceeds its tolerance) while the objective cannot tell them apart, whereas
-another basin, at least ``basin_radius`` away, puts the model's rise orders of magnitude above
-the tolerance.
+two points of one basin may sit ~1e-8 apart in raw coordinates before ``solvers.polish`` while
+the objective cannot tell them apart, whereas another basin, at least ``basin_radius`` away,
+puts the model's rise orders of magnitude above the tolerance.
 """
 
 from __future__ import annotations
@@ -311,3 +309,5 @@ def test_full_mode_bootstrap_screened_draws_are_exhaustive_optima(simulated_csv)
             exhaustive.objective,
             weights=row,
         )
+        # Both are polished (``solvers.polish``): one point, to ~1e-12 in theta.
+        np.testing.assert_allclose(theta, exhaustive.theta, rtol=0, atol=1e-9)

@@ -168,7 +168,9 @@ def parametric_chunk_fit(
 
             def one(args):
                 res, r = args
-                refine = partial(polish, partial(derivatives, r=r), terms=n_rows)
+                refine = partial(
+                    polish, lambda theta, majorize: derivatives(theta, r, majorize), terms=n_rows
+                )
                 return _best_start(res, law, refine if polish_draws else None)
 
             return jax.lax.map(one, (per_start, jnp.arange(n_chunk)))
