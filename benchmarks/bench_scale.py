@@ -235,7 +235,7 @@ def profile_stages(runs, grid: np.ndarray, screening: Screening, repeats: int) -
 
     @jax.jit
     def polish_best(arrays, weights, x, delta):
-        return polish(derivatives(arrays, weights, delta), x)
+        return polish(derivatives(arrays, weights, delta), x, terms=arrays.log_loss.shape[-1])
 
     stages = {
         "screen": lambda: screen(arrays, weights, starts, delta),
