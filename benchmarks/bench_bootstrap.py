@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax import resample, scipy_reference
+from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.data import load_runs
 from scalinglaw_jax.solvers import use_cpu_devices
 
@@ -73,7 +74,7 @@ def scipy_loop(runs, problem, n):
 
 
 def fast_part(args, runs):
-    point = resample.fit_parametric(runs)
+    point = fit_parametric(runs)
     out = {}
     warm = resample.prepare(runs, "3", "nonparametric", k_starts=0, point=point)
     fast = resample.prepare(runs, "3", "nonparametric", k_starts=8, point=point)
@@ -116,7 +117,7 @@ def percentile_interval(draws, level=0.95):
 def compare_part(args, runs):
     """Full mode (screened grid per resample, wall time with compile, on every CPU device)
     against fast mode on the same resamples: optima and 95% percentile intervals."""
-    point = resample.fit_parametric(runs)
+    point = fit_parametric(runs)
     fast = resample.prepare(runs, "3", "nonparametric", k_starts=8, point=point)
     full = resample.prepare(runs, "3", "nonparametric", mode="full", point=point)
     f = resample.run_sweep(fast, args.compare, progress=False).outputs
@@ -147,9 +148,10 @@ MEMORY_CHILD = """
 import sys
 from scalinglaw_jax import resample
 from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.solvers import chinchilla_grid
 runs = load_runs(sys.argv[1], drop_highest_loss=5)
-point = resample.fit_parametric(runs, starts=chinchilla_grid()[::25])
+point = fit_parametric(runs, starts=chinchilla_grid()[::25])
 problem = resample.prepare(runs, "3", "nonparametric", k_starts=0, point=point)
 resample.run_sweep(problem, int(sys.argv[2]), chunk_size=256, progress=False)
 # VmHWM: this process's own peak RSS (ru_maxrss would include the parent's, inherited at fork).
@@ -173,7 +175,7 @@ def memory_part(args):
 
 
 def gpu_full_part(args, runs):
-    point = resample.fit_parametric(runs)
+    point = fit_parametric(runs)
     out = {}
     for dtype in (jnp.float64, jnp.float32):
         problem = resample.prepare(
