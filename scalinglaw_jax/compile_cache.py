@@ -81,3 +81,27 @@ def compile_cache(path: Path | str | None = None) -> Iterator[Path]:
         for name, value in previous.items():
             jax.config.update(name, value)
         jax_cache.reset_cache()
+
+
+PROCESS_MAPS = Path("/proc/self/maps")
+MAP_LIMIT = Path("/proc/sys/vm/max_map_count")
+
+
+def release_programs_near_map_limit(fraction: float = 0.5) -> bool:
+    """Drop JAX's in-memory compiled programs (``jax.clear_caches``) once this process holds
+    more than ``fraction`` of the memory maps Linux allows it; returns whether it did.
+
+    Each compiled XLA:CPU program keeps hundreds of memory maps (a 4,500-start Approach 3 fit
+    about 900), and JAX keeps every program a process has compiled: a process that fits tables
+    of many shapes (a test suite, a notebook's rolling backtests) reaches ``vm.max_map_count``
+    (65,530 by default), where XLA crashes in its next compile. Dropped programs are compiled
+    again, or read from the persistent cache, when next needed. Elsewhere than Linux: a no-op.
+    """
+    if not (PROCESS_MAPS.exists() and MAP_LIMIT.exists()):
+        return False
+    limit = int(MAP_LIMIT.read_text())
+    with PROCESS_MAPS.open() as maps:
+        crowded = sum(1 for _ in maps) > fraction * limit
+    if crowded:
+        jax.clear_caches()
+    return crowded

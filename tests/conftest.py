@@ -38,6 +38,17 @@ def no_compile_cache():
         os.environ[CACHE_DIR_ENV] = previous
 
 
+@pytest.fixture(autouse=True)
+def release_compiled_programs():
+    """The suite's one process compiles programs of many shapes; after ~330 tests it reached
+    ``vm.max_map_count``, where XLA crashed in its next compile (a segmentation fault in CI, an
+    abort here). Each test starts below half of it (``release_programs_near_map_limit``)."""
+    from scalinglaw_jax.compile_cache import release_programs_near_map_limit
+
+    release_programs_near_map_limit()
+    yield
+
+
 @pytest.fixture(scope="session")
 def epoch_csv() -> Path:
     """Path of Epoch AI's Chinchilla extraction; skips where ../shared/data is absent."""

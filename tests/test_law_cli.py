@@ -98,9 +98,7 @@ def test_sample_with_a_users_law(table, tmp_path):
 
 
 def test_calibrate_with_a_users_law(tmp_path):
-    """Run as a user runs it, in a process of its own: in the suite's one long process, XLA
-    has crashed compiling this command's NUTS program (a segmentation fault in CI, an abort
-    here, both after some 330 tests), while the same test passes alone."""
+    """Run as a user runs it, ``python -m scalinglaw_jax.cli``, in a process of its own."""
     argv = [
         "calibrate",
         "--law",

@@ -225,3 +225,18 @@ def test_save_figure_lays_out_once_and_restores_the_layout(tmp_path):
     assert [path.name for path in written] == ["frontier.svg", "frontier.png"]
     assert all(path.stat().st_size > 0 for path in written)
     assert figure.get_layout_engine() is engine
+
+
+@pytest.mark.skipif(not compile_cache.PROCESS_MAPS.exists(), reason="Linux /proc only")
+def test_programs_are_released_only_near_the_map_limit():
+    """Below the threshold nothing is dropped; above it JAX's compiled programs are, so the
+    next call compiles again."""
+    program = jax.jit(lambda x: x * 7.0 - 3.0)
+    program(np.arange(5.0)).block_until_ready()
+    before = COMPILES["count"]
+    assert not compile_cache.release_programs_near_map_limit(fraction=1.0)
+    program(np.arange(5.0)).block_until_ready()
+    assert COMPILES["count"] == before
+    assert compile_cache.release_programs_near_map_limit(fraction=0.0)
+    program(np.arange(5.0)).block_until_ready()
+    assert COMPILES["count"] == before + 1

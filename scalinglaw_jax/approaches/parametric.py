@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalinglaw_jax.compile_cache import release_programs_near_map_limit
 from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
 from scalinglaw_jax.law import Law, LawError, huber_derivatives, huber_objective
 from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
@@ -416,6 +417,7 @@ def fit_parametric(
     if isinstance(starts, str | int):  # default grids follow the loss unit; given ones do not
         grid = grid + loss_unit_offset(runs.loss, law.theta_names)
     arrays = parametric_arrays(runs, dtype, law)
+    release_programs_near_map_limit()  # a process fitting many table shapes (backtests)
     if screening is not None and grid.shape[0] <= screening.candidates:
         screening = None  # every start is solved anyway
 
