@@ -13,9 +13,10 @@ versions. Deleting the folder clears it; ``scalinglaw --no-compile-cache`` (or
 
 The CLI opens the cache for the length of one command (``compile_cache``), not for the rest of
 the process: a notebook or test session that calls ``cli.main`` keeps JAX's own setting for
-everything else it compiles. Long-lived processes that compile hundreds of programs are where
-XLA's CPU executable serialisation has crashed (a segmentation fault while writing an entry,
-JAX 0.10.2, after some 300 tests in one pytest process); a command compiles a few dozen.
+everything else it compiles.
+
+``release_programs_near_map_limit`` is the in-memory side: compiled programs hold memory maps,
+and a process that compiles programs of many shapes must drop them before Linux's limit.
 """
 
 from __future__ import annotations

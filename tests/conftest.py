@@ -24,9 +24,9 @@ EPOCH_FILE = "svg_extracted_data.csv"
 
 @pytest.fixture(scope="session", autouse=True)
 def no_compile_cache():
-    """In-process CLI runs without the persistent compilation cache: writing hundreds of
-    programs from one long-lived process is where XLA's CPU serialisation has crashed (see
-    ``compile_cache``). Tests of the cache give their subprocesses a folder of their own."""
+    """In-process CLI runs without the persistent compilation cache, so that the suite's
+    results never depend on entries an earlier test wrote. Tests of the cache give their
+    subprocesses a folder of their own."""
     from scalinglaw_jax.compile_cache import CACHE_DIR_ENV, OFF
 
     previous = os.environ.get(CACHE_DIR_ENV)
