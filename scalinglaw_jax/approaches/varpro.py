@@ -269,6 +269,9 @@ def fit_varpro(
         per_start=solution.refine,
         delta=float(delta),
         law=LAWS["chinchilla"],
+        screening=None,  # every refinement lane is solved
+        screening_rows=0,
+        screening_fallback=False,
         alpha_grid=alpha_grid,
         beta_grid=beta_grid,
         grid_objective=np.asarray(solution.grid_objective),
