@@ -93,7 +93,8 @@ stays in cache (256 KiB in float64), so a step's cost grows linearly in the rows
 ACCELERATOR_MEMORY_FRACTION = 0.25
 """Share of an accelerator's free memory the row blocks of one solver step may take."""
 TEMPORARIES_PER_ROW = 40
-"""Row-sized temporaries of one derivative evaluation (as ``parametric_spec`` budgets them)."""
+"""Row-sized temporaries of one derivative evaluation (``parametric_spec`` budgets a sweep's
+memory with it too)."""
 
 
 def row_block_size(n_rows: int, n_lanes: int, itemsize: int) -> int:

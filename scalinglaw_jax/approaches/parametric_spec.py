@@ -18,6 +18,7 @@ import numpy as np
 
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
+    TEMPORARIES_PER_ROW,
     fit_parametric,
     parametric_arrays,
     parametric_objective,
@@ -245,9 +246,9 @@ def sweep_plan(
             "solver": options._asdict(),
             "screening": None if screening is None else screening._asdict(),
         },
-        # ~40 row-sized temporaries per lane: right when every lane of a chunk steps at once,
-        # an overestimate when the chunk has more lanes than the solver's queue is wide.
-        bytes_per_resample=starts.shape[0] * (40 * len(runs) + 64) * itemsize
+        # TEMPORARIES_PER_ROW row-sized temporaries per lane: right when every lane of a chunk
+        # steps at once, an overestimate when the chunk has more lanes than the queue is wide.
+        bytes_per_resample=starts.shape[0] * (TEMPORARIES_PER_ROW * len(runs) + 64) * itemsize
         + len(runs) * itemsize,
         # In full mode the jackknife would cost n full-grid fits.
         jackknife_affordable=mode == "fast",
