@@ -44,6 +44,7 @@ from jax.sharding import Mesh, PartitionSpec
 from scalinglaw_jax import __version__ as package_version
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, SweepPlan
+from scalinglaw_jax.compile_cache import mesh_identity, output_shapes, stored_program
 from scalinglaw_jax.data import DataError, Runs, as_runs
 from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
 from scalinglaw_jax.status import Status
@@ -206,6 +207,8 @@ def _unit_chunk_fit(fit_chunk: Callable, dtype_name: str) -> Callable:
             unit_weights = padded[:, unit_index]
         return fit_chunk(plan_data, unit_weights.astype(dtype_name))
 
+    identity = getattr(fit_chunk, "program_identity", None)
+    fit.program_identity = None if identity is None else ("unit weights", dtype_name, identity)
     return fit
 
 
@@ -449,6 +452,16 @@ def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
     return jax.jit(shard(by_index)), jax.jit(shard(by_weights))
 
 
+def _stored(program, which: str, problem: Problem, host_array: np.ndarray, mesh: Mesh):
+    """``program`` (one of ``_programs``) through ``compile_cache.stored_program``, when the
+    chunk fit has a ``program_identity``: a command's second run reads it back whole."""
+    fit_identity = getattr(problem.fit_chunk, "program_identity", None)
+    identity = None
+    if fit_identity is not None:
+        identity = (which, problem.scheme, problem.n_units, mesh_identity(mesh), fit_identity)
+    return stored_program(program, (problem.data, host_array), {}, identity)
+
+
 def _run_global(program, data, host_array: np.ndarray, mesh: Mesh) -> dict:
     """Run ``program`` on ``data`` and a host array split over the mesh; gather the outputs
     to every host."""
@@ -495,7 +508,9 @@ def run_sweep(
         checkpoint_dir = Path(checkpoint_dir)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     by_index, _ = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
-    shapes = jax.eval_shape(by_index, problem.data, jax.ShapeDtypeStruct((chunk_size, 2), np.int64))
+    rows_shape = np.zeros((chunk_size, 2), np.int64)
+    by_index = _stored(by_index, "by_index", problem, rows_shape, mesh)
+    shapes = output_shapes(by_index, problem.data, rows_shape)
     n_chunks = -(-n_resamples // chunk_size)
     chunks, resumed, recomputed = [], 0, 0
     started = time.perf_counter()
@@ -547,6 +562,8 @@ def fit_weights(problem: Problem, unit_weights, *, chunk_size: int = 256, mesh=N
     chunk_size = -(-min(chunk_size, len(unit_weights)) // n_devices) * n_devices
     _, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
     unit_weights = np.asarray(unit_weights, dtype=np.float64)
+    weights_shape = np.zeros((chunk_size, unit_weights.shape[1]))
+    by_weights = _stored(by_weights, "by_weights", problem, weights_shape, mesh)
     parts = []
     for start in range(0, len(unit_weights), chunk_size):
         block = unit_weights[start : start + chunk_size]

@@ -16,8 +16,10 @@ import scalinglaw_jax
 from scalinglaw_jax import compile_cache, outputs, resample
 from scalinglaw_jax.approaches import parametric
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.data import exclude_rows, load_runs
+from scalinglaw_jax.lawbook import get_law, registered_name
 from scalinglaw_jax.simulate import simulate_isoflop
+from scalinglaw_jax.solvers import chinchilla_grid
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("arviz", "numpyro", "scipy.stats", "matplotlib")
@@ -127,6 +129,50 @@ def test_compile_cache_is_scoped_to_its_block(tmp_path):
     assert jax.config.jax_compilation_cache_dir == before
     jax.jit(lambda x: x * 5.0 - 2.0)(np.arange(7.0)).block_until_ready()
     assert {path.name for path in folder.iterdir()} == written
+
+
+def _stored_files(folder: Path) -> set[str]:
+    return {path.name for path in (folder / compile_cache.EXECUTABLES).glob("*.bin")}
+
+
+def test_stored_programs_are_read_back_whole_and_give_the_same_bits(tmp_path):
+    """Inside a command's cache block an Approach 3 fit stores its program; with the
+    process's programs dropped, the next fit reads it back without tracing and gives the same
+    bits. A damaged file is compiled and stored again; another table shape is another program."""
+    runs = _study_table(21)
+    starts = np.asarray(chinchilla_grid())[::50]
+    with compile_cache.compile_cache(tmp_path / "cache") as folder:
+        first = parametric.fit_parametric(runs, starts=starts)
+        stored = _stored_files(folder)
+        assert len(stored) == 1
+        jax.clear_caches()
+        compile_cache._open_store(folder / compile_cache.EXECUTABLES)  # what a new process has
+        traces = parametric.TRACE_COUNTS["fit_parametric_arrays"]
+        again = parametric.fit_parametric(runs, starts=starts)
+        assert parametric.TRACE_COUNTS["fit_parametric_arrays"] == traces
+        (path,) = (folder / compile_cache.EXECUTABLES).glob("*.bin")
+        path.write_bytes(b"damaged")
+        compile_cache._open_store(folder / compile_cache.EXECUTABLES)
+        rebuilt = parametric.fit_parametric(runs, starts=starts)
+        assert path.stat().st_size > len(b"damaged")
+        parametric.fit_parametric(exclude_rows(runs, [1], "test"), starts=starts)
+        assert len(_stored_files(folder)) == 2
+    for fit in (again, rebuilt):
+        np.testing.assert_array_equal(fit.theta, first.theta)
+        assert fit.objective == first.objective
+
+
+def test_a_law_without_a_registered_name_stores_no_program(tmp_path):
+    """A law from a user's file may change between runs under one name: its programs are
+    compiled as usual and never stored."""
+    user_law = get_law(f"{REPO_ROOT / 'tests' / 'user_law.py'}:law")
+    assert registered_name(user_law) is None
+    assert registered_name(get_law("chinchilla")) == "chinchilla"
+    runs = _study_table(22)
+    with compile_cache.compile_cache(tmp_path / "cache") as folder:
+        fit = parametric.fit_parametric(runs, law=user_law, starts=user_law.grid()[::20])
+        assert _stored_files(folder) == set()
+    assert np.isfinite(fit.objective)
 
 
 @pytest.mark.slow

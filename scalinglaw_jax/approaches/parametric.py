@@ -18,10 +18,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.compile_cache import release_programs_near_map_limit
+from scalinglaw_jax.compile_cache import (
+    mesh_identity,
+    release_programs_near_map_limit,
+    stored_program,
+)
 from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
 from scalinglaw_jax.law import Law, LawError, huber_derivatives, huber_objective
-from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law, registered_name
 from scalinglaw_jax.laws import (
     Frontier,
     frontier_summary,
@@ -423,19 +427,16 @@ def fit_parametric(
         screening = None  # every start is solved anyway
 
     def solve(screening):
-        return jax.device_get(
-            _fit_jit(
-                arrays,
-                jnp.asarray(weights, dtype),
-                jnp.asarray(grid, dtype),
-                jnp.asarray(delta, dtype),
-                options=options,
-                law=law,
-                keep_starts=True,
-                mesh=start_mesh(grid.shape[0], options, devices),
-                screening=screening,
-            )
+        args = (arrays, *(jnp.asarray(v, dtype) for v in (weights, grid, delta)))
+        mesh = start_mesh(grid.shape[0], options, devices)
+        static = dict(options=options, law=law, keep_starts=True, mesh=mesh, screening=screening)
+        name = registered_name(law)
+        identity = (
+            None
+            if name is None
+            else ("fit_parametric_arrays", name, options, screening, mesh_identity(mesh))
         )
+        return jax.device_get(stored_program(_fit_jit, args, static, identity)(*args))
 
     solution = solve(screening)
     # A best start that did not converge marks a table whose valleys are too flat for a

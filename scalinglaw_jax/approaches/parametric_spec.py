@@ -28,7 +28,7 @@ from scalinglaw_jax.approaches.parametric import (
 from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.law import Law
-from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
+from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law, registered_name
 from scalinglaw_jax.solvers import (
     BOOTSTRAP_SCREENING,
     CPU_QUEUE_LANES,
@@ -147,7 +147,8 @@ def parametric_chunk_fit(
     whichever start reached it: fast and full mode agree to ~1e-14 where they find one basin.
     Lanes carry only their resample's index, so the weight matrix is not copied per start.
     One function per ``(options, law, screening)`` (cached), so every table of one shape
-    shares its compilations.
+    shares its compilations; its ``program_identity`` names it by those values for
+    ``compile_cache.stored_program`` (None for a law that is not registered).
     """
     law = get_law(DEFAULT_LAW if law is None else law)
 
@@ -183,6 +184,10 @@ def parametric_chunk_fit(
         best = best_polished(_resample_lanes(derivatives, candidates, options))
         return {**best, "start": jnp.take_along_axis(chosen, best["start"][:, None], 1)[:, 0]}
 
+    name = registered_name(law)
+    fit.program_identity = (
+        None if name is None else ("parametric_chunk_fit", name, options, screening)
+    )
     return fit
 
 

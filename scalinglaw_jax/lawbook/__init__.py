@@ -26,6 +26,12 @@ LAWS: dict[str, Law] = _discover()
 DEFAULT_LAW = "chinchilla"
 
 
+def registered_name(law: Law) -> str | None:
+    """``law``'s name when it is the registered law of that name, else None (a law from a
+    user's file or built in a session: nothing outside this process can name it)."""
+    return law.name if LAWS.get(law.name) is law else None
+
+
 def get_law(spec: Law | str) -> Law:
     """A registered law by name, a ``Law`` as given, or ``FILE.py:NAME`` loaded from a file."""
     if isinstance(spec, Law):
