@@ -60,7 +60,7 @@ print("failed resamples:", boot.to_dict()["n_failed"])
 # confident on these quantised, structured residuals — see `bayes.sample_parametric`).
 
 # %%
-settings = bayes.NutsSettings(chains=2, draws=n_draws, warmup=max(n_draws, 200), progress_bar=False)
+settings = bayes.NutsSettings(chains=2, draws=n_draws, warmup=n_draws, progress_bar=False)
 posterior = bayes.sample_parametric(
     runs,
     key=jax.random.key(1),
@@ -94,9 +94,9 @@ study = calibrate.run_calibration(
     jax.random.key(2),
     approaches=("2",),
     n_studies=n_studies,
-    n_resamples=max(50, n_resamples // 10),
+    n_resamples=max(2, n_resamples // 10),
     settings=bayes.NutsSettings(
-        chains=2, draws=max(100, n_draws // 4), warmup=200, progress_bar=False
+        chains=2, draws=max(20, n_draws // 4), warmup=max(20, n_draws // 5), progress_bar=False
     ),
 )
 study.table()

@@ -13,8 +13,8 @@ from tests.conftest import SHARED_DATA
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
 SMALL_SETTINGS = {
     "SCALINGLAW_NB_STARTS": "64",
-    "SCALINGLAW_NB_RESAMPLES": "40",
-    "SCALINGLAW_NB_DRAWS": "150",
+    "SCALINGLAW_NB_RESAMPLES": "20",
+    "SCALINGLAW_NB_DRAWS": "100",
     "SCALINGLAW_NB_STUDIES": "2",
     "SCALINGLAW_DATA_DIR": str(SHARED_DATA),
     "MPLBACKEND": "Agg",
