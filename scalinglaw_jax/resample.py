@@ -131,7 +131,8 @@ def prepare(
     go to it, and each approach uses those it knows. Approach 3: ``mode="fast"`` (default)
     starts every resample from the full-data optimum plus the ``k_starts`` (8) best grid
     starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample; solver ``options``
-    default to ``WARM_START_OPTIONS`` in fast mode and ``DEFAULT_OPTIONS`` in full. Approach
+    default to ``WARM_START_OPTIONS`` in fast mode at ``k_starts=0``, else ``DEFAULT_OPTIONS``
+    (``parametric_spec.sweep_plan`` says why). Approach
     2: ``nominal`` budgets. Approach 1: ``n_grid``. ``point`` reuses a full-data fit of
     ``runs`` by the approach. Raises ``DataError`` for an unknown approach or scheme, a
     refused pair, or data the approach cannot fit.

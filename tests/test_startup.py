@@ -130,9 +130,33 @@ def test_compile_cache_is_scoped_to_its_block(tmp_path):
 
 
 @pytest.mark.slow
+def test_command_output_reaches_a_pipe_whole_with_mains_exit_code(capsys, tmp_path):
+    """``cli.run`` (the installed command) leaves with ``os._exit``: what it printed still
+    arrives in full, and the exit code is ``main``'s, for success and for a user's mistake."""
+    assert main(["laws", "list"]) == 0
+    expected = capsys.readouterr().out
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg"}
+    command = [sys.executable, "-m", "scalinglaw_jax.cli"]
+    listed = subprocess.run(
+        [*command, "laws", "list"], env=environment, capture_output=True, text=True, timeout=600
+    )
+    assert (listed.returncode, listed.stdout) == (0, expected)
+    missing = subprocess.run(
+        [*command, "fit", str(tmp_path / "missing.csv")],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert missing.returncode == 2
+    assert "missing.csv" in missing.stderr and "Traceback" not in missing.stderr
+
+
 def test_second_cli_run_compiles_nothing_and_gives_the_same_bits(simulated_csv, tmp_path):
     """A fresh process with a warm cache reads every program back (no cache miss), and the
-    programs read back give the results of the freshly compiled ones, bit for bit."""
+    programs read back give the results of the freshly compiled ones, bit for bit. The first
+    run is the installed command's (``python -m scalinglaw_jax.cli``): leaving by ``os._exit``
+    must not lose a program the cache was writing."""
     cache = tmp_path / "cache"
     code = """
 import collections, json, sys
@@ -144,11 +168,16 @@ code = cli.main(["fit", sys.argv[1], "--out", sys.argv[2], "--figure-formats", "
 print(json.dumps([code, events["/jax/compilation_cache/cache_misses"],
                   events["/jax/compilation_cache/cache_hits"]]))
 """
+    installed = [sys.executable, "-m", "scalinglaw_jax.cli", "fit", str(simulated_csv)]
+    counted = [sys.executable, "-c", code, str(simulated_csv)]
     summaries = []
-    for run in ("first", "second"):
+    for run, command in (
+        ("first", [*installed, "--figure-formats", "svg", "--out"]),
+        ("second", counted),
+    ):
         out = tmp_path / run
         done = subprocess.run(
-            [sys.executable, "-c", code, str(simulated_csv), str(out)],
+            [*command, str(out)],
             cwd=tmp_path,
             env={
                 **os.environ,
@@ -161,12 +190,11 @@ print(json.dumps([code, events["/jax/compilation_cache/cache_misses"],
             timeout=600,
         )
         assert done.returncode == 0, done.stderr
-        exit_code, misses, hits = json.loads(done.stdout.splitlines()[-1])
-        assert exit_code == 0
         if run == "first":
-            assert misses > 0
+            assert any(cache.iterdir())
         else:
-            assert misses == 0
+            exit_code, misses, hits = json.loads(done.stdout.splitlines()[-1])
+            assert (exit_code, misses) == (0, 0)
             assert hits > 0
         summaries.append(json.loads((out / "summary.json").read_text())["approaches"])
     assert summaries[0] == summaries[1]

@@ -82,18 +82,16 @@ def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW)
     return np.vstack([theta_hat, grid[order]])
 
 
-def _best_start(starts_of_one_resample, law: Law, refine=None) -> dict:
+def _best_start(starts_of_one_resample, law: Law, refine) -> dict:
     """Outputs of one resample from its starts' results: the finite start of least objective,
-    through ``refine(theta)`` (a ``solvers.polish``) when given.
+    through ``refine(theta)`` (a ``solvers.polish``).
 
     Its law's parameters are keyed by their own names; a frontier that is not finite (a law
     whose optimum left the searched span) makes the resample non-finite."""
     res = starts_of_one_resample
     finite = jnp.isfinite(res.value) & jnp.all(jnp.isfinite(res.x), axis=-1)
     best = jnp.argmin(jnp.where(finite, res.value, jnp.inf))
-    theta, value, grad_norm = res.x[best], res.value[best], res.grad_norm[best]
-    if refine is not None:
-        theta, value, grad_norm = refine(theta)[:3]
+    theta, value, grad_norm = refine(res.x[best])[:3]
     frontier = law.frontier_of(theta)
     out = frontier._asdict()
     out.update(law.to_params(theta))
@@ -139,17 +137,17 @@ def parametric_chunk_fit(
     options: SolverOptions = DEFAULT_OPTIONS,
     law: Law | None = None,
     screening: Screening | None = None,
-    polish_draws: bool = False,
 ):
     """Approach 3 for a chunk: ``fit(data, (chunk, n_rows) weights)`` -> best start per resample.
 
     ``data`` is ``(arrays, starts, delta)``; ``law`` defaults to Chinchilla's. ``screening``
     (``solvers.Screening``, for full mode) screens every resample's starts and finishes its
-    best few, as ``fit_parametric`` does; None solves every start. ``polish_draws`` (full
-    mode) polishes each resample's best start (``solvers.polish``). Lanes carry only their
-    resample's index, so the weight matrix is not copied per start. One function per
-    ``(options, law, screening, polish_draws)`` (cached), so every table of one shape shares
-    its compilations.
+    best few, as ``fit_parametric`` does; None solves every start. Each resample's best start
+    is polished (``solvers.polish``), so a draw is its resample's optimum at rounding level
+    whichever start reached it: fast and full mode agree to ~1e-14 where they find one basin.
+    Lanes carry only their resample's index, so the weight matrix is not copied per start.
+    One function per ``(options, law, screening)`` (cached), so every table of one shape
+    shares its compilations.
     """
     law = get_law(DEFAULT_LAW if law is None else law)
 
@@ -163,16 +161,14 @@ def parametric_chunk_fit(
         every = jnp.broadcast_to(starts, (n_chunk,) + starts.shape)
 
         def best_polished(per_start):
-            """Each resample's best start, polished as ``fit_parametric`` polishes its own:
-            full mode's draws are then the resample's optimum at rounding level, whichever
-            start of its basin got there (fast mode starts at the optimum's doorstep)."""
+            """Each resample's best start, polished as ``fit_parametric`` polishes its own."""
 
             def one(args):
                 res, r = args
                 refine = partial(
                     polish, lambda theta, majorize: derivatives(theta, r, majorize), terms=n_rows
                 )
-                return _best_start(res, law, refine if polish_draws else None)
+                return _best_start(res, law, refine)
 
             return jax.lax.map(one, (per_start, jnp.arange(n_chunk)))
 
@@ -206,11 +202,13 @@ def sweep_plan(
     """Approach 3 of ``law`` (a ``Law``, registered name or ``FILE.py:NAME``) on row weights:
     ``mode="fast"`` starts every resample from the full-data optimum plus the ``k_starts`` best
     grid starts; ``"full"`` runs the law's whole start grid per resample (Chinchilla's 4,500
-    starts for ``chinchilla``). ``options`` default to ``WARM_START_OPTIONS`` in fast mode and
-    ``DEFAULT_OPTIONS`` in full. Full mode screens each resample's starts and finishes the
-    best few (``screening``, default ``BOOTSTRAP_SCREENING``; None, ``--exhaustive``, solves
-    every start, and the full-data fit too). ``point`` reuses a full-data
-    ``fit_parametric`` of ``runs`` by the same law."""
+    starts for ``chinchilla``). ``options`` default to ``WARM_START_OPTIONS`` in fast mode with
+    ``k_starts=0`` (each resample's one lane starts at the optimum's doorstep), else to
+    ``DEFAULT_OPTIONS``: grid starts lie far away, where its damping needs a third of the steps
+    (Epoch's 8 best grid starts: 29-56 steps against 95-148). Full mode screens each
+    resample's starts and finishes the best few (``screening``, default
+    ``BOOTSTRAP_SCREENING``; None, ``--exhaustive``, solves every start, and the full-data fit
+    too). ``point`` reuses a full-data ``fit_parametric`` of ``runs`` by the same law."""
     if mode not in MODES:
         raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
     law = get_law(law)
@@ -223,7 +221,7 @@ def sweep_plan(
     arrays = parametric_arrays(runs, dtype, law)
     if mode == "fast":
         starts = fast_starts(arrays, point.theta, k_starts, point.delta, law)
-        default_options = WARM_START_OPTIONS
+        default_options = WARM_START_OPTIONS if k_starts == 0 else DEFAULT_OPTIONS
         screening = None
     else:
         starts = law.grid() + loss_unit_offset(runs.loss, law.theta_names)
@@ -232,7 +230,7 @@ def sweep_plan(
     itemsize = jnp.dtype(dtype).itemsize
     return SweepPlan(
         point=point,
-        fit_chunk=parametric_chunk_fit(options, law, screening, polish_draws=mode == "full"),
+        fit_chunk=parametric_chunk_fit(options, law, screening),
         data=(arrays, jnp.asarray(starts, dtype), jnp.asarray(point.delta, dtype)),
         n_units=len(runs),
         row_of_unit=None,
