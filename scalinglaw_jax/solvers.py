@@ -417,10 +417,10 @@ def share_malloc_arena() -> bool:
 
     Several CPU devices run on their own threads, and glibc gives each thread that allocates
     concurrently an arena of its own; memory freed into one arena is not reused by the
-    others, so the XLA runtime's row-sized buffers piled up per thread: the exhaustive grid
-    (450 starts, 24,000 rows) peaked at 6.2 GiB on two devices against 0.7 GiB on one, and
-    at 0.7 GiB on two devices with one arena, at the same CPU time
-    (``benchmarks/RESULTS.md``, "Scale"). A no-op (False) off glibc (macOS, musl).
+    others, so the XLA runtime's buffers piled up per thread: an exhaustive fit (450 starts,
+    2,400 rows) peaked at 0.96 GiB on two devices, 0.67 GiB with one arena, as on one device,
+    at the same CPU time (``benchmarks/RESULTS.md``, "Scale", which also describes a growth
+    on larger tables that this does not remove). A no-op (False) off glibc (macOS, musl).
     """
     if not sys.platform.startswith("linux"):
         return False
@@ -442,8 +442,6 @@ def use_cpu_devices(count: int | None = None) -> int:
     count = (os.cpu_count() or 1) if count is None else int(count)
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    if count > 1:
-        share_malloc_arena()
     try:
         jax.config.update("jax_num_cpu_devices", count)
     except RuntimeError as error:
@@ -451,6 +449,8 @@ def use_cpu_devices(count: int | None = None) -> int:
             f"cannot switch to {count} CPU devices: JAX has already run a computation "
             "(call use_cpu_devices first, or pass --cpu-devices to the scalinglaw command)"
         ) from error
+    if count > 1:
+        share_malloc_arena()
     return count
 
 
