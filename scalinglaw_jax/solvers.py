@@ -29,9 +29,11 @@ elementwise arithmetic is faster.
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -404,12 +406,37 @@ def start_mesh(n_starts: int, options: SolverOptions = DEFAULT_OPTIONS, devices=
     return jax.sharding.Mesh(np.array(devices), ("start",))
 
 
+GLIBC_M_ARENA_MAX = -8
+"""``mallopt`` parameter of glibc's ``<malloc.h>``: the most malloc arenas a process keeps."""
+
+
+def share_malloc_arena() -> bool:
+    """Make every thread allocate from glibc's one main malloc arena; True if set. Effective
+    only before a second thread has allocated (glibc fixes its arena limit then): call it
+    before JAX runs anything, as ``use_cpu_devices`` does (or set ``MALLOC_ARENA_MAX=1``).
+
+    Several CPU devices run on their own threads, and glibc gives each thread that allocates
+    concurrently an arena of its own; memory freed into one arena is not reused by the
+    others, so the XLA runtime's buffers piled up per thread: an exhaustive fit (450 starts,
+    2,400 rows) peaked at 0.96 GiB on two devices, 0.67 GiB with one arena, as on one device,
+    at the same CPU time (``benchmarks/RESULTS.md``, "Scale", which also describes a growth
+    on larger tables that this does not remove). A no-op (False) off glibc (macOS, musl).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(GLIBC_M_ARENA_MAX, 1))
+
+
 def use_cpu_devices(count: int | None = None) -> int:
     """Give JAX ``count`` CPU devices (None: one per core) and return the number.
 
     Multi-start fits (``start_mesh``) and bootstrap sweeps split their work over devices, and
     on CPU a device runs on one thread: one per core uses every core without XLA's intra-op
     threads contending (the Epoch grid fit is 2.4x faster on 2 cores than as one device).
+    With more than one, the threads share one malloc arena (``share_malloc_arena``).
     Must be called before JAX runs anything; raises ``RuntimeError`` after.
     """
     count = (os.cpu_count() or 1) if count is None else int(count)
@@ -422,6 +449,8 @@ def use_cpu_devices(count: int | None = None) -> int:
             f"cannot switch to {count} CPU devices: JAX has already run a computation "
             "(call use_cpu_devices first, or pass --cpu-devices to the scalinglaw command)"
         ) from error
+    if count > 1:
+        share_malloc_arena()
     return count
 
 

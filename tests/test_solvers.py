@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
+import textwrap
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -81,6 +87,46 @@ def test_use_cpu_devices_refuses_bad_counts_and_late_calls():
     jnp.zeros(1).block_until_ready()  # JAX has started in this process
     with pytest.raises(RuntimeError, match="already run a computation"):
         use_cpu_devices(2)
+
+
+ARENA_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, re, sys, tempfile
+    from scalinglaw_jax.solvers import shard_starts, start_mesh, use_cpu_devices
+    use_cpu_devices(2)
+    import jax.numpy as jnp
+    starts = jnp.linspace(0.0, 1.0, 400 * 5).reshape(400, 5)
+    for _ in range(3):  # both device threads allocate and free, concurrently
+        shard_starts(lambda s: jnp.cumsum(jnp.sin(s) * 2.0, axis=0), starts, start_mesh(400))
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    path = tempfile.mktemp()
+    stream = ctypes.c_void_p(libc.fopen(path.encode(), b"w"))
+    libc.malloc_info(0, stream)
+    libc.fclose(stream)
+    print(len(re.findall("<heap nr=", open(path).read())))
+    """
+)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="malloc arenas are glibc's",
+)
+def test_cpu_devices_share_one_malloc_arena(tmp_path):
+    """Two CPU devices' threads allocate from one arena (``share_malloc_arena``): with one
+    arena per thread, freed row-sized buffers piled up per thread (6 GiB on a 24,000-row
+    exhaustive fit). glibc's ``malloc_info`` lists one ``<heap>`` per arena."""
+    script = tmp_path / "arenas.py"
+    script.write_text(ARENA_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("XLA_FLAGS", None)
+    env.pop("MALLOC_ARENA_MAX", None)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == 1
 
 
 def test_statuses_say_how_each_start_ended():
