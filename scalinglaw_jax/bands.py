@@ -62,17 +62,7 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
             f"failed (more than {MAX_FAILED_FRACTION:.0%})"
         )
         return ApproachBand(approach, None, label, note)
-    out = sweep.outputs
-    band = intervals.band_from_draws(
-        np.asarray(flops, dtype=float),
-        out["log_g_n"][ok],
-        out["a"][ok],
-        out["log_g_d"][ok],
-        out["b"][ok],
-        level=result.level,
-        kind="bootstrap",
-    )
-    return ApproachBand(approach, band, label)
+    return ApproachBand(approach, result.band(np.asarray(flops, dtype=float), kept=ok), label)
 
 
 def posterior_band(posterior, flops=BAND_FLOPS) -> ApproachBand:

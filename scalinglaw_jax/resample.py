@@ -621,9 +621,11 @@ class BootstrapResult:
         estimate = self.sweep.problem.estimate[name]
         return bca_interval(self.draws(name), estimate, values, self.level)
 
-    def band(self, flops) -> Band:
-        """Pointwise ``level`` band of N_opt(C) and D_opt(C) over the kept resamples."""
-        out, kept = self.sweep.outputs, self.kept
+    def band(self, flops, kept=None) -> Band:
+        """Pointwise ``level`` band of N_opt(C) and D_opt(C) over the resamples of the mask
+        ``kept`` (default: those the statistics keep, ``self.kept``)."""
+        out = self.sweep.outputs
+        kept = self.kept if kept is None else kept
         return band_from_draws(
             np.asarray(flops),
             out["log_g_n"][kept],
