@@ -316,9 +316,9 @@ def run() -> None:
 
     Every file a command writes is closed when ``main`` returns. What Python would still do
     is tear down JAX's runtime, its compiled programs and every module: about half a second
-    (an eighth of a warm ``fit``) that writes nothing. So the log handlers and both streams
-    are flushed, a multi-process sweep leaves the distributed service, and the process exits
-    with ``main``'s code (``os._exit``).
+    (a sixth of a warm ``fit`` on Epoch's table) that writes nothing. So the log handlers and
+    both streams are flushed, a multi-process sweep leaves the distributed service, and the
+    process exits with ``main``'s code (``os._exit``).
     """
     code = main()
     jax = sys.modules.get("jax")
