@@ -508,9 +508,9 @@ def run_sweep(
         checkpoint_dir = Path(checkpoint_dir)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     by_index, _ = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
-    rows_shape = np.zeros((chunk_size, 2), np.int64)
-    by_index = _stored(by_index, "by_index", problem, rows_shape, mesh)
-    shapes = output_shapes(by_index, problem.data, rows_shape)
+    rows_like = np.zeros((chunk_size, 2), np.int64)
+    by_index = _stored(by_index, "by_index", problem, rows_like, mesh)
+    shapes = output_shapes(by_index, problem.data, rows_like)
     n_chunks = -(-n_resamples // chunk_size)
     chunks, resumed, recomputed = [], 0, 0
     started = time.perf_counter()
@@ -562,8 +562,8 @@ def fit_weights(problem: Problem, unit_weights, *, chunk_size: int = 256, mesh=N
     chunk_size = -(-min(chunk_size, len(unit_weights)) // n_devices) * n_devices
     _, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
     unit_weights = np.asarray(unit_weights, dtype=np.float64)
-    weights_shape = np.zeros((chunk_size, unit_weights.shape[1]))
-    by_weights = _stored(by_weights, "by_weights", problem, weights_shape, mesh)
+    weights_like = np.zeros((chunk_size, unit_weights.shape[1]))
+    by_weights = _stored(by_weights, "by_weights", problem, weights_like, mesh)
     parts = []
     for start in range(0, len(unit_weights), chunk_size):
         block = unit_weights[start : start + chunk_size]
