@@ -478,6 +478,35 @@ def shard_starts(solve: Callable, starts, mesh) -> SolveResult:
     return jax.tree_util.tree_map(collect, sharded(dealt))
 
 
+def on_first_device(compute: Callable, args: tuple, mesh):
+    """``compute(*args)`` run by ``mesh``'s first device alone (None: as it is), the result
+    replicated to the others.
+
+    In a program split over a mesh, XLA runs whatever is not split on every device: after the
+    screening stage, each device would finish the same candidates on the full table, doubling
+    the CPU time, and two CPU devices running row-block loops at once make XLA's runtime hold
+    memory that grows with the run time (``benchmarks/RESULTS.md``, "Scale"). Alone, the first
+    device runs the very program one device would.
+    """
+    if mesh is None:
+        return compute(*args)
+    shapes = jax.eval_shape(compute, *args)
+
+    def first_only(*local):
+        result = jax.lax.cond(
+            jax.lax.axis_index("start") == 0,
+            lambda: compute(*local),
+            lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
+        )
+        return jax.tree_util.tree_map(lambda leaf: leaf[None], result)
+
+    replicated, split = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec("start")
+    per_device = jax.shard_map(
+        first_only, mesh=mesh, in_specs=replicated, out_specs=split, check_vma=False
+    )(*args)
+    return jax.tree_util.tree_map(lambda leaf: leaf[0], per_device)
+
+
 def _pad_with_last(leaf, multiple: int):
     """``leaf`` with copies of its last row appended, to a multiple of ``multiple`` rows."""
     return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], -leaf.shape[0] % multiple, axis=0)])
@@ -600,7 +629,7 @@ def screened_minimize(
     second until converged. Per-start results: the finished starts' own (steps counted over
     both stages); the others keep their screened point and value (of the cheap objective)
     with status ``SCREENED_OUT``. The screening stage is split over ``mesh`` like
-    ``shard_starts``; the finishing stage runs on one device.
+    ``shard_starts``; the finishing stage runs on its first device (``on_first_device``).
     """
     n_starts = starts.shape[0]
     if n_starts <= screening.candidates:
@@ -618,7 +647,11 @@ def screened_minimize(
     chosen = select_candidates(
         screened.x, screened.value, screening.candidates, screening.basin_radius
     )
-    finished = multistart_minimize(None, screened.x[chosen], options, value_grad_hess=derivatives)
+    finished = on_first_device(
+        lambda x: multistart_minimize(None, x, options, value_grad_hess=derivatives),
+        (screened.x[chosen],),
+        mesh,
+    )
     finished = finished._replace(steps=finished.steps + screened.steps[chosen])
     screened = screened._replace(status=jnp.full_like(screened.status, Status.SCREENED_OUT))
     return jax.tree_util.tree_map(lambda all_, few: all_.at[chosen].set(few), screened, finished)

@@ -220,9 +220,7 @@ def test_sample_approach3_draws_the_summary_band(simulated_csv, tmp_path):
         "--chains",
         "2",
         "--draws",
-        "600",
-        "--warmup",
-        "300",
+        "600",  # the default 500 warmup steps: 300 left R-hat at 1.015-1.02 on some CPUs
         "--learning-rate",
         "1",
         "--no-progress",

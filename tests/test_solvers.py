@@ -57,7 +57,9 @@ def _rosenbrock(x):
 def test_queue_results_do_not_depend_on_the_other_lanes():
     """A lane's bits depend on the queue's width only, not on which or how many lanes share
     the queue (what makes bootstrap results independent of the chunk size); other widths
-    agree to rounding."""
+    round differently, so a lane may stop a Newton step sooner or later: they agree within
+    the stopping rule (gradient <= gtol * max(1, |f|) = 4e-8 at the local minimum, whose
+    least curvature is 0.6, puts a converged lane within ~7e-8 of it)."""
     starts = jnp.asarray(np.random.default_rng(0).uniform(-2.0, 2.0, (150, 5)))
 
     def solve(starts, width):
@@ -76,7 +78,7 @@ def test_queue_results_do_not_depend_on_the_other_lanes():
     for width in (4, 64, 150):
         other = solve(starts, width)
         np.testing.assert_array_equal(other.status, full.status)
-        np.testing.assert_allclose(other.x, full.x, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(other.x, full.x, rtol=0, atol=1e-7)
     solo = jax.jit(lambda s: newton_minimize(_rosenbrock, s))(starts[int(np.argmax(steps))])
     np.testing.assert_allclose(solo.x, full.x[int(np.argmax(steps))], rtol=0, atol=1e-9)
 

@@ -40,6 +40,7 @@ from scalinglaw_jax.solvers import (
     SolverOptions,
     loss_unit_offset,
     multistart_minimize,
+    on_first_device,
     polish,
     queue_lanes,
     random_starts,
@@ -226,7 +227,9 @@ def fit_parametric_arrays(
         )
         per_start = screened_minimize(_first_row(cheap), full, starts, options, screening, mesh)
     best = _best_of(per_start)
-    polished = polish(full, per_start.x[best], terms=arrays.log_loss.shape[-1])
+    polished = on_first_device(
+        lambda x: polish(full, x, terms=arrays.log_loss.shape[-1]), (per_start.x[best],), mesh
+    )
     return ParametricSolution(
         theta=polished.x,
         objective=polished.value,
@@ -377,6 +380,23 @@ class ParametricFit:
         }
 
 
+def fit_mesh(n_starts: int, n_rows: int, options, devices, screening, arrays):
+    """The mesh to split a fit's starts over (``solvers.start_mesh``), or None.
+
+    On CPU an exhaustive fit of a table summed in row blocks stays on one device, which runs
+    its blocks on XLA's threads: two CPU devices running row-block loops at once make XLA's
+    runtime hold memory in proportion to the run time (~10 GiB for the exhaustive grid at
+    24,000 rows; ``benchmarks/RESULTS.md``, "Scale"). A screened fit splits only its screening
+    stage, whose rows and steps are capped whatever the table's size.
+    """
+    mesh = start_mesh(n_starts, options, devices)
+    if mesh is None or screening is not None or mesh.devices.flat[0].platform != "cpu":
+        return mesh
+    n_lanes = min(queue_lanes(options), n_starts)
+    blocked = row_block_size(n_rows, n_lanes, arrays.log_loss.dtype.itemsize) < n_rows
+    return None if blocked else mesh
+
+
 def fit_parametric(
     runs: Runs,
     weights=None,
@@ -428,7 +448,7 @@ def fit_parametric(
 
     def solve(screening):
         args = (arrays, *(jnp.asarray(v, dtype) for v in (weights, grid, delta)))
-        mesh = start_mesh(grid.shape[0], options, devices)
+        mesh = fit_mesh(grid.shape[0], n_rows, options, devices, screening, arrays)
         static = dict(options=options, law=law, keep_starts=True, mesh=mesh, screening=screening)
         name = registered_name(law)
         identity = (
