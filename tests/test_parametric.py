@@ -176,9 +176,16 @@ SPLIT_SCRIPT = textwrap.dedent(
     from scalinglaw_jax.data import load_runs
     from scalinglaw_jax.solvers import start_mesh
 
+    from scalinglaw_jax.approaches.parametric import CPU_BLOCK_ELEMENTS, fit_mesh
+    from scalinglaw_jax.solvers import DEFAULT_OPTIONS as OPTIONS, DEFAULT_SCREENING
+
     starts = np.load(sys.argv[2])
     assert start_mesh(len(starts)).size == 2  # the starts really are split
     assert start_mesh(128) is None  # 64 per device: no more than one queue each, not split
+    one_block = CPU_BLOCK_ELEMENTS // 64  # rows 64 lanes sum at once
+    assert fit_mesh(4500, one_block, 8, OPTIONS, None, None).size == 2
+    assert fit_mesh(4500, one_block + 1, 8, OPTIONS, None, None) is None  # row blocks: one device
+    assert fit_mesh(4500, 10**6, 8, OPTIONS, None, DEFAULT_SCREENING).size == 2  # screening
     fit = fit_parametric(load_runs(sys.argv[1]), starts=starts)
     np.savez(sys.argv[3], x=fit.per_start.x, value=fit.per_start.value, steps=fit.per_start.steps)
     """
@@ -186,8 +193,9 @@ SPLIT_SCRIPT = textwrap.dedent(
 
 
 def test_starts_split_over_two_devices_give_the_same_bits(simulated_runs, simulated_csv, tmp_path):
-    """Two simulated CPU devices (in a subprocess) split the starts; every start's result is
-    bit-identical to one device's."""
+    """Two simulated CPU devices (in a subprocess) split the starts (the screening stage; the
+    first device finishes and polishes); every start's result is bit-identical to one
+    device's. An exhaustive fit splits only a table summed in one row block."""
     starts = chinchilla_grid()[::30]  # 150 starts: 75 per device, more than a 64-lane queue
     np.save(tmp_path / "starts.npy", starts)
     (tmp_path / "split.py").write_text(SPLIT_SCRIPT)

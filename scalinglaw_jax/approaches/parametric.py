@@ -380,7 +380,7 @@ class ParametricFit:
         }
 
 
-def fit_mesh(n_starts: int, n_rows: int, options, devices, screening, arrays):
+def fit_mesh(n_starts: int, n_rows: int, itemsize: int, options, devices, screening):
     """The mesh to split a fit's starts over (``solvers.start_mesh``), or None.
 
     On CPU an exhaustive fit of a table summed in row blocks stays on one device, which runs
@@ -393,7 +393,7 @@ def fit_mesh(n_starts: int, n_rows: int, options, devices, screening, arrays):
     if mesh is None or screening is not None or mesh.devices.flat[0].platform != "cpu":
         return mesh
     n_lanes = min(queue_lanes(options), n_starts)
-    blocked = row_block_size(n_rows, n_lanes, arrays.log_loss.dtype.itemsize) < n_rows
+    blocked = row_block_size(n_rows, n_lanes, itemsize) < n_rows
     return None if blocked else mesh
 
 
@@ -448,7 +448,8 @@ def fit_parametric(
 
     def solve(screening):
         args = (arrays, *(jnp.asarray(v, dtype) for v in (weights, grid, delta)))
-        mesh = fit_mesh(grid.shape[0], n_rows, options, devices, screening, arrays)
+        itemsize = arrays.log_loss.dtype.itemsize
+        mesh = fit_mesh(grid.shape[0], n_rows, itemsize, options, devices, screening)
         static = dict(options=options, law=law, keep_starts=True, mesh=mesh, screening=screening)
         name = registered_name(law)
         identity = (
