@@ -17,6 +17,9 @@ from tests.test_report import assert_self_contained
 
 CHINCHILLA_TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
 NOISE = 0.01
+STUDY_RESAMPLES = 40
+"""Resamples of every backtest of ``study`` at its default split: one chunk shape, so the API
+and CLI backtests share one compiled bootstrap program."""
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,7 @@ def test_cutoffs_that_cannot_backtest_are_refused(study):
 
 def test_backtest_of_the_true_law(study):
     split = backtest.split_by_flops(study)
-    result = backtest.backtest_law(study, "chinchilla", split, n_resamples=40)
+    result = backtest.backtest_law(study, "chinchilla", split, n_resamples=STUDY_RESAMPLES)
     m = result.metrics
     assert m["n_train"] + m["n_test"] == len(study)
     assert m["cutoff_flops"] == split.cutoff_flops
@@ -132,8 +135,9 @@ def test_cli_backtest_writes_sections_and_figures(study, tmp_path):
     table = tmp_path / "runs.csv"
     study.to_frame().drop(columns="row").to_csv(table, index=False)
     out = tmp_path / "out"
+    resamples = str(STUDY_RESAMPLES)
     code = main(
-        ["backtest", str(table), "--law", "chinchilla", "--resamples", "10", "--out", str(out)]
+        ["backtest", str(table), "--law", "chinchilla", "--resamples", resamples, "--out", str(out)]
     )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
