@@ -96,13 +96,16 @@ def test_backtest_of_the_true_law(study):
 def test_repeated_epochs_rank_the_true_law_first(repeated_epochs):
     split = backtest.split_by_flops(repeated_epochs)
     settings = bayes.NutsSettings(chains=1, draws=120, warmup=120, progress_bar=False)
+    # 64 random starts, no more than a screening's candidates: every start is solved (no
+    # screening stage to compile), and on this table they find the optimum of 128 screened
+    # starts (objective within 1e-15) for either law.
     comparison = backtest.compare_laws(
         repeated_epochs,
         ["chinchilla", "data_constrained"],
         split,
         n_resamples=10,
         nuts_settings=settings,
-        starts=128,
+        starts=64,
     )
     laws = comparison["laws"]
     assert comparison["ranking"] == ["data_constrained", "chinchilla"]
