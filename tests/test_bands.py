@@ -180,6 +180,11 @@ def simulated_csv(tmp_path_factory) -> Path:
     return path
 
 
+BAND_RESAMPLES = 20
+"""Resamples of the Approach 3 bands, drawn by ``bootstrap`` and by ``fit --bootstrap`` alike
+(the default k-starts, no BCa), so both commands run one compiled sweep program."""
+
+
 def _bootstrap_args(data, out) -> list[str]:
     return [
         "bootstrap",
@@ -187,9 +192,7 @@ def _bootstrap_args(data, out) -> list[str]:
         "--approach",
         "3",
         "--resamples",
-        "40",
-        "--k-starts",
-        "0",
+        str(BAND_RESAMPLES),
         "--no-bca",
         "--no-progress",
         "--out",
@@ -202,7 +205,7 @@ def test_bootstrap_approach3_draws_the_summary_band(simulated_csv, tmp_path, qui
     assert main(_bootstrap_args(simulated_csv, tmp_path) + formats) == 0
     _assert_band_matches_summary(tmp_path, "bootstrap", "3")
     record = json.loads((tmp_path / "summary.json").read_text())["bootstrap"]["3"]["band"]
-    assert record["label"] == "95% nonparametric bootstrap band (40 resamples)"
+    assert record["label"] == f"95% nonparametric bootstrap band ({BAND_RESAMPLES} resamples)"
     assert (tmp_path / "params_vs_flops.svg").read_text().count('<g id="band') == 1
     for stem in ("params_vs_flops", "params_vs_tokens"):
         for suffix in ("png", "svg", "pdf"):
@@ -251,13 +254,13 @@ def test_epoch_bootstrap_and_sample_draw_the_summary_band(epoch_csv, tmp_path, q
 
 
 def test_fit_with_bootstrap_draws_bands_and_report(simulated_csv, tmp_path, quick_point_fit):
-    args = ["fit", str(simulated_csv), "--approach", "3", "--bootstrap", "20"]
+    args = ["fit", str(simulated_csv), "--approach", "3", "--bootstrap", str(BAND_RESAMPLES)]
     assert main([*args, "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["bootstrap"]["3"]["n_resamples"] == 20
+    assert summary["bootstrap"]["3"]["n_resamples"] == BAND_RESAMPLES
     _assert_band_matches_summary(tmp_path, "bootstrap", "3")
     page = assert_self_contained(tmp_path / "report.html", n_figures=3)
-    assert "nonparametric bootstrap band (20 resamples)" in "".join(page.text)
+    assert f"nonparametric bootstrap band ({BAND_RESAMPLES} resamples)" in "".join(page.text)
 
 
 def test_too_few_resamples_is_a_clear_error(simulated_csv, tmp_path, capsys):
