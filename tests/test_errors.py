@@ -350,21 +350,26 @@ def test_overwrite_removes_only_this_packages_files(table, tmp_path, capsys):
 # -- degenerate data and units (API) ----------------------------------------------------------
 
 
+RANDOM_STARTS = 64
+"""Random starts of the quick fits of ``table`` below: the count of ``test_parametric``'s
+random-start fit of the same table, so all of them run one compiled program."""
+
+
 def test_api_validates_dataframes_like_the_cli(table):
     negative = table.copy()
     negative.loc[5, "loss"] = -1.0
     with pytest.raises(DataError, match="row 6, column 'loss': must be > 0"):
-        fit_parametric(negative, starts=8, key=jax.random.key(0))
+        fit_parametric(negative, starts=RANDOM_STARTS, key=jax.random.key(0))
     with pytest.raises(DataError, match="delta"):
-        fit_parametric(table, starts=8, key=jax.random.key(0), delta=0.0)
+        fit_parametric(table, starts=RANDOM_STARTS, key=jax.random.key(0), delta=0.0)
     with pytest.raises(DataError, match="same value"):
         fit_isoflop(table.assign(loss=3.0))
     with pytest.raises(DataError, match="source must be a path"):
-        fit_parametric([1, 2, 3], starts=8, key=jax.random.key(0))
+        fit_parametric([1, 2, 3], starts=RANDOM_STARTS, key=jax.random.key(0))
     aliased = table.rename(columns={"params": "N", "tokens": "D", "loss": "L"})
     aliased = aliased.drop(columns=["flops", "budget"])
-    by_alias = fit_parametric(aliased, starts=8, key=jax.random.key(0))
-    by_name = fit_parametric(load_runs(table), starts=8, key=jax.random.key(0))
+    by_alias = fit_parametric(aliased, starts=RANDOM_STARTS, key=jax.random.key(0))
+    by_name = fit_parametric(load_runs(table), starts=RANDOM_STARTS, key=jax.random.key(0))
     assert by_alias.frontier.a == by_name.frontier.a
 
 
@@ -374,7 +379,7 @@ def test_exponents_do_not_depend_on_the_loss_unit(table):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             runs = load_runs(table.assign(loss=table["loss"] * scale))
-        fits[scale] = fit_parametric(runs, starts=16, key=jax.random.key(1))
+        fits[scale] = fit_parametric(runs, starts=RANDOM_STARTS, key=jax.random.key(1))
         assert fits[scale].n_converged > 0
     for scale, fit in fits.items():
         assert fit.frontier.a == pytest.approx(fits[1.0].frontier.a, abs=1e-6), scale
