@@ -444,14 +444,31 @@ def huber_derivatives(law: Law, theta, arrays, weights, delta, majorize=0.0):
     return value, grad, 0.5 * (hess + hess.T)
 
 
+_LOADED_LAWS: dict[tuple, Law] = {}
+"""Laws loaded from files, by (resolved path, modification time, size, name)."""
+
+
 def load_law_file(spec: str) -> Law:
-    """The ``Law`` named ``NAME`` in ``path/to/file.py:NAME`` (``--law FILE:NAME``)."""
+    """The ``Law`` named ``NAME`` in ``path/to/file.py:NAME`` (``--law FILE:NAME``).
+
+    Loading an unchanged file again returns the same ``Law``: laws hash by identity, so a
+    second command with the same ``--law`` in one process reuses the first's compiled programs.
+    An edited file (another modification time or size) is read afresh."""
     path_text, sep, attribute = spec.rpartition(":")
     if not sep or not path_text or not attribute:
         raise LawError(f"--law {spec!r}: write a registered name or path/to/file.py:NAME")
     path = Path(path_text)
     if not path.is_file():
         raise LawError(f"--law {spec!r}: law file {str(path)!r} does not exist")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, attribute)
+    if key not in _LOADED_LAWS:
+        _LOADED_LAWS[key] = _read_law_file(path, attribute)
+    return _LOADED_LAWS[key]
+
+
+def _read_law_file(path: Path, attribute: str) -> Law:
+    """Import ``path`` as a module of its own and return its ``Law`` named ``attribute``."""
     module_spec = importlib.util.spec_from_file_location(f"_scalinglaw_law_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:

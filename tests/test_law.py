@@ -59,6 +59,19 @@ def test_the_issue_example_runs_from_a_users_file():
         assert fit.params[name] == pytest.approx(value, rel=1e-6)
 
 
+def test_an_unchanged_law_file_loads_as_the_same_law(tmp_path):
+    """Laws hash by identity (compiled programs take them as static arguments): loading an
+    unchanged file again gives the same law, whose programs are then reused; an edited file
+    gives a new one."""
+    path = tmp_path / "my_law.py"
+    source = USER_LAW_FILE.read_text()
+    path.write_text(source)
+    first = load_law_file(f"{path}:law")
+    assert load_law_file(f"{path}:law") is first
+    path.write_text(source + "\n# edited\n")
+    assert load_law_file(f"{path}:law") is not first
+
+
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
