@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -12,6 +15,7 @@ import pytest
 from scalinglaw_jax.cli import main
 from scalinglaw_jax.simulate import simulate_law
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 USER_LAW = f"{Path(__file__).with_name('user_law.py')}:law"
 TRUTH = {"E": 1.7, "A": 500.0, "B": 1500.0, "alpha": 0.33}
 
@@ -94,6 +98,7 @@ def test_sample_with_a_users_law(table, tmp_path):
 
 
 def test_calibrate_with_a_users_law(tmp_path):
+    """Run as a user runs it, ``python -m scalinglaw_jax.cli``, in a process of its own."""
     argv = [
         "calibrate",
         "--law",
@@ -114,7 +119,14 @@ def test_calibrate_with_a_users_law(tmp_path):
         "--out",
         str(tmp_path),
     ]
-    assert main(argv) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "scalinglaw_jax.cli", *argv],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     saved = json.loads((tmp_path / "calibration.json").read_text())
     design = saved["design"]
     assert design["parametric_law"] == "shared_exponent"
