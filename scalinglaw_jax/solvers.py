@@ -583,32 +583,6 @@ def select_candidates(x, value, n_candidates: int, radius: float):
     return ranked[jnp.argsort(preference, stable=True)[:n_candidates]]
 
 
-def screened_minimize(
-    screen_derivatives: Callable,
-    derivatives: Callable,
-    starts: jnp.ndarray,
-    options: SolverOptions = DEFAULT_OPTIONS,
-    screening: Screening = DEFAULT_SCREENING,
-    mesh=None,
-) -> SolveResult:
-    """Multi-fidelity ``multistart_minimize``: screen every start, finish the best.
-
-    ``screen_derivatives(x, majorize)`` is the cheap objective's value, gradient and Hessian
-    (``derivatives`` on a row subsample, or the same function), ``derivatives`` the full
-    one's. Every start takes ``screening.steps`` steps on the first (``screen_starts``, split
-    over ``mesh`` like ``shard_starts``); ``finish_candidates`` continues the best few on the
-    second until converged.
-    """
-    if starts.shape[0] <= screening.candidates:
-        return shard_starts(
-            lambda s: multistart_minimize(None, s, options, value_grad_hess=derivatives),
-            starts,
-            mesh,
-        )
-    screened = screen_starts(screen_derivatives, starts, options, screening, mesh)
-    return finish_candidates(derivatives, screened, options, screening)
-
-
 def screen_starts(
     screen_derivatives: Callable,
     starts: jnp.ndarray,
@@ -616,8 +590,10 @@ def screen_starts(
     screening: Screening = DEFAULT_SCREENING,
     mesh=None,
 ) -> SolveResult:
-    """The screening stage: ``screening.steps`` steps from every start on the cheap
-    objective, split over ``mesh`` (``shard_starts``)."""
+    """Multi-fidelity multi-start, stage 1: ``screening.steps`` steps from every start on the
+    cheap objective ``screen_derivatives(x, majorize)`` (value, gradient and Hessian of the
+    objective on a row subsample, or of the full one), split over ``mesh``
+    (``shard_starts``). ``finish_candidates`` is stage 2."""
     screen_options = options._replace(max_steps=screening.steps)
     return shard_starts(
         lambda s: multistart_minimize(None, s, screen_options, value_grad_hess=screen_derivatives),
@@ -632,8 +608,9 @@ def finish_candidates(
     options: SolverOptions = DEFAULT_OPTIONS,
     screening: Screening = DEFAULT_SCREENING,
 ) -> SolveResult:
-    """The finishing stage: ``select_candidates`` picks ``screening.candidates`` screened
-    starts, which continue from their screened points on ``derivatives`` until converged.
+    """Multi-fidelity multi-start, stage 2: ``select_candidates`` picks
+    ``screening.candidates`` of the ``screen_starts`` results, which continue from their
+    screened points on the full objective ``derivatives`` until converged.
 
     Per-start results: the finished starts' own (steps counted over both stages); the others
     keep their screened point and value (of the cheap objective) with status
