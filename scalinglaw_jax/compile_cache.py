@@ -171,13 +171,29 @@ def stored_program(jitted, args: tuple, static: dict, identity: tuple | None) ->
     program = None
     if path.exists():
         with contextlib.suppress(Exception):  # unreadable: compiled and stored again below
-            program = serialize_executable.deserialize_and_load(*pickle.loads(path.read_bytes()))
+            program = _load(pickle.loads(path.read_bytes()))
     if program is None:
         program = _compile_afresh(jitted.trace(*args, **static).lower())
         with contextlib.suppress(Exception):  # a program that cannot be stored is only used
-            _write_whole(path, pickle.dumps(serialize_executable.serialize(program)))
+            _write_whole(path, pickle.dumps(_payload(program)))
     loaded[key] = program
     return program
+
+
+def _payload(program) -> tuple:
+    """What is stored of a compiled program: JAX's serialized executable and the ids of the
+    devices it runs on (JAX would load it on every device of the backend: a program of one
+    device in a process of two then refuses its arguments)."""
+    devices = program._executable._unloaded_executable.device_list
+    return (*serialize_executable.serialize(program), [device.id for device in devices])
+
+
+def _load(payload: tuple):
+    """The program of ``_payload``, loaded on the devices it was compiled for."""
+    *serialized, device_ids = payload
+    by_id = {device.id: device for device in jax.devices()}
+    devices = [by_id[device_id] for device_id in device_ids]
+    return serialize_executable.deserialize_and_load(*serialized, execution_devices=devices)
 
 
 def _compile_afresh(lowered):

@@ -478,35 +478,6 @@ def shard_starts(solve: Callable, starts, mesh) -> SolveResult:
     return jax.tree_util.tree_map(collect, sharded(dealt))
 
 
-def on_first_device(compute: Callable, args: tuple, mesh):
-    """``compute(*args)`` run by ``mesh``'s first device alone (None: as it is), the result
-    replicated to the others.
-
-    In a program split over a mesh, XLA runs whatever is not split on every device: after the
-    screening stage, each device would finish the same candidates on the full table, doubling
-    the CPU time, and two CPU devices running row-block loops at once make XLA's runtime hold
-    memory that grows with the run time (``benchmarks/RESULTS.md``, "Scale"). Alone, the first
-    device runs the very program one device would.
-    """
-    if mesh is None:
-        return compute(*args)
-    shapes = jax.eval_shape(compute, *args)
-
-    def first_only(*local):
-        result = jax.lax.cond(
-            jax.lax.axis_index("start") == 0,
-            lambda: compute(*local),
-            lambda: jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes),
-        )
-        return jax.tree_util.tree_map(lambda leaf: leaf[None], result)
-
-    replicated, split = jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec("start")
-    per_device = jax.shard_map(
-        first_only, mesh=mesh, in_specs=replicated, out_specs=split, check_vma=False
-    )(*args)
-    return jax.tree_util.tree_map(lambda leaf: leaf[0], per_device)
-
-
 def _pad_with_last(leaf, multiple: int):
     """``leaf`` with copies of its last row appended, to a multiple of ``multiple`` rows."""
     return jnp.concatenate([leaf, jnp.repeat(leaf[-1:], -leaf.shape[0] % multiple, axis=0)])
@@ -612,46 +583,43 @@ def select_candidates(x, value, n_candidates: int, radius: float):
     return ranked[jnp.argsort(preference, stable=True)[:n_candidates]]
 
 
-def screened_minimize(
+def screen_starts(
     screen_derivatives: Callable,
-    derivatives: Callable,
     starts: jnp.ndarray,
     options: SolverOptions = DEFAULT_OPTIONS,
     screening: Screening = DEFAULT_SCREENING,
     mesh=None,
 ) -> SolveResult:
-    """Multi-fidelity ``multistart_minimize``: screen every start, finish the best.
-
-    ``screen_derivatives(x, majorize)`` is the cheap objective's value, gradient and Hessian
-    (``derivatives`` on a row subsample, or the same function), ``derivatives`` the full
-    one's. Every start takes ``screening.steps`` steps on the first; ``select_candidates``
-    picks ``screening.candidates`` of them, which continue from their screened points on the
-    second until converged. Per-start results: the finished starts' own (steps counted over
-    both stages); the others keep their screened point and value (of the cheap objective)
-    with status ``SCREENED_OUT``. The screening stage is split over ``mesh`` like
-    ``shard_starts``; the finishing stage runs on its first device (``on_first_device``).
-    """
-    n_starts = starts.shape[0]
-    if n_starts <= screening.candidates:
-        return shard_starts(
-            lambda s: multistart_minimize(None, s, options, value_grad_hess=derivatives),
-            starts,
-            mesh,
-        )
+    """Multi-fidelity multi-start, stage 1: ``screening.steps`` steps from every start on the
+    cheap objective ``screen_derivatives(x, majorize)`` (value, gradient and Hessian of the
+    objective on a row subsample, or of the full one), split over ``mesh``
+    (``shard_starts``). ``finish_candidates`` is stage 2."""
     screen_options = options._replace(max_steps=screening.steps)
-    screened = shard_starts(
+    return shard_starts(
         lambda s: multistart_minimize(None, s, screen_options, value_grad_hess=screen_derivatives),
         starts,
         mesh,
     )
+
+
+def finish_candidates(
+    derivatives: Callable,
+    screened: SolveResult,
+    options: SolverOptions = DEFAULT_OPTIONS,
+    screening: Screening = DEFAULT_SCREENING,
+) -> SolveResult:
+    """Multi-fidelity multi-start, stage 2: ``select_candidates`` picks
+    ``screening.candidates`` of the ``screen_starts`` results, which continue from their
+    screened points on the full objective ``derivatives`` until converged.
+
+    Per-start results: the finished starts' own (steps counted over both stages); the others
+    keep their screened point and value (of the cheap objective) with status
+    ``SCREENED_OUT``.
+    """
     chosen = select_candidates(
         screened.x, screened.value, screening.candidates, screening.basin_radius
     )
-    finished = on_first_device(
-        lambda x: multistart_minimize(None, x, options, value_grad_hess=derivatives),
-        (screened.x[chosen],),
-        mesh,
-    )
+    finished = multistart_minimize(None, screened.x[chosen], options, value_grad_hess=derivatives)
     finished = finished._replace(steps=finished.steps + screened.steps[chosen])
     screened = screened._replace(status=jnp.full_like(screened.status, Status.SCREENED_OUT))
     return jax.tree_util.tree_map(lambda all_, few: all_.at[chosen].set(few), screened, finished)

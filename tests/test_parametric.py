@@ -10,6 +10,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from scalinglaw_jax import laws, scipy_reference
@@ -172,43 +173,59 @@ SPLIT_SCRIPT = textwrap.dedent(
     """
     import sys
     import jax, numpy as np
-    from scalinglaw_jax.approaches.parametric import fit_parametric
+    from scalinglaw_jax.approaches import parametric
+    from scalinglaw_jax.approaches.parametric import CPU_BLOCK_ELEMENTS, fit_mesh, fit_parametric
     from scalinglaw_jax.data import load_runs
-    from scalinglaw_jax.solvers import start_mesh
+    from scalinglaw_jax.solvers import DEFAULT_OPTIONS as OPTIONS, DEFAULT_SCREENING, start_mesh
 
-    from scalinglaw_jax.approaches.parametric import CPU_BLOCK_ELEMENTS, fit_mesh
-    from scalinglaw_jax.solvers import DEFAULT_OPTIONS as OPTIONS, DEFAULT_SCREENING
-
-    starts = np.load(sys.argv[2])
+    starts = np.load(sys.argv[1])
     assert start_mesh(len(starts)).size == 2  # the starts really are split
     assert start_mesh(128) is None  # 64 per device: no more than one queue each, not split
     one_block = CPU_BLOCK_ELEMENTS // 64  # rows 64 lanes sum at once
     assert fit_mesh(4500, one_block, 8, OPTIONS, None, None).size == 2
     assert fit_mesh(4500, one_block + 1, 8, OPTIONS, None, None) is None  # row blocks: one device
     assert fit_mesh(4500, 10**6, 8, OPTIONS, None, DEFAULT_SCREENING).size == 2  # screening
-    fit = fit_parametric(load_runs(sys.argv[1]), starts=starts)
-    np.savez(sys.argv[3], x=fit.per_start.x, value=fit.per_start.value, steps=fit.per_start.steps)
+    for name, csv in zip(("small", "blocked"), sys.argv[2:4]):
+        whole_fits = parametric.TRACE_COUNTS["fit_parametric_arrays"]
+        per_start = fit_parametric(load_runs(csv), starts=starts).per_start
+        one_program = parametric.TRACE_COUNTS["fit_parametric_arrays"] > whole_fits
+        assert one_program == (name == "small"), name  # blocked: screen, then finish alone
+        fields = dict(x=per_start.x, value=per_start.value, steps=per_start.steps)
+        np.savez(f"{sys.argv[4]}/{name}.npz", **fields)
     """
 )
 
 
 def test_starts_split_over_two_devices_give_the_same_bits(simulated_runs, simulated_csv, tmp_path):
-    """Two simulated CPU devices (in a subprocess) split the starts (the screening stage; the
-    first device finishes and polishes); every start's result is bit-identical to one
-    device's. An exhaustive fit splits only a table summed in one row block."""
+    """Two simulated CPU devices (in a subprocess) split the starts; every start's result is
+    bit-identical to one device's: on a small table (one program), and on one summed in row
+    blocks, whose screening is split and whose finishing stage runs as a program of one
+    device. An exhaustive fit splits only a table of one row block."""
     starts = chinchilla_grid()[::30]  # 150 starts: 75 per device, more than a 64-lane queue
     np.save(tmp_path / "starts.npy", starts)
+    blocked = pd.concat([pd.read_csv(simulated_csv)] * 8)  # 648 rows: two 512-row blocks
+    blocked.to_csv(tmp_path / "blocked.csv", index=False)
     (tmp_path / "split.py").write_text(SPLIT_SCRIPT)
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     env["JAX_PLATFORMS"] = "cpu"
-    paths = [str(simulated_csv), str(tmp_path / "starts.npy"), str(tmp_path / "out.npz")]
+    csvs = [str(simulated_csv), str(tmp_path / "blocked.csv")]
     subprocess.run(
-        [sys.executable, str(tmp_path / "split.py"), *paths], check=True, env=env, timeout=300
+        [
+            sys.executable,
+            str(tmp_path / "split.py"),
+            str(tmp_path / "starts.npy"),
+            *csvs,
+            str(tmp_path),
+        ],
+        check=True,
+        env=env,
+        timeout=300,
     )
-    here = fit_parametric(simulated_runs, starts=starts).per_start
-    with np.load(tmp_path / "out.npz") as split:
-        for name in ("x", "value", "steps"):
-            np.testing.assert_array_equal(split[name], getattr(here, name), err_msg=name)
+    for name, runs in (("small", simulated_runs), ("blocked", load_runs(tmp_path / "blocked.csv"))):
+        here = fit_parametric(runs, starts=starts).per_start
+        with np.load(tmp_path / f"{name}.npz") as split:
+            for field in ("x", "value", "steps"):
+                np.testing.assert_array_equal(split[field], getattr(here, field), err_msg=name)
 
 
 def test_float32_fast_path_is_close(epoch_runs):

@@ -162,6 +162,53 @@ def test_stored_programs_are_read_back_whole_and_give_the_same_bits(tmp_path):
         assert fit.objective == first.objective
 
 
+STORED_ON_TWO_DEVICES = """
+import json, sys
+from scalinglaw_jax.solvers import use_cpu_devices
+use_cpu_devices(2)
+import jax, numpy as np
+from scalinglaw_jax import compile_cache
+from scalinglaw_jax.solvers import shard_starts, start_mesh
+
+def double(x):
+    return x * 2.0
+
+def split_sum(x, mesh):
+    return shard_starts(lambda s: s.sum(axis=1, keepdims=True), x, mesh)
+
+x = np.arange(300.0).reshape(150, 2)
+mesh = start_mesh(len(x), devices=jax.devices())
+one, two = jax.jit(double), jax.jit(split_sum, static_argnames="mesh")
+results = []
+with compile_cache.compile_cache(sys.argv[1]) as folder:
+    for _ in range(2):  # compiled and stored, then read back as a new process would
+        store = folder / compile_cache.EXECUTABLES
+        compile_cache._open_store(store)
+        a = compile_cache.stored_program(one, (x,), {}, ("double",))(x)
+        b = compile_cache.stored_program(two, (x,), dict(mesh=mesh), ("split", 2))(x)
+        results.append([np.asarray(a).tolist(), np.asarray(b).tolist(), len(list(store.iterdir()))])
+print(json.dumps(results))
+"""
+
+
+def test_stored_programs_run_on_the_devices_they_were_compiled_for(tmp_path):
+    """In a process of two CPU devices, a stored program of one device and one split over
+    both are read back onto their own devices (JAX would load both onto every device, and the
+    one-device program then refused its arguments) and give the same results."""
+    done = subprocess.run(
+        [sys.executable, "-c", STORED_ON_TWO_DEVICES, str(tmp_path / "cache")],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    compiled, read_back = json.loads(done.stdout.splitlines()[-1])
+    assert compiled[2] == read_back[2] == 2  # both stored, nothing stored again
+    x = np.arange(300.0).reshape(150, 2)
+    assert compiled[:2] == read_back[:2] == [(x * 2.0).tolist(), x.sum(1, keepdims=True).tolist()]
+
+
 def test_a_law_without_a_registered_name_stores_no_program(tmp_path):
     """A law from a user's file may change between runs under one name: its programs are
     compiled as usual and never stored."""

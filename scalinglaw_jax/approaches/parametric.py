@@ -38,20 +38,20 @@ from scalinglaw_jax.solvers import (
     Screening,
     SolveResult,
     SolverOptions,
+    finish_candidates,
     loss_unit_offset,
     multistart_minimize,
-    on_first_device,
     polish,
     queue_lanes,
     random_starts,
-    screened_minimize,
+    screen_starts,
     shard_starts,
     start_mesh,
 )
 from scalinglaw_jax.status import Status, status_counts
 
 DEFAULT_DELTA = 1e-3
-TRACE_COUNTS = {"fit_parametric_arrays": 0}
+TRACE_COUNTS = {"fit_parametric_arrays": 0, "screen_parametric": 0, "finish_parametric": 0}
 """Incremented each time the fit is traced (tests use it to catch recompilation)."""
 
 
@@ -209,27 +209,84 @@ def fit_parametric_arrays(
     (``solvers.polish``: exact Newton steps to rounding level).
 
     ``screening`` (``solvers.Screening``) screens the starts and finishes the best few
-    (``solvers.screened_minimize``); None solves every start to convergence (exhaustive).
-    ``mesh`` (``solvers.start_mesh``) splits the starts over devices; None keeps them on one.
+    (``screen_parametric`` then ``finish_parametric``); None solves every start to
+    convergence (exhaustive). ``mesh`` (``solvers.start_mesh``) splits the starts over
+    devices; None keeps them on one.
     """
     TRACE_COUNTS["fit_parametric_arrays"] += 1
+    if screening is not None and starts.shape[0] > screening.candidates:
+        screened = screen_parametric(
+            arrays, weights, starts, delta, options=options, law=law, mesh=mesh, screening=screening
+        )
+        return finish_parametric(
+            arrays,
+            weights,
+            screened,
+            delta,
+            options=options,
+            law=law,
+            keep_starts=keep_starts,
+            screening=screening,
+        )
+    law = get_law(law)
+    full = _full_objective(law, arrays, weights, delta, starts.shape[0], options)
+    per_start = shard_starts(
+        lambda s: multistart_minimize(None, s, options, value_grad_hess=full), starts, mesh
+    )
+    return _polished_best(law, arrays, full, per_start, keep_starts)
+
+
+def screen_parametric(
+    arrays: ParametricArrays,
+    weights: jnp.ndarray,
+    starts: jnp.ndarray,
+    delta=DEFAULT_DELTA,
+    *,
+    options: SolverOptions = DEFAULT_OPTIONS,
+    law: Law | str = DEFAULT_LAW,
+    mesh=None,
+    screening: Screening = DEFAULT_SCREENING,
+) -> SolveResult:
+    """A screened fit's first stage: ``screening.steps`` steps from every start on the
+    screening rows (``screening_rows``), split over ``mesh``."""
+    TRACE_COUNTS["screen_parametric"] += 1
     law = get_law(law)
     n_lanes = min(queue_lanes(options), starts.shape[0])
     per_row = resample_derivatives(law, arrays, weights[None], delta, n_lanes)
-    full = _first_row(per_row)
-    if screening is None:
-        per_start = shard_starts(
-            lambda s: multistart_minimize(None, s, options, value_grad_hess=full), starts, mesh
-        )
-    else:
-        cheap = screening_derivatives(
-            law, arrays, weights[None], delta, n_lanes, screening, per_row
-        )
-        per_start = screened_minimize(_first_row(cheap), full, starts, options, screening, mesh)
+    cheap = screening_derivatives(law, arrays, weights[None], delta, n_lanes, screening, per_row)
+    return screen_starts(_first_row(cheap), starts, options, screening, mesh)
+
+
+def finish_parametric(
+    arrays: ParametricArrays,
+    weights: jnp.ndarray,
+    screened: SolveResult,
+    delta=DEFAULT_DELTA,
+    *,
+    options: SolverOptions = DEFAULT_OPTIONS,
+    law: Law | str = DEFAULT_LAW,
+    keep_starts: bool = True,
+    screening: Screening = DEFAULT_SCREENING,
+) -> ParametricSolution:
+    """A screened fit's second stage, on one device: the best screened starts solved on the
+    whole table (``solvers.finish_candidates``), the best of them polished."""
+    TRACE_COUNTS["finish_parametric"] += 1
+    law = get_law(law)
+    full = _full_objective(law, arrays, weights, delta, screened.x.shape[0], options)
+    per_start = finish_candidates(full, screened, options, screening)
+    return _polished_best(law, arrays, full, per_start, keep_starts)
+
+
+def _full_objective(law: Law, arrays, weights, delta, n_starts: int, options: SolverOptions):
+    """``f(theta, majorize)`` on the whole table, in the row blocks of ``n_starts``' queue."""
+    n_lanes = min(queue_lanes(options), n_starts)
+    return _first_row(resample_derivatives(law, arrays, weights[None], delta, n_lanes))
+
+
+def _polished_best(law: Law, arrays, full, per_start: SolveResult, keep_starts: bool):
+    """The ``ParametricSolution`` of the best start, polished on ``full``."""
     best = _best_of(per_start)
-    polished = on_first_device(
-        lambda x: polish(full, x, terms=arrays.log_loss.shape[-1]), (per_start.x[best],), mesh
-    )
+    polished = polish(full, per_start.x[best], terms=arrays.log_loss.shape[-1])
     return ParametricSolution(
         theta=polished.x,
         objective=polished.value,
@@ -245,6 +302,16 @@ _fit_jit = jax.jit(
     fit_parametric_arrays,
     static_argnames=("options", "law", "keep_starts", "mesh", "screening"),
 )
+_screen_jit = jax.jit(screen_parametric, static_argnames=("options", "law", "mesh", "screening"))
+_finish_jit = jax.jit(
+    finish_parametric, static_argnames=("options", "law", "keep_starts", "screening")
+)
+
+
+def row_blocked(n_rows: int, n_starts: int, itemsize: int, options: SolverOptions) -> bool:
+    """Whether a fit from ``n_starts`` starts sums the table in more than one row block."""
+    n_lanes = min(queue_lanes(options), n_starts)
+    return row_block_size(n_rows, n_lanes, itemsize) < n_rows
 
 
 def parametric_arrays(
@@ -384,17 +451,16 @@ def fit_mesh(n_starts: int, n_rows: int, itemsize: int, options, devices, screen
     """The mesh to split a fit's starts over (``solvers.start_mesh``), or None.
 
     On CPU an exhaustive fit of a table summed in row blocks stays on one device, which runs
-    its blocks on XLA's threads: two CPU devices running row-block loops at once make XLA's
-    runtime hold memory in proportion to the run time (~10 GiB for the exhaustive grid at
-    24,000 rows; ``benchmarks/RESULTS.md``, "Scale"). A screened fit splits only its screening
-    stage, whose rows and steps are capped whatever the table's size.
+    its blocks on XLA's threads: while a program of several CPU devices runs row-block loops,
+    XLA's runtime holds memory in proportion to the run time (~10 GiB for the exhaustive grid
+    at 24,000 rows; ``benchmarks/RESULTS.md``, "Scale"). A screened fit splits its screening
+    stage, whose rows and steps are capped whatever the table's size; ``fit_parametric``
+    finishes a row-blocked table in a program of one device (``finish_parametric``).
     """
     mesh = start_mesh(n_starts, options, devices)
     if mesh is None or screening is not None or mesh.devices.flat[0].platform != "cpu":
         return mesh
-    n_lanes = min(queue_lanes(options), n_starts)
-    blocked = row_block_size(n_rows, n_lanes, itemsize) < n_rows
-    return None if blocked else mesh
+    return None if row_blocked(n_rows, n_starts, itemsize, options) else mesh
 
 
 def fit_parametric(
@@ -446,18 +512,31 @@ def fit_parametric(
     if screening is not None and grid.shape[0] <= screening.candidates:
         screening = None  # every start is solved anyway
 
+    name = registered_name(law)
+
+    def run(tag: str, jitted, args: tuple, static: dict):
+        """``jitted(*args, **static)``, read back whole from the program store when a command
+        keeps one (registered laws only: a user's file may change under one name)."""
+        settings = tuple(
+            (setting, mesh_identity(value) if setting == "mesh" else value)
+            for setting, value in static.items()
+            if setting != "law"
+        )
+        identity = None if name is None else (tag, name, settings)
+        return jax.device_get(stored_program(jitted, args, static, identity)(*args))
+
     def solve(screening):
         args = (arrays, *(jnp.asarray(v, dtype) for v in (weights, grid, delta)))
         itemsize = arrays.log_loss.dtype.itemsize
         mesh = fit_mesh(grid.shape[0], n_rows, itemsize, options, devices, screening)
-        static = dict(options=options, law=law, keep_starts=True, mesh=mesh, screening=screening)
-        name = registered_name(law)
-        identity = (
-            None
-            if name is None
-            else ("fit_parametric_arrays", name, options, screening, mesh_identity(mesh))
-        )
-        return jax.device_get(stored_program(_fit_jit, args, static, identity)(*args))
+        if screening is None or not row_blocked(n_rows, grid.shape[0], itemsize, options):
+            static = dict(options=options, law=law, keep_starts=True, mesh=mesh)
+            return run("fit", _fit_jit, args, dict(static, screening=screening))
+        # Two programs: the finishing stage sums every row block on one device alone.
+        screen = dict(options=options, law=law, mesh=mesh, screening=screening)
+        screened = run("screen", _screen_jit, args, screen)
+        static = dict(options=options, law=law, keep_starts=True, screening=screening)
+        return run("finish", _finish_jit, (arrays, args[1], screened, args[3]), static)
 
     solution = solve(screening)
     # A best start that did not converge marks a table whose valleys are too flat for a
