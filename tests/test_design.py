@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 from scalinglaw_jax import design, laws
@@ -21,17 +22,30 @@ def study(offset_dex, span_dex=1.2):
 
 
 def test_off_centre_design_is_flagged_and_biased():
-    runs, result = study(offset_dex=0.4)
+    """A design whose offset from the optimum grows with the budget biases Approach 2's
+    exponent. A constant offset (in dex) does not: under Chinchilla's law every IsoFLOP
+    profile has one shape in log N, scaled and shifted, so each vertex moves by the same dex
+    and the slope is exact; a centred design is exact too."""
+    budgets = laws.CHINCHILLA_ISOFLOP_BUDGETS
+    offsets = np.linspace(0.3, 0.6, len(budgets))
+    profiles = [
+        simulate_isoflop(jax.random.key(0), [budget], offset_dex=offset)
+        for budget, offset in zip(budgets, offsets, strict=True)
+    ]
+    table = pd.concat(profiles, ignore_index=True)
+    runs = load_runs(table)
+    result = fit_isoflop(runs)
     verdicts = design.budget_design(result)
     assert all(v["brackets"] for v in verdicts)
     assert all("off-centre" in v["verdict"] for v in verdicts)
     bias = design.design_bias(runs, result, THETA, noise=0.01, n_sims=16)
     assert bias["design_a"] == pytest.approx(result.frontier.a, abs=1e-9)
     assert bias["bias"] == pytest.approx(result.frontier.a - bias["law_a"], abs=1e-9)
-    centred_runs, centred = study(offset_dex=0.0)
-    centred_bias = design.design_bias(centred_runs, centred, THETA)["bias"]
-    assert abs(centred_bias) < abs(bias["bias"])
+    assert abs(bias["bias"]) > 1e-3
     assert bias["sd_a"] > 0
+    for offset_dex in (0.0, 0.4):
+        constant_runs, constant = study(offset_dex=offset_dex)
+        assert abs(design.design_bias(constant_runs, constant, THETA)["bias"]) < 1e-12
 
 
 def test_suggest_sizes_centred_on_predicted_optimum():
