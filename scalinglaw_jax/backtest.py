@@ -36,12 +36,11 @@ from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import (
     fit_parametric,
     parametric_arrays,
-    resolve_starts,
+    placed_starts,
 )
 from scalinglaw_jax.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.intervals import percentile_interval, tail_percents
 from scalinglaw_jax.lawbook import get_law
-from scalinglaw_jax.solvers import loss_unit_offset
 from scalinglaw_jax.status import Status
 
 INTERVAL_METHOD = "bootstrap+residuals"
@@ -183,9 +182,7 @@ def _training_fit(runs: Runs, train_runs: Runs, split: Split, law, seed: int, st
     (the same to ~1e-12 relative); the table keeps its shape, so every cutoff of a rolling
     backtest and ``compare_laws``' full-data fit share one compiled program instead of
     compiling one per number of training runs."""
-    grid = resolve_starts(starts, key=jax.random.key(seed), law=law)
-    if isinstance(starts, str | int):  # as fit_parametric places its default grids
-        grid = grid + loss_unit_offset(train_runs.loss, law.theta_names)
+    grid = placed_starts(starts, train_runs.loss, key=jax.random.key(seed), law=law)
     return fit_parametric(runs, split.train.astype(np.float64), starts=grid, law=law)
 
 

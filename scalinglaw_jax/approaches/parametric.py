@@ -341,6 +341,17 @@ def parametric_arrays(
     )
 
 
+def placed_starts(starts, loss, *, key=None, law: Law | str = DEFAULT_LAW) -> np.ndarray:
+    """``resolve_starts``, with the default grids (a name or a number of random starts) moved
+    to the loss unit of ``loss`` (``solvers.loss_unit_offset``); given starts are used as
+    they are."""
+    law = get_law(law)
+    grid = resolve_starts(starts, key=key, law=law)
+    if isinstance(starts, str | int):
+        grid = grid + loss_unit_offset(loss, law.theta_names)
+    return grid
+
+
 def resolve_starts(starts, *, key=None, law: Law | str = DEFAULT_LAW) -> np.ndarray:
     """Turn a start specification into a (n_starts, n_params) array in the law's coordinates.
 
@@ -504,9 +515,7 @@ def fit_parametric(
             f"only {np.count_nonzero(weights)} rows have weight > 0; "
             f"Approach 3 ({law.name}) needs at least {law.n_params}"
         )
-    grid = resolve_starts(starts, key=key, law=law)
-    if isinstance(starts, str | int):  # default grids follow the loss unit; given ones do not
-        grid = grid + loss_unit_offset(runs.loss, law.theta_names)
+    grid = placed_starts(starts, runs.loss, key=key, law=law)
     arrays = parametric_arrays(runs, dtype, law)
     release_programs_near_map_limit()  # a process fitting many table shapes (backtests)
     if screening is not None and grid.shape[0] <= screening.candidates:
