@@ -19,8 +19,8 @@ import jax
 import numpy as np
 
 import scalinglaw_jax as sl
-from scalinglaw_jax import backtest
-from scalinglaw_jax.simulate import simulate_law
+from scalinglaw_jax.evaluate import backtest
+from scalinglaw_jax.laws.simulate import simulate_law
 
 TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
 

@@ -37,10 +37,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax import resample, scipy_reference
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.solvers import use_cpu_devices
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.core.solvers import use_cpu_devices
+from scalinglaw_jax.uncertainty import resample
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' scipy oracle
+from tests import scipy_reference  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
 
@@ -146,10 +149,13 @@ def compare_part(args, runs):
 
 MEMORY_CHILD = """
 import sys
-from scalinglaw_jax import resample
-from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.uncertainty import resample
+from scalinglaw_jax.core.data import load_runs
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.core.solvers import chinchilla_grid
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' scipy oracle
+from tests import scipy_reference  # noqa: E402
 runs = load_runs(sys.argv[1], drop_highest_loss=5)
 point = fit_parametric(runs, starts=chinchilla_grid()[::25])
 problem = resample.prepare(runs, "3", "nonparametric", k_starts=0, point=point)

@@ -67,7 +67,7 @@ def simple_scaling_laws_table(data: Path, folder: Path) -> Path:
     """The rows ``scalinglaw`` reads from ``data``, in simple-scaling-laws' input format."""
     import pandas as pd
 
-    from scalinglaw_jax.data import load_runs
+    from scalinglaw_jax.core.data import load_runs
 
     runs = load_runs(data)
     table = pd.DataFrame(

@@ -25,16 +25,20 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax import scipy_reference
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.solvers import chinchilla_grid, use_cpu_devices
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.core.solvers import chinchilla_grid, use_cpu_devices
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' scipy oracle
+from tests import scipy_reference  # noqa: E402
 
 
 def time_jax(runs, dtype, repeats: int) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 
 import scalinglaw_jax as sl
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.simulate import repeated_epoch_design, simulate_law
+from scalinglaw_jax.laws.simulate import repeated_epoch_design, simulate_law
 
 
 def chinchilla_without_fast_paths() -> sl.Law:

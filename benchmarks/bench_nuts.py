@@ -16,8 +16,8 @@ from pathlib import Path
 
 import jax
 
-from scalinglaw_jax import bayes
-from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.uncertainty import bayes
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"

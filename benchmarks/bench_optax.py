@@ -32,10 +32,10 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
     parametric_objective,
 )
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.simulate import simulate_chinchilla_study
-from scalinglaw_jax.solvers import DEFAULT_OPTIONS, chinchilla_grid, multistart_minimize
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.core.solvers import DEFAULT_OPTIONS, chinchilla_grid, multistart_minimize
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws.simulate import simulate_chinchilla_study
 
 LBFGS_MAX_STEPS = 2000
 

@@ -58,7 +58,6 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from scalinglaw_jax import scipy_reference
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     fit_parametric,
@@ -66,10 +65,8 @@ from scalinglaw_jax.approaches.parametric import (
     resample_derivatives,
     screening_derivatives,
 )
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.lawbook import get_law
-from scalinglaw_jax.simulate import simulate_training_curves
-from scalinglaw_jax.solvers import (
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.core.solvers import (
     DEFAULT_OPTIONS,
     DEFAULT_SCREENING,
     Screening,
@@ -83,6 +80,11 @@ from scalinglaw_jax.solvers import (
     start_mesh,
     use_cpu_devices,
 )
+from scalinglaw_jax.laws import get_law
+from scalinglaw_jax.laws.simulate import simulate_training_curves
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' scipy oracle
+from tests import scipy_reference  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
 FAMILIES = ("epoch", "simulated")

@@ -20,9 +20,9 @@ import jax
 import numpy as np
 
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.simulate import simulate_final_losses
-from scalinglaw_jax.solvers import DEFAULT_OPTIONS, SolverOptions
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.core.solvers import DEFAULT_OPTIONS, SolverOptions
+from scalinglaw_jax.laws.simulate import simulate_final_losses
 
 SETTINGS = {
     "exact_hessian_factors_0.3_10": SolverOptions(

@@ -17,8 +17,8 @@ import jax
 
 from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
 from scalinglaw_jax.approaches.varpro import conditioning, fit_varpro
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.simulate import simulate_chinchilla_study
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.laws.simulate import simulate_chinchilla_study
 
 
 def timed(fit, runs, repeats: int) -> tuple[object, dict]:

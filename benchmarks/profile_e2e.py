@@ -107,7 +107,9 @@ def main() -> None:
     sys.path.insert(0, str(REPO_ROOT))
 
     start = (time.perf_counter(), time.process_time())
-    from scalinglaw_jax import cli, cli_bootstrap, report, resample
+    from scalinglaw_jax import cli, cli_bootstrap
+    from scalinglaw_jax.report.page import page as report
+    from scalinglaw_jax.uncertainty import resample
 
     imports = since(start)
     counts, seconds = jax_events()

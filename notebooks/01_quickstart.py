@@ -29,7 +29,8 @@ import jax
 import numpy as np
 
 import scalinglaw_jax as sl
-from scalinglaw_jax import plots, resample
+from scalinglaw_jax.figures import plots
+from scalinglaw_jax.uncertainty import resample
 
 n_random_starts = int(os.environ.get("SCALINGLAW_NB_STARTS", "0"))
 starts = n_random_starts or "chinchilla"

@@ -28,7 +28,9 @@ import jax
 import numpy as np
 
 import scalinglaw_jax as sl
-from scalinglaw_jax import bayes, calibrate, datasets, plots, resample
+from scalinglaw_jax.core import datasets
+from scalinglaw_jax.figures import plots
+from scalinglaw_jax.uncertainty import bayes, calibrate, resample
 
 n_resamples = int(os.environ.get("SCALINGLAW_NB_RESAMPLES", "2000"))
 n_draws = int(os.environ.get("SCALINGLAW_NB_DRAWS", "1000"))

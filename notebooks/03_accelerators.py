@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 import scalinglaw_jax as sl
-from scalinglaw_jax import resample
+from scalinglaw_jax.uncertainty import resample
 
 n_resamples = int(os.environ.get("SCALINGLAW_NB_RESAMPLES", "2000"))
 study = sl.simulate_isoflop(jax.random.key(0), noise=0.01)

@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import scalinglaw_jax as sl
-from scalinglaw_jax import design
+from scalinglaw_jax.evaluate import design
 
 # %% [markdown]
 # ## A study with an off-centre design

@@ -23,30 +23,30 @@ _PUBLIC = {
         "fit_isoflop",
         "fit_parametric",
     ),
-    "scalinglaw_jax.data": ("DataError", "Runs", "exclude_rows", "load_runs"),
-    "scalinglaw_jax.law": ("Law", "LawError"),
-    "scalinglaw_jax.lawbook": ("LAWS", "get_law"),
-    "scalinglaw_jax.laws": (
+    "scalinglaw_jax.core.data": ("DataError", "Runs", "exclude_rows", "load_runs"),
+    "scalinglaw_jax.core.law": ("Law", "LawError"),
+    "scalinglaw_jax.core.frontier": ("Frontier",),
+    "scalinglaw_jax.laws": ("LAWS", "get_law"),
+    "scalinglaw_jax.laws.closed_forms": (
         "CHINCHILLA",
         "CHINCHILLA_ISOFLOP_BUDGETS",
         "KAPLAN_FRONTIER",
         "PAPER_PARAMS",
         "REFERENCE_MODELS",
         "ChinchillaParams",
-        "Frontier",
         "projection_table",
     ),
-    "scalinglaw_jax.simulate": (
+    "scalinglaw_jax.laws.simulate": (
         "simulate_chinchilla_study",
         "simulate_final_losses",
         "simulate_isoflop",
         "simulate_law",
         "simulate_training_curves",
     ),
-    "scalinglaw_jax.solvers": ("SolverOptions", "chinchilla_grid", "use_cpu_devices"),
+    "scalinglaw_jax.core.solvers": ("SolverOptions", "chinchilla_grid", "use_cpu_devices"),
 }
 _MODULE_OF = {name: module for module, names in _PUBLIC.items() for name in names}
-_SUBMODULES = ("plots",)
+_SUBMODULES = {"plots": "scalinglaw_jax.figures.plots"}
 
 __all__ = sorted([*_MODULE_OF, *_SUBMODULES])
 
@@ -54,7 +54,7 @@ __all__ = sorted([*_MODULE_OF, *_SUBMODULES])
 def __getattr__(name: str):
     """Import a public name's module on first use and keep the name here."""
     if name in _SUBMODULES:
-        value = importlib.import_module(f"{__name__}.{name}")
+        value = importlib.import_module(_SUBMODULES[name])
     elif name in _MODULE_OF:
         value = getattr(importlib.import_module(_MODULE_OF[name]), name)
     else:

@@ -10,28 +10,29 @@ import sys
 import time
 from pathlib import Path
 
-from scalinglaw_jax import cli_common, laws
+from scalinglaw_jax import cli_common
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.bands import band_to_dict, bootstrap_study, posterior_study
-from scalinglaw_jax.compile_cache import (
+from scalinglaw_jax.config import SEED, flag
+from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
+from scalinglaw_jax.core.compile_cache import (
     CACHE_DIR_ENV,
     OFF,
     compile_cache,
     disabled_by_environment,
 )
-from scalinglaw_jax.config import SEED, flag
-from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.errors import run_command
-from scalinglaw_jax.outputs import DEFAULT_FIGURE_FORMATS, remove_stale_figures
-from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
-from scalinglaw_jax.solvers import DEFAULT_SCREENING, use_cpu_devices
-from scalinglaw_jax.workflow import (
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.core.errors import run_command
+from scalinglaw_jax.core.solvers import DEFAULT_SCREENING, use_cpu_devices
+from scalinglaw_jax.evaluate.workflow import (
     demo_tables,
     fit_study,
     tables_for,
     write_figures,
 )
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS, remove_stale_figures
+from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.uncertainty.bands import band_to_dict, bootstrap_study, posterior_study
 
 APPROACH_CHOICES = (*registry.KEYS, "all")
 DEMO_NUTS = {"chains": 2, "draws": 500, "warmup": 300}
@@ -48,7 +49,7 @@ def nominal_budgets(value):
     if value in (None, "", "none"):
         return None
     if value == "chinchilla":
-        return laws.CHINCHILLA_ISOFLOP_BUDGETS
+        return closed_forms.CHINCHILLA_ISOFLOP_BUDGETS
     if isinstance(value, str):
         return tuple(float(v) for v in value.split(","))
     return tuple(float(v) for v in value)
@@ -159,7 +160,11 @@ def run_demo(args: argparse.Namespace) -> int:
         return cli_common.fail(f"--resamples must be at least 2, got {resamples}")
     tables = demo_tables(seed=seed, noise=demo.get("noise", 0.01))
     out = cli_common.output_dir(args, config, "scalinglaw-demo", tables)
-    true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
+    true_a = float(
+        closed_forms.CHINCHILLA.frontier(
+            closed_forms.CHINCHILLA.from_params(closed_forms.PAPER_PARAMS)
+        ).a
+    )
     described = (
         f"Simulated a Chinchilla-shaped study from the paper's Approach-3 law (a = {true_a:.4f}):"
         f" {len(tables['1'])} curve points, {len(tables['2'])} IsoFLOP runs, "
@@ -185,10 +190,10 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_laws(args: argparse.Namespace) -> int:
     """Print every registered law: formula, parameters with their boxes, columns, source."""
-    from scalinglaw_jax.lawbook import LAWS
+    from scalinglaw_jax.laws import LAWS
 
     print("\n\n".join(law.describe() for law in LAWS.values()))
-    print("\nA law of your own: --law path/to/file.py:NAME (see docs/laws.md)")
+    print("\nA law of your own: --law path/to/file.py:NAME (see docs/closed_forms.md)")
     return 0
 
 

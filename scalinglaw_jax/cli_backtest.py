@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from scalinglaw_jax import backtest
 from scalinglaw_jax.cli_common import (
     add_data_arguments,
     fail,
@@ -14,9 +13,10 @@ from scalinglaw_jax.cli_common import (
     runs_from_args,
     update_summary,
 )
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.lawbook import DEFAULT_LAW
-from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.evaluate import backtest
+from scalinglaw_jax.laws import DEFAULT_LAW
+from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
 
 
 def _split_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +89,7 @@ def _checked(args: argparse.Namespace) -> str | None:
 
 
 def _prepare(args: argparse.Namespace):
-    from scalinglaw_jax.lawbook import get_law
+    from scalinglaw_jax.laws import get_law
 
     problem = _checked(args)
     if problem:
@@ -159,7 +159,7 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     """Compare laws: print the table, write ``comparison`` to summary.json and the figures."""
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     try:
         laws, runs, split, out = _prepare(args)

@@ -8,18 +8,19 @@ from typing import TYPE_CHECKING
 
 import jax
 
-from scalinglaw_jax import cli_common, resample
+from scalinglaw_jax import cli_common
 from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.bands import band_to_dict, posterior_band
 from scalinglaw_jax.config import LIKELIHOODS, SEED, flag, integer, learning_rate_flag, number
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
-from scalinglaw_jax.outputs import check_out_path
-from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
-from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.evaluate.workflow import banded_lines, write_frontier_figures
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA_ISOFLOP_BUDGETS
+from scalinglaw_jax.report.outputs import check_out_path
+from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.uncertainty import resample
+from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
 
 if TYPE_CHECKING:
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
 POSITIVE = flag(integer(1), int)
 
@@ -143,7 +144,7 @@ def _pick(cli_value, config: dict, name: str, default):
 
 
 def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     defaults = bayes.NutsSettings()
     return bayes.NutsSettings(
@@ -220,7 +221,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
-    from scalinglaw_jax import bayes, calibrate
+    from scalinglaw_jax.uncertainty import bayes, calibrate
 
     try:
         law = cli_common.law_from_args(args, {})

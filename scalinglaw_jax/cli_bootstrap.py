@@ -8,14 +8,16 @@ import os
 import jax
 import jax.numpy as jnp
 
-from scalinglaw_jax import cli_common, laws, resample
+from scalinglaw_jax import cli_common
 from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.bands import band_to_dict, bootstrap_band
 from scalinglaw_jax.config import SEED, flag, integer, number
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
-from scalinglaw_jax.solvers import BOOTSTRAP_SCREENING
-from scalinglaw_jax.workflow import banded_lines, write_frontier_figures
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.core.solvers import BOOTSTRAP_SCREENING
+from scalinglaw_jax.evaluate.workflow import banded_lines, write_frontier_figures
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.uncertainty import resample
+from scalinglaw_jax.uncertainty.bands import band_to_dict, bootstrap_band
 
 LEVEL = number(0.0, 1.0, open_low=True, open_high=True)
 
@@ -150,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
     except DataError as error:
         return cli_common.fail(str(error))
     out = cli_common.output_dir(args, config, "scalinglaw-bootstrap", runs)
-    nominal = laws.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
+    nominal = (
+        closed_forms.CHINCHILLA_ISOFLOP_BUDGETS if args.nominal_budgets == "chinchilla" else None
+    )
     dtype = jnp.float32 if args.float32 else jnp.float64
     report = Report("scalinglaw bootstrap", settings_of(args), runs.summary())
     skipped, frontiers, bands = [], {}, {}

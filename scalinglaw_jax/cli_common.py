@@ -11,13 +11,13 @@ import jax
 
 from scalinglaw_jax.config import flag, integer
 from scalinglaw_jax.config import read_config as read_config
-from scalinglaw_jax.data import Runs, load_runs
-from scalinglaw_jax.datasets import load_runs_skipping_bad_rows
-from scalinglaw_jax.errors import ConfigError, print_error
-from scalinglaw_jax.io import to_jsonable
-from scalinglaw_jax.law import Law
-from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law
-from scalinglaw_jax.outputs import (
+from scalinglaw_jax.core.data import Runs, load_runs
+from scalinglaw_jax.core.datasets import load_runs_skipping_bad_rows
+from scalinglaw_jax.core.errors import ConfigError, print_error
+from scalinglaw_jax.core.io import to_jsonable
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.laws import DEFAULT_LAW, get_law
+from scalinglaw_jax.report.outputs import (
     DEFAULT_FIGURE_FORMATS,
     FIGURE_FORMATS,
     check_out_path,

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from scalinglaw_jax.cli_common import fail
 from scalinglaw_jax.config import SEED, flag, integer
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.report import REPORT_FILE, Report, settings_of
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
 
 
 def run_datasets(args: argparse.Namespace) -> int:
-    from scalinglaw_jax.datasets import DATA_DIR_ENV, list_datasets
+    from scalinglaw_jax.core.datasets import DATA_DIR_ENV, list_datasets
 
     for dataset in list_datasets():
         print(dataset.describe())
@@ -24,7 +24,7 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 
 def run_replicate(args: argparse.Namespace) -> int:
-    from scalinglaw_jax.replicate import replicate_chinchilla, save_report
+    from scalinglaw_jax.evaluate.replicate import replicate_chinchilla, save_report
 
     try:
         report, fits = replicate_chinchilla(

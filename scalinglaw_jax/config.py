@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from scalinglaw_jax.errors import ConfigError
+from scalinglaw_jax.core.errors import ConfigError
 
 Check = Callable[[object], object]
 """A value check: returns the (normalised) value or raises ``ValueError`` with the reason."""
@@ -119,7 +119,7 @@ def nominal_budgets(value):
 
 
 def columns_table(value):
-    from scalinglaw_jax.data import CANONICAL
+    from scalinglaw_jax.core.data import CANONICAL
 
     if not isinstance(value, Mapping):
         raise ValueError(f'must be a table of canonical = "user column", got {value!r}')
@@ -134,7 +134,7 @@ def columns_table(value):
 
 def priors_table(value):
     """Per-parameter prior overrides, each one buildable by ``bayes.make_prior``."""
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     if not isinstance(value, Mapping):
         raise ValueError(f"must be a table of parameter = {{dist = ...}}, got {value!r}")
@@ -170,7 +170,7 @@ APPROACHES = ("1", "2", "3", "all")
 def schema() -> dict:
     """Every key a config may hold: a check per key, a dict per table."""
     from scalinglaw_jax.approaches.parametric_spec import MODES
-    from scalinglaw_jax.resample import SCHEMES
+    from scalinglaw_jax.uncertainty.resample import SCHEMES
 
     return {
         "out": text,

@@ -27,7 +27,7 @@ def no_compile_cache():
     """In-process CLI runs without the persistent compilation cache, so that the suite's
     results never depend on entries an earlier test wrote. Tests of the cache give their
     subprocesses a folder of their own."""
-    from scalinglaw_jax.compile_cache import CACHE_DIR_ENV, OFF
+    from scalinglaw_jax.core.compile_cache import CACHE_DIR_ENV, OFF
 
     previous = os.environ.get(CACHE_DIR_ENV)
     os.environ[CACHE_DIR_ENV] = OFF
@@ -43,7 +43,7 @@ def release_compiled_programs():
     """The suite's one process compiles programs of many shapes; after ~330 tests it reached
     ``vm.max_map_count``, where XLA crashed in its next compile (a segmentation fault in CI, an
     abort here). Each test starts below half of it (``release_programs_near_map_limit``)."""
-    from scalinglaw_jax.compile_cache import release_programs_near_map_limit
+    from scalinglaw_jax.core.compile_cache import release_programs_near_map_limit
 
     release_programs_near_map_limit()
     yield
@@ -64,7 +64,7 @@ def simulated_csv(tmp_path_factory) -> Path:
     the stand-in for the Epoch data wherever a test checks an invariant, not a known answer."""
     import jax
 
-    from scalinglaw_jax.simulate import simulate_isoflop
+    from scalinglaw_jax.laws.simulate import simulate_isoflop
 
     table = simulate_isoflop(jax.random.key(2024), noise=0.01)
     path = tmp_path_factory.mktemp("simulated") / "isoflop.csv"

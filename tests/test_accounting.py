@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import accounting, laws
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.simulate import chinchilla_loss
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.evaluate import accounting
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import chinchilla_loss
 
 
 def ladder() -> pd.DataFrame:
@@ -19,7 +20,7 @@ def ladder() -> pd.DataFrame:
     rows = []
     for budget in (1e19, 3e19, 1e20, 3e20):
         tokens = budget / (6 * params)
-        loss = chinchilla_loss(laws.PAPER_PARAMS, params, tokens)
+        loss = chinchilla_loss(closed_forms.PAPER_PARAMS, params, tokens)
         rows.append(
             pd.DataFrame(
                 dict(
@@ -59,7 +60,11 @@ def test_sensitivity_report_moves_a():
     rows = accounting.sensitivity_report(frame, nominal=None, approaches=("2",))
     by_name = {r["accounting"]: r for r in rows}
     assert by_name["6nd"]["approach2"]["delta_a"] == 0.0
-    true_a = float(laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS)).a)
+    true_a = float(
+        closed_forms.CHINCHILLA.frontier(
+            closed_forms.CHINCHILLA.from_params(closed_forms.PAPER_PARAMS)
+        ).a
+    )
     assert by_name["6nd"]["approach2"]["a"] == pytest.approx(true_a, abs=0.03)
     assert by_name["appendix_f"]["mean_flops_ratio_to_6nd"] > 1.0
     assert abs(by_name["non_embedding"]["approach2"]["delta_a"]) > 1e-3

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 import scalinglaw_jax as sl
-from scalinglaw_jax import backtest, bayes
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.simulate import repeated_epoch_design, simulate_law
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.evaluate import backtest
+from scalinglaw_jax.laws.simulate import repeated_epoch_design, simulate_law
+from scalinglaw_jax.uncertainty import bayes
 from tests.test_report import assert_self_contained
 
 CHINCHILLA_TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}

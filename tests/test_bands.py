@@ -11,12 +11,15 @@ import jax
 import numpy as np
 import pytest
 
-from scalinglaw_jax import bands, intervals, laws, plots, resample
 from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.bayes import Diagnostics, Posterior
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.simulate import simulate_final_losses
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.core.solvers import chinchilla_grid
+from scalinglaw_jax.figures import plots
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import simulate_final_losses
+from scalinglaw_jax.uncertainty import bands, resample
+from scalinglaw_jax.uncertainty.bayes import Diagnostics, Posterior
 from tests.test_report import assert_self_contained
 
 # --- which draws a band uses ----------------------------------------------------------------
@@ -112,7 +115,7 @@ def _group(svg: str, gid: str) -> str:
 def _star_positions(svg: str) -> np.ndarray:
     """Display (x, y) of each reference model's star, in ``REFERENCE_MODELS`` order."""
     points = []
-    for model in laws.REFERENCE_MODELS:
+    for model in closed_forms.REFERENCE_MODELS:
         slug = plots._slug(model.name)
         use = re.search(rf'x="({_NUMBER})" y="({_NUMBER})"', _group(svg, f"reference-model-{slug}"))
         points.append([float(use.group(1)), float(use.group(2))])
@@ -126,8 +129,8 @@ def band_edges_at(svg: str, gid: str, flops: float) -> tuple[float, float]:
     whose data coordinates are known, and inverted at the band's vertices at ``flops``.
     """
     stars = _star_positions(svg)
-    log_x = np.log10([m.flops for m in laws.REFERENCE_MODELS])
-    log_y = np.log10([m.params for m in laws.REFERENCE_MODELS])
+    log_x = np.log10([m.flops for m in closed_forms.REFERENCE_MODELS])
+    log_y = np.log10([m.params for m in closed_forms.REFERENCE_MODELS])
     fit_x, fit_y = np.polyfit(log_x, stars[:, 0], 1), np.polyfit(log_y, stars[:, 1], 1)
     assert np.allclose(np.polyval(fit_x, log_x), stars[:, 0], atol=1e-3)
     assert np.allclose(np.polyval(fit_y, log_y), stars[:, 1], atol=1e-3)

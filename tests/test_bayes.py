@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from scalinglaw_jax import bayes
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.laws import CHINCHILLA, CHINCHILLA_ISOFLOP_BUDGETS, PAPER_PARAMS
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA, CHINCHILLA_ISOFLOP_BUDGETS, PAPER_PARAMS
+from scalinglaw_jax.uncertainty import bayes
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -187,8 +187,8 @@ def test_cli_sample_writes_summary(simulated_csv, tmp_path):
 DEVICES_SCRIPT = """
 import sys
 import jax, numpy as np
-from scalinglaw_jax import bayes
-from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.uncertainty import bayes
+from scalinglaw_jax.core.data import load_runs
 
 assert jax.local_device_count() == int(sys.argv[3])
 settings = bayes.NutsSettings(chains=2, draws=15, warmup=15, progress_bar=False)

@@ -9,7 +9,7 @@ import pytest
 
 from scalinglaw_jax.approaches import parametric_spec
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.core.solvers import chinchilla_grid
 
 APPROACH3_NAMES = ("a", "b", "E", "A", "B", "alpha", "beta")
 
@@ -76,7 +76,7 @@ def test_approach1_bootstraps_residuals_by_default_and_curves_by_name(tmp_path):
     import jax
     import numpy as np
 
-    from scalinglaw_jax.simulate import simulate_training_curves
+    from scalinglaw_jax.laws.simulate import simulate_training_curves
 
     data = tmp_path / "curves.csv"
     sizes = np.geomspace(1e8, 1e10, 8)

@@ -11,10 +11,10 @@ import jax
 import numpy as np
 import pytest
 
-from scalinglaw_jax import bayes, calibrate, resample
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.simulate import simulate_training_curves
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.laws.simulate import simulate_training_curves
+from scalinglaw_jax.uncertainty import bayes, calibrate, resample
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax.data import DataError, Exclusion, exclude_rows, load_runs
+from scalinglaw_jax.core.data import DataError, Exclusion, exclude_rows, load_runs
 
 
 def good_table(n: int = 8) -> pd.DataFrame:

@@ -8,9 +8,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import datasets
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.data import DataError
+from scalinglaw_jax.core import datasets
+from scalinglaw_jax.core.data import DataError
 
 
 @pytest.fixture

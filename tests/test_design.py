@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import design, laws
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
-from scalinglaw_jax.data import load_runs
-from scalinglaw_jax.simulate import simulate_isoflop
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.evaluate import design
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import simulate_isoflop
 
-THETA = np.asarray(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS))
+THETA = np.asarray(closed_forms.CHINCHILLA.from_params(closed_forms.PAPER_PARAMS))
 
 
 def study(offset_dex, span_dex=1.2):
@@ -26,7 +27,7 @@ def test_off_centre_design_is_flagged_and_biased():
     exponent. A constant offset (in dex) does not: under Chinchilla's law every IsoFLOP
     profile has one shape in log N, scaled and shifted, so each vertex moves by the same dex
     and the slope is exact; a centred design is exact too."""
-    budgets = laws.CHINCHILLA_ISOFLOP_BUDGETS
+    budgets = closed_forms.CHINCHILLA_ISOFLOP_BUDGETS
     offsets = np.linspace(0.3, 0.6, len(budgets))
     profiles = [
         simulate_isoflop(jax.random.key(0), [budget], offset_dex=offset)

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from scalinglaw_jax import intervals, resample
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import ApproachSpec
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.simulate import simulate_isoflop
-from scalinglaw_jax.status import SOLVER_CODES, Status, status_counts
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.status import SOLVER_CODES, Status, status_counts
+from scalinglaw_jax.laws.simulate import simulate_isoflop
+from scalinglaw_jax.uncertainty import resample
 
 PACKAGE = Path(__file__).resolve().parents[1] / "scalinglaw_jax"
 
@@ -167,7 +168,7 @@ def isoflop_study():
 
 
 def test_calibration_bootstrap_is_the_sweep(isoflop_study):
-    from scalinglaw_jax import calibrate
+    from scalinglaw_jax.uncertainty import calibrate
 
     bootstrap = calibrate.methods("2")[0]
     point = calibrate._point_fit("2", isoflop_study, "chinchilla")
@@ -180,11 +181,11 @@ def test_calibration_bootstrap_is_the_sweep(isoflop_study):
 
 @pytest.mark.slow
 def test_replication_bootstrap_is_the_sweep(isoflop_study):
-    from scalinglaw_jax import replicate
     from scalinglaw_jax.approaches.isoflop import fit_isoflop
     from scalinglaw_jax.approaches.parametric import fit_parametric
     from scalinglaw_jax.approaches.varpro import varpro_sweep_plan
-    from scalinglaw_jax.solvers import chinchilla_grid
+    from scalinglaw_jax.core.solvers import chinchilla_grid
+    from scalinglaw_jax.evaluate import replicate
 
     fit2 = fit_isoflop(isoflop_study)
     fit3 = fit_parametric(isoflop_study, starts=chinchilla_grid()[::50])

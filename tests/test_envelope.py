@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import bayes, laws, resample
 from scalinglaw_jax.approaches import envelope
 from scalinglaw_jax.approaches.envelope import (
     envelope_arrays,
@@ -31,12 +30,16 @@ from scalinglaw_jax.approaches.envelope import (
     isotonic_decreasing,
     prepare_curves,
 )
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.simulate import simulate_training_curves
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import simulate_training_curves
+from scalinglaw_jax.uncertainty import bayes, resample
 
 KEY = jax.random.key(0)
-TRUE = laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS))
+TRUE = closed_forms.CHINCHILLA.frontier(
+    closed_forms.CHINCHILLA.from_params(closed_forms.PAPER_PARAMS)
+)
 A_TRUE = float(TRUE.a)
 SMALLEST, LARGEST = 7e7, 1.6e10
 
@@ -332,7 +335,7 @@ def test_wild_bootstrap_is_seeded_and_narrower_than_the_curve_bootstrap(small_cu
 
 
 def test_residual_schemes_are_approach_1s_only(small_curves, tmp_path):
-    from scalinglaw_jax.simulate import simulate_isoflop
+    from scalinglaw_jax.laws.simulate import simulate_isoflop
 
     isoflop = load_runs(simulate_isoflop(KEY, noise=0.01, points_per_budget=5))
     for approach in ("2", "3"):

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import cli, config, resample
+from scalinglaw_jax import cli, config
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.errors import ConfigError
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.errors import ConfigError
+from scalinglaw_jax.uncertainty import resample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import laws
 from scalinglaw_jax.approaches import isoflop
 from scalinglaw_jax.approaches.isoflop import (
     BudgetAssignment,
@@ -32,15 +31,16 @@ from scalinglaw_jax.approaches.isoflop import (
     fit_isoflop_arrays,
     isoflop_arrays,
 )
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.simulate import simulate_isoflop
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import simulate_isoflop
 
 KEY = jax.random.key(0)
-LAW = laws.PAPER_PARAMS
+LAW = closed_forms.PAPER_PARAMS
 ALPHA, BETA = float(LAW.alpha), float(LAW.beta)
-TRUE = laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(LAW))
-BUDGETS = np.asarray(laws.CHINCHILLA_ISOFLOP_BUDGETS)
+TRUE = closed_forms.CHINCHILLA.frontier(closed_forms.CHINCHILLA.from_params(LAW))
+BUDGETS = np.asarray(closed_forms.CHINCHILLA_ISOFLOP_BUDGETS)
 
 
 def study(**kwargs):
@@ -233,7 +233,7 @@ def test_to_dict_is_json():
     assert json.loads(text)["a"] == pytest.approx(result.frontier.a)
     for key in ("a", "b", "G", "projection", "budgets", "excluded_budgets", "n_unassigned"):
         assert key in summary
-    assert len(summary["projection"]) == len(laws.PROJECTION_SIZES)
+    assert len(summary["projection"]) == len(closed_forms.PROJECTION_SIZES)
     assert isinstance(result.assignment, BudgetAssignment)
 
 
@@ -244,7 +244,7 @@ def epoch_runs(epoch_csv, drop: int):
 
 def test_epoch_data_against_published_exponents(epoch_csv):
     runs = epoch_runs(epoch_csv, drop=5)
-    result = fit_isoflop(runs, nominal=laws.CHINCHILLA_ISOFLOP_BUDGETS)
+    result = fit_isoflop(runs, nominal=closed_forms.CHINCHILLA_ISOFLOP_BUDGETS)
     assert result.assignment.offset_dex == pytest.approx(-0.018, abs=0.002)
     # About 100 of the 240 rows are Approach-1 runs between the budgets (seen: 108).
     assert 90 <= result.assignment.n_unassigned <= 120
@@ -254,5 +254,7 @@ def test_epoch_data_against_published_exponents(epoch_csv):
     # inside the paper's 10-90% interval for Approach 2, (0.462, 0.534).
     assert 0.462 < result.frontier.a < 0.534
     # On all 245 rows (seen: 0.4885) it matches Epoch's / the paper's 0.48-0.49.
-    full = fit_isoflop(epoch_runs(epoch_csv, drop=0), nominal=laws.CHINCHILLA_ISOFLOP_BUDGETS)
+    full = fit_isoflop(
+        epoch_runs(epoch_csv, drop=0), nominal=closed_forms.CHINCHILLA_ISOFLOP_BUDGETS
+    )
     assert 0.47 < full.frontier.a < 0.50

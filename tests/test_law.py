@@ -11,10 +11,16 @@ import pytest
 
 import scalinglaw_jax as sl
 from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
-from scalinglaw_jax.law import Law, LawError, huber_derivatives, load_law_file, numeric_frontier
-from scalinglaw_jax.lawbook import LAWS, get_law
-from scalinglaw_jax.laws import PAPER_THETA
-from scalinglaw_jax.simulate import repeated_epoch_design, simulate_law
+from scalinglaw_jax.core.law import (
+    Law,
+    LawError,
+    huber_derivatives,
+    load_law_file,
+    numeric_frontier,
+)
+from scalinglaw_jax.laws import LAWS, get_law
+from scalinglaw_jax.laws.closed_forms import PAPER_THETA
+from scalinglaw_jax.laws.simulate import repeated_epoch_design, simulate_law
 
 USER_LAW_FILE = Path(__file__).with_name("user_law.py")
 CHINCHILLA_TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}

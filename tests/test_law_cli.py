@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.simulate import simulate_law
+from scalinglaw_jax.laws.simulate import simulate_law
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 USER_LAW = f"{Path(__file__).with_name('user_law.py')}:law"

@@ -13,13 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import laws, scipy_reference
 from scalinglaw_jax.approaches import parametric
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.simulate import simulate_final_losses
-from scalinglaw_jax.solvers import chinchilla_grid, product_grid
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.solvers import chinchilla_grid, product_grid
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import simulate_final_losses
+from tests import scipy_reference
 
 # A small grid (72 starts) inside Chinchilla's that still reaches the global optimum.
 REDUCED_GRID = product_grid(
@@ -76,10 +77,10 @@ def test_gradient_and_objective_agree_with_scipy(simulated_runs):
         jnp.asarray(log_n), jnp.asarray(log_d), jnp.asarray(log_loss)
     )
     # The paper's law, a grid start, then the A term, the B term and both (tied) on top.
-    thetas = [np.array(laws.PAPER_THETA), chinchilla_grid()[1234]]
+    thetas = [np.array(closed_forms.PAPER_THETA), chinchilla_grid()[1234]]
     thetas += [np.array(t) for t in ([25.0, 0, 0, 0, 0], [0, 25.0, 0, 0, 0], [5.0, 5.0, 0, 0, 0])]
     for theta in thetas:
-        value, grad, hess = laws.chinchilla_huber_derivatives(
+        value, grad, hess = closed_forms.chinchilla_huber_derivatives(
             jnp.asarray(theta), arrays, jnp.asarray(weights), 1e-3
         )
         ref_value, ref_grad = scipy_reference.objective_and_grad(
@@ -101,14 +102,14 @@ def test_majorised_hessian_adds_irls_curvature_of_rows_outside_delta(epoch_runs)
     weights = jnp.asarray(np.random.default_rng(1).integers(0, 3, size=log_n.size), float)
     theta = jnp.asarray(chinchilla_grid()[1234])
     delta = 1e-3
-    exact = laws.chinchilla_huber_derivatives(theta, arrays, weights, delta)
-    jac = jax.jacobian(lambda t: laws.CHINCHILLA.log_loss(t, log_n, log_d))(theta)
-    abs_r = np.abs(np.asarray(laws.CHINCHILLA.log_loss(theta, log_n, log_d) - log_loss))
+    exact = closed_forms.chinchilla_huber_derivatives(theta, arrays, weights, delta)
+    jac = jax.jacobian(lambda t: closed_forms.CHINCHILLA.log_loss(t, log_n, log_d))(theta)
+    abs_r = np.abs(np.asarray(closed_forms.CHINCHILLA.log_loss(theta, log_n, log_d) - log_loss))
     outside = np.where(abs_r > delta, np.asarray(weights) * delta / abs_r, 0.0)
     assert 0 < np.count_nonzero(outside) < np.count_nonzero(weights)  # both kinds of row
     irls = np.einsum("r,ri,rk->ik", outside, jac, jac)
     for majorize in (0.25, 1.0):
-        value, grad, hess = laws.chinchilla_huber_derivatives(
+        value, grad, hess = closed_forms.chinchilla_huber_derivatives(
             theta, arrays, weights, delta, majorize
         )
         assert float(value) == float(exact[0])
@@ -122,7 +123,7 @@ def test_noise_free_simulation_recovers_the_law():
     table = simulate_final_losses(jax.random.key(0), n, d, grid=True)
     runs = load_runs(table)
     fit = fit_parametric(runs, starts=REDUCED_GRID)
-    truth = laws.PAPER_PARAMS.as_dict()
+    truth = closed_forms.PAPER_PARAMS.as_dict()
     for name, value in fit.params.items():
         assert value == pytest.approx(truth[name], rel=1e-6), name
     assert fit.objective < 1e-18
@@ -133,7 +134,7 @@ def test_weight_zero_equals_removal(simulated_runs):
     weights = np.ones(len(simulated_runs))
     weights[drop] = 0.0
     weighted = fit_parametric(simulated_runs, weights, starts=REDUCED_GRID)
-    from scalinglaw_jax.data import exclude_rows
+    from scalinglaw_jax.core.data import exclude_rows
 
     removed = fit_parametric(
         exclude_rows(simulated_runs, simulated_runs.row[drop], "test"), starts=REDUCED_GRID
@@ -175,8 +176,9 @@ SPLIT_SCRIPT = textwrap.dedent(
     import jax, numpy as np
     from scalinglaw_jax.approaches import parametric
     from scalinglaw_jax.approaches.parametric import CPU_BLOCK_ELEMENTS, fit_mesh, fit_parametric
-    from scalinglaw_jax.data import load_runs
-    from scalinglaw_jax.solvers import DEFAULT_OPTIONS as OPTIONS, DEFAULT_SCREENING, start_mesh
+    from scalinglaw_jax.core.data import load_runs
+    from scalinglaw_jax.core.solvers import DEFAULT_OPTIONS as OPTIONS
+    from scalinglaw_jax.core.solvers import DEFAULT_SCREENING, start_mesh
 
     starts = np.load(sys.argv[1])
     assert start_mesh(len(starts)).size == 2  # the starts really are split
@@ -279,7 +281,7 @@ def test_chinchilla_grid_is_the_papers():
 
 def test_paper_frontier_reproduces_published_projection():
     # Approach 3's closed-form frontier from the paper's unrounded parameters: a = 0.46.
-    frontier = laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))
+    frontier = closed_forms.CHINCHILLA.frontier(jnp.asarray(closed_forms.PAPER_THETA))
     assert float(frontier.a) == pytest.approx(0.4565, abs=1e-4)
     assert float(frontier.a + frontier.b) == pytest.approx(1.0, abs=1e-12)
     # N_opt and D_opt multiply back to C / 6 exactly.

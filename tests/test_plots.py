@@ -15,8 +15,10 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from scalinglaw_jax import intervals, laws, plots
-from scalinglaw_jax.laws import Frontier
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.core.frontier import Frontier
+from scalinglaw_jax.figures import plots
+from scalinglaw_jax.laws import closed_forms
 
 FLOPS = np.geomspace(1e17, 1e26, 50)
 
@@ -48,21 +50,23 @@ def _assert_stars_coloured_and_listed(ax: Axes) -> None:
     stars = _stars(ax)
     assert len(stars) == 4 and all(len(s.get_offsets()) == 1 for s in stars)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    for model, star in zip(laws.REFERENCE_MODELS, stars, strict=True):
+    for model, star in zip(closed_forms.REFERENCE_MODELS, stars, strict=True):
         assert f"{model.name} ({plots._format_count(model.params)})" in legend
         np.testing.assert_allclose(star.get_facecolor()[0], to_rgba(plots.STAR_COLORS[model.name]))
 
 
 @pytest.fixture(scope="module")
 def lines():
-    paper = Frontier(*(float(x) for x in laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))))
+    paper = Frontier(
+        *(float(x) for x in closed_forms.CHINCHILLA.frontier(jnp.asarray(closed_forms.PAPER_THETA)))
+    )
     a2 = _frontier_a2()
     boot = intervals.band_from_draws(FLOPS, *_draws(a2), kind="bootstrap")
     post = intervals.band_from_draws(FLOPS, *_draws(a2, seed=1), level=0.9, kind="posterior")
     return [
         plots.FrontierLine("Approach 2", a2, bands=(boot, post)),
         plots.FrontierLine("Approach 3", paper),
-        plots.FrontierLine("Kaplan-like", laws.KAPLAN_FRONTIER, color="C5", linestyle=":"),
+        plots.FrontierLine("Kaplan-like", closed_forms.KAPLAN_FRONTIER, color="C5", linestyle=":"),
     ]
 
 
@@ -79,10 +83,10 @@ def runs():
 @pytest.fixture(scope="module")
 def profiles():
     """IsoFLOP profiles from the paper's law; the largest budget is sampled off-centre."""
-    e, a, b, alpha, beta = laws.PAPER_PARAMS
-    frontier = laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))
+    e, a, b, alpha, beta = closed_forms.PAPER_PARAMS
+    frontier = closed_forms.CHINCHILLA.frontier(jnp.asarray(closed_forms.PAPER_THETA))
     out = []
-    for c in laws.CHINCHILLA_ISOFLOP_BUDGETS:
+    for c in closed_forms.CHINCHILLA_ISOFLOP_BUDGETS:
         shift = 2.0 if c == 3e21 else 0.0
         log_n = float(jnp.log(frontier.n_opt(c))) + shift + np.linspace(-1.5, 1.5, 9)
         n = np.exp(log_n)
@@ -269,7 +273,7 @@ def test_isoflop_profiles_skip_empty_and_undetermined(profiles):
 
 
 def test_isoflop_profiles_with_frontier(profiles):
-    frontier = laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA))
+    frontier = closed_forms.CHINCHILLA.frontier(jnp.asarray(closed_forms.PAPER_THETA))
     fig = plots.plot_isoflop_profiles(profiles, frontier=frontier)
     assert len(fig.axes) == 3
     for ax in fig.axes[1:]:
@@ -284,12 +288,14 @@ def test_isoflop_profiles_with_frontier(profiles):
 
 
 def test_parametric_contours(runs):
-    fig = plots.plot_parametric_contours(laws.PAPER_THETA, runs=runs)
+    fig = plots.plot_parametric_contours(closed_forms.PAPER_THETA, runs=runs)
     ax = fig.axes[0]
     assert len(fig.axes) == 2  # plot and colour bar
     assert len(_gid(ax, "contours")) == 1
     (frontier,) = _gid(ax, "frontier")
-    expected = laws.CHINCHILLA.frontier(jnp.asarray(laws.PAPER_THETA)).n_opt(frontier.get_xdata())
+    expected = closed_forms.CHINCHILLA.frontier(jnp.asarray(closed_forms.PAPER_THETA)).n_opt(
+        frontier.get_xdata()
+    )
     np.testing.assert_allclose(frontier.get_ydata(), expected, rtol=1e-9)
     assert len(_gid(ax, "runs")[0].get_offsets()) == 40
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("FLOPs", "Parameters")

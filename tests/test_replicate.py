@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from scalinglaw_jax import bands, intervals, replicate
-from scalinglaw_jax.solvers import product_grid
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.core.solvers import product_grid
+from scalinglaw_jax.evaluate import replicate
+from scalinglaw_jax.uncertainty import bands
 
 REDUCED_GRID = product_grid(
     a=[5.0, 10.0, 15.0], b=[5.0, 10.0, 15.0], e=[-0.5, 0.5], alpha=[0.5, 1.0], beta=[0.5, 1.0]
@@ -50,7 +52,7 @@ def test_report_files(replication, tmp_path):
 
 
 def test_chinchilla_form_beats_kaplan_held_out(epoch_csv):
-    from scalinglaw_jax.datasets import load_dataset
+    from scalinglaw_jax.core.datasets import load_dataset
 
     runs = load_dataset("chinchilla_epoch", epoch_csv.parent)
     scores = replicate.compare_forms(runs, folds=3)

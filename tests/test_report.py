@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax import intervals, laws, plots
-from scalinglaw_jax.report import Report, inline_svg
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.figures import plots
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.report.page import Report, inline_svg
 
 EXTERNAL_TAGS = {"script", "link", "img", "iframe", "object", "embed", "source", "audio", "video"}
 
@@ -69,7 +71,9 @@ def assert_self_contained(path: Path, n_figures: int) -> PageParser:
 
 
 def _two_figures(out: Path) -> list[Path]:
-    frontier = laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS))
+    frontier = closed_forms.CHINCHILLA.frontier(
+        closed_forms.CHINCHILLA.from_params(closed_forms.PAPER_PARAMS)
+    )
     flops = np.geomspace(1e17, 1e26, 20)
     rng = np.random.default_rng(0)
     a = float(frontier.a) + 0.01 * rng.standard_normal(50)

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from scipy.stats import kurtosis
 
-from scalinglaw_jax import intervals, resample
 from scalinglaw_jax.approaches.parametric import ParametricArrays, fit_parametric
 from scalinglaw_jax.approaches.parametric_spec import fast_starts, parametric_chunk_fit
-from scalinglaw_jax.data import DataError, exclude_rows, load_runs
-from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
-from scalinglaw_jax.solvers import WARM_START_OPTIONS, chinchilla_grid
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.core.data import DataError, exclude_rows, load_runs
+from scalinglaw_jax.core.solvers import WARM_START_OPTIONS, chinchilla_grid
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA_ISOFLOP_BUDGETS
+from scalinglaw_jax.uncertainty import resample
 
 EPOCH_SE = {"A": 124.5, "B": 1293.3, "E": 0.026, "alpha": 0.015, "beta": 0.021}
 EPOCH_RESAMPLES = 4000
@@ -187,10 +188,10 @@ SHARDED_SCRIPT = textwrap.dedent(
     import sys
     import jax, numpy as np
     from jax.sharding import Mesh
-    from scalinglaw_jax import resample
+    from scalinglaw_jax.uncertainty import resample
     from scalinglaw_jax.approaches.parametric import fit_parametric
-    from scalinglaw_jax.data import load_runs
-    from scalinglaw_jax.laws import CHINCHILLA_ISOFLOP_BUDGETS
+    from scalinglaw_jax.core.data import load_runs
+    from scalinglaw_jax.laws.closed_forms import CHINCHILLA_ISOFLOP_BUDGETS
 
     assert len(jax.devices()) == 4
     runs = load_runs(sys.argv[1])

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import resample
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     ParametricFit,
@@ -35,16 +34,17 @@ from scalinglaw_jax.approaches.parametric import (
 )
 from scalinglaw_jax.approaches.parametric_spec import fast_starts
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.data import Runs, as_runs, load_runs
-from scalinglaw_jax.laws import ChinchillaParams, chinchilla_huber_derivatives
-from scalinglaw_jax.simulate import simulate_isoflop
-from scalinglaw_jax.solvers import (
+from scalinglaw_jax.core.data import Runs, as_runs, load_runs
+from scalinglaw_jax.core.solvers import (
     BOOTSTRAP_SCREENING,
     DEFAULT_SCREENING,
     chinchilla_grid,
     loss_unit_offset,
 )
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws.closed_forms import ChinchillaParams, chinchilla_huber_derivatives
+from scalinglaw_jax.laws.simulate import simulate_isoflop
+from scalinglaw_jax.uncertainty import resample
 
 OBJECTIVE_RTOL = 1e-9
 """Relative tolerance on the objective: the issue's bar for "the same optimum"."""

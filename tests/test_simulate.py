@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import laws, simulate
-from scalinglaw_jax.data import load_runs
+from scalinglaw_jax.core.data import load_runs
+from scalinglaw_jax.laws import closed_forms, simulate
 
-LAW = simulate.ChinchillaParams(*(float(v) for v in laws.PAPER_PARAMS))
-FRONTIER = laws.CHINCHILLA.frontier(laws.CHINCHILLA.from_params(laws.PAPER_PARAMS))
+LAW = simulate.ChinchillaParams(*(float(v) for v in closed_forms.PAPER_PARAMS))
+FRONTIER = closed_forms.CHINCHILLA.frontier(
+    closed_forms.CHINCHILLA.from_params(closed_forms.PAPER_PARAMS)
+)
 
 
 def law_loss(frame: pd.DataFrame) -> np.ndarray:
@@ -24,7 +26,7 @@ def test_chinchilla_loss_numpy_and_jax():
     n, d = np.array([1e9, 7e10]), np.array([2e10, 1.4e12])
     expected = LAW.E + LAW.A / n**LAW.alpha + LAW.B / d**LAW.beta
     np.testing.assert_allclose(simulate.chinchilla_loss(LAW, n, d), expected, rtol=1e-15)
-    on_jax = simulate.chinchilla_loss(laws.PAPER_PARAMS, jax.numpy.asarray(n), d)
+    on_jax = simulate.chinchilla_loss(closed_forms.PAPER_PARAMS, jax.numpy.asarray(n), d)
     np.testing.assert_allclose(np.asarray(on_jax), expected, rtol=1e-13)
 
 
@@ -79,7 +81,7 @@ def test_isoflop_design_centred_on_true_optimum(offset_dex):
         np.testing.assert_allclose(log_n[3], expected, atol=1e-12)
         np.testing.assert_allclose(log_n.max() - log_n.min(), 1.0, atol=1e-12)
         np.testing.assert_allclose(6.0 * group["params"] * group["tokens"], budget, rtol=1e-14)
-    assert set(frame["budget"]) == set(laws.CHINCHILLA_ISOFLOP_BUDGETS)
+    assert set(frame["budget"]) == set(closed_forms.CHINCHILLA_ISOFLOP_BUDGETS)
 
 
 def test_isoflop_minimum_at_true_optimum_without_offset():

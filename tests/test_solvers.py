@@ -13,14 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scalinglaw_jax.solvers import (
+from scalinglaw_jax.core.solvers import (
     DEFAULT_OPTIONS,
     multistart_minimize,
     newton_minimize,
     symmetric_eigh,
     use_cpu_devices,
 )
-from scalinglaw_jax.status import Status, status_counts
+from scalinglaw_jax.core.status import Status, status_counts
 
 
 @pytest.mark.parametrize("condition", [1.0, 1e6, 1e14])
@@ -94,7 +94,7 @@ def test_use_cpu_devices_refuses_bad_counts_and_late_calls():
 ARENA_SCRIPT = textwrap.dedent(
     """
     import ctypes, re, sys, tempfile
-    from scalinglaw_jax.solvers import shard_starts, start_mesh, use_cpu_devices
+    from scalinglaw_jax.core.solvers import shard_starts, start_mesh, use_cpu_devices
     use_cpu_devices(2)
     import jax.numpy as jnp
     starts = jnp.linspace(0.0, 1.0, 400 * 5).reshape(400, 5)

@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 
 import scalinglaw_jax
-from scalinglaw_jax import compile_cache, outputs, resample
 from scalinglaw_jax.approaches import parametric
 from scalinglaw_jax.cli import main
-from scalinglaw_jax.data import exclude_rows, load_runs
-from scalinglaw_jax.lawbook import get_law, registered_name
-from scalinglaw_jax.simulate import simulate_isoflop
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.core import compile_cache
+from scalinglaw_jax.core.data import exclude_rows, load_runs
+from scalinglaw_jax.core.solvers import chinchilla_grid
+from scalinglaw_jax.laws import get_law, registered_name
+from scalinglaw_jax.laws.simulate import simulate_isoflop
+from scalinglaw_jax.report import outputs
+from scalinglaw_jax.uncertainty import resample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("arviz", "numpyro", "scipy.stats", "matplotlib")
@@ -164,11 +166,11 @@ def test_stored_programs_are_read_back_whole_and_give_the_same_bits(tmp_path):
 
 STORED_ON_TWO_DEVICES = """
 import json, sys
-from scalinglaw_jax.solvers import use_cpu_devices
+from scalinglaw_jax.core.solvers import use_cpu_devices
 use_cpu_devices(2)
 import jax, numpy as np
-from scalinglaw_jax import compile_cache
-from scalinglaw_jax.solvers import shard_starts, start_mesh
+from scalinglaw_jax.core import compile_cache
+from scalinglaw_jax.core.solvers import shard_starts, start_mesh
 
 def double(x):
     return x * 2.0
@@ -330,7 +332,7 @@ def test_figure_formats_flag_parses_and_refuses(tmp_path, capsys):
 def test_log_axis_labels_are_matplotlibs_in_superscripts():
     from matplotlib.ticker import LogFormatterSciNotation
 
-    from scalinglaw_jax.plots import _SuperscriptLogFormatter
+    from scalinglaw_jax.figures.plots import _SuperscriptLogFormatter
 
     major, minor = _SuperscriptLogFormatter(10.0), _SuperscriptLogFormatter(10.0, False)
     assert major(1e20) == "10\u00b2\u2070"
@@ -341,7 +343,7 @@ def test_log_axis_labels_are_matplotlibs_in_superscripts():
 
 
 def test_save_figure_lays_out_once_and_restores_the_layout(tmp_path):
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
     figure = plots.plot_params_vs_flops([])
     engine = figure.get_layout_engine()

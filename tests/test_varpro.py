@@ -6,13 +6,13 @@ import jax
 import numpy as np
 import pytest
 
-from scalinglaw_jax import laws
 from scalinglaw_jax.approaches.parametric import fit_parametric, parametric_arrays
 from scalinglaw_jax.approaches.varpro import conditioning, fit_varpro, nnls_start
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.simulate import simulate_final_losses
-from scalinglaw_jax.solvers import product_grid
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.solvers import product_grid
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import closed_forms
+from scalinglaw_jax.laws.simulate import simulate_final_losses
 
 REDUCED_GRID = product_grid(
     a=[5.0, 10.0, 15.0], b=[5.0, 10.0, 15.0], e=[-0.5, 0.5], alpha=[0.5, 1.0], beta=[0.5, 1.0]
@@ -44,7 +44,7 @@ def test_recovers_exact_law():
     sizes, tokens = np.geomspace(1e8, 1e10, 6), np.geomspace(2e9, 4e11, 6)
     runs = load_runs(simulate_final_losses(jax.random.key(0), sizes, tokens, grid=True))
     fit = fit_varpro(runs)
-    truth = laws.PAPER_PARAMS.as_dict()
+    truth = closed_forms.PAPER_PARAMS.as_dict()
     assert fit.objective < 1e-12
     for name in ("alpha", "beta", "E"):
         assert fit.params[name] == pytest.approx(truth[name], rel=1e-5)
@@ -53,7 +53,7 @@ def test_recovers_exact_law():
 def test_nnls_start_is_exact_for_noise_free_data():
     sizes, tokens = np.geomspace(1e8, 1e10, 4), np.geomspace(2e9, 4e11, 4)
     runs = load_runs(simulate_final_losses(jax.random.key(0), sizes, tokens, grid=True))
-    law = laws.PAPER_PARAMS
+    law = closed_forms.PAPER_PARAMS
     start = nnls_start(law.alpha, law.beta, parametric_arrays(runs), np.ones(len(runs)))
     np.testing.assert_allclose(np.exp(start), [law.A, law.B, law.E], rtol=1e-6)
 

@@ -48,9 +48,10 @@ from scalinglaw_jax.approaches.spec import (
     frontier_outputs,
     mapped_chunk_fit,
 )
-from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights, format_rows
-from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, Runs, as_runs, check_weights, format_rows
+from scalinglaw_jax.core.frontier import Frontier, weighted_line
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws.closed_forms import frontier_summary
 
 DEFAULT_N_GRID = 1500
 SMOOTHING = "isotonic (non-increasing in FLOPs) regression, then linear interpolation in ln C"
@@ -636,7 +637,7 @@ POSTERIOR_DEFAULTS = MappingProxyType({"scheme": "wild-gaussian"})
 
 def _posterior(runs: Runs, *, key, settings, scheme=POSTERIOR_DEFAULTS["scheme"], n_grid=None, **_):
     """``settings.chains x settings.draws`` resampling-posterior draws of ``scheme``."""
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     return bayes.resampling_posterior_envelope(
         runs,

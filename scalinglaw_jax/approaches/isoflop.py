@@ -29,9 +29,10 @@ from scalinglaw_jax.approaches.spec import (
     all_rows,
     mapped_chunk_fit,
 )
-from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights, format_rows
-from scalinglaw_jax.laws import Frontier, frontier_summary, weighted_line
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, Runs, as_runs, check_weights, format_rows
+from scalinglaw_jax.core.frontier import Frontier, weighted_line
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws.closed_forms import frontier_summary
 
 DEFAULT_TOLERANCE_DEX = 0.045
 MIN_POINTS = 3
@@ -686,7 +687,7 @@ def _fit(runs: Runs, *, nominal=None, budgets=None, dtype=jnp.float64, **_) -> I
 
 
 def _figures(result: IsoflopResult, runs: Runs) -> list:
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
     figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
     return [("isoflop_profiles", figure)]
@@ -694,7 +695,7 @@ def _figures(result: IsoflopResult, runs: Runs) -> list:
 
 def _posterior(runs: Runs, *, key, settings, nominal=None, **options):
     """The joint NUTS model of parabolas and power law (``bayes.sample_isoflop``)."""
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     return bayes.sample_isoflop(
         runs, key=key, settings=settings, nominal=nominal, **bayes.likelihood_options(options)

@@ -18,21 +18,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.compile_cache import (
+from scalinglaw_jax.core.compile_cache import (
     mesh_identity,
     release_programs_near_map_limit,
     stored_program,
 )
-from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
-from scalinglaw_jax.law import Law, LawError, huber_derivatives, huber_objective
-from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law, registered_name
-from scalinglaw_jax.laws import (
-    Frontier,
-    frontier_summary,
-    huber,  # noqa: F401  (re-exported)
-    log_coefficient_g,  # noqa: F401  (re-exported: importers find it here)
-)
-from scalinglaw_jax.solvers import (
+from scalinglaw_jax.core.data import DataError, Runs, as_runs, check_weights
+from scalinglaw_jax.core.frontier import Frontier, log_coefficient_g
+from scalinglaw_jax.core.law import Law, LawError, huber_derivatives, huber_objective
+from scalinglaw_jax.core.solvers import (
     DEFAULT_OPTIONS,
     DEFAULT_SCREENING,
     Screening,
@@ -48,7 +42,9 @@ from scalinglaw_jax.solvers import (
     shard_starts,
     start_mesh,
 )
-from scalinglaw_jax.status import Status, status_counts
+from scalinglaw_jax.core.status import Status, status_counts
+from scalinglaw_jax.laws import DEFAULT_LAW, get_law, registered_name
+from scalinglaw_jax.laws.closed_forms import frontier_summary
 
 DEFAULT_DELTA = 1e-3
 TRACE_COUNTS = {"fit_parametric_arrays": 0, "screen_parametric": 0, "finish_parametric": 0}
@@ -108,7 +104,7 @@ def row_block_size(n_rows: int, n_lanes: int, itemsize: int) -> int:
     if jax.default_backend() == "cpu":
         rows = CPU_BLOCK_ELEMENTS // max(n_lanes, 1)
     else:
-        from scalinglaw_jax.resample import free_memory_bytes
+        from scalinglaw_jax.uncertainty.resample import free_memory_bytes
 
         budget = ACCELERATOR_MEMORY_FRACTION * free_memory_bytes()
         rows = int(budget // (max(n_lanes, 1) * TEMPORARIES_PER_ROW * itemsize))
@@ -489,7 +485,7 @@ def fit_parametric(
 ) -> ParametricFit:
     """Fit Approach 3 to a validated table (``data.load_runs``) from many starts.
 
-    ``law`` is a ``Law``, a registered name (``lawbook.LAWS``: chinchilla, kaplan, ...) or
+    ``law`` is a ``Law``, a registered name (``laws.LAWS``: chinchilla, kaplan, ...) or
     ``path/to/file.py:NAME``. ``weights`` (one per row, >= 0) enter the Huber sum; ``starts``
     is ``"grid"`` (the law's start grid: Chinchilla's 4,500 points for ``chinchilla``), an int
     (random starts in the grid's box, needs ``key``) or an array of shape

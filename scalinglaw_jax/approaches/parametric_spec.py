@@ -26,10 +26,9 @@ from scalinglaw_jax.approaches.parametric import (
     screening_derivatives,
 )
 from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
-from scalinglaw_jax.data import DataError, Runs, exclude_rows
-from scalinglaw_jax.law import Law
-from scalinglaw_jax.lawbook import DEFAULT_LAW, get_law, registered_name
-from scalinglaw_jax.solvers import (
+from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.core.solvers import (
     BOOTSTRAP_SCREENING,
     CPU_QUEUE_LANES,
     DEFAULT_OPTIONS,
@@ -43,7 +42,8 @@ from scalinglaw_jax.solvers import (
     queue_lanes,
     select_candidates,
 )
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import DEFAULT_LAW, get_law, registered_name
 
 MODES = ("fast", "full")
 BOOTSTRAP_DEFAULTS = MappingProxyType({"mode": "fast", "k_starts": 8})
@@ -288,7 +288,7 @@ def _fit(
 
 
 def _figures(result, runs: Runs) -> list:
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
     figure = plots.plot_parametric_contours(result.theta, law=result.law, runs=runs)
     return [("parametric_contours", figure)]
@@ -307,7 +307,7 @@ def _posterior(
 ):
     """NUTS for ``law`` from a multi-start point fit (``init_starts`` starts, key
     ``fold_in(key, 1)``)."""
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     point = fit_parametric(runs, starts=init_starts, key=jax.random.fold_in(key, 1), law=law)
     return bayes.sample_parametric(

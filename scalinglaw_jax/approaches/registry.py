@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from scalinglaw_jax.approaches import envelope, isoflop, parametric_spec
 from scalinglaw_jax.approaches.spec import ApproachSpec
-from scalinglaw_jax.data import DataError
+from scalinglaw_jax.core.data import DataError
 
 APPROACHES: dict[str, ApproachSpec] = {
     spec.key: spec for spec in (envelope.SPEC, isoflop.SPEC, parametric_spec.SPEC)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.status import Status
 
 FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
 RESIDUAL_SCHEMES = ("wild", "wild-gaussian")

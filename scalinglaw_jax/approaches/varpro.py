@@ -38,16 +38,17 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
 )
 from scalinglaw_jax.approaches.spec import SweepPlan
-from scalinglaw_jax.data import DataError, Runs, check_weights
-from scalinglaw_jax.lawbook import LAWS
-from scalinglaw_jax.laws import CHINCHILLA, Frontier, chinchilla_huber_derivatives
-from scalinglaw_jax.solvers import (
+from scalinglaw_jax.core.data import DataError, Runs, check_weights
+from scalinglaw_jax.core.frontier import Frontier
+from scalinglaw_jax.core.solvers import (
     SolveResult,
     SolverOptions,
     multistart_minimize,
     newton_minimize,
 )
-from scalinglaw_jax.status import Status, status_counts
+from scalinglaw_jax.core.status import Status, status_counts
+from scalinglaw_jax.laws import LAWS
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA, chinchilla_huber_derivatives
 
 DEFAULT_ALPHA_GRID = tuple(np.round(np.linspace(0.05, 1.2, 24), 6))
 DEFAULT_BETA_GRID = DEFAULT_ALPHA_GRID

@@ -18,7 +18,7 @@ import tomllib
 import traceback
 from collections.abc import Callable
 
-from scalinglaw_jax.data import DataError
+from scalinglaw_jax.core.data import DataError
 
 EXIT_OK = 0
 EXIT_BUG = 1

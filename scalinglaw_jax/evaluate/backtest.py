@@ -31,17 +31,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax import resample
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import (
     fit_parametric,
     parametric_arrays,
     placed_starts,
 )
-from scalinglaw_jax.data import DataError, Runs, exclude_rows
-from scalinglaw_jax.intervals import percentile_interval, tail_percents
-from scalinglaw_jax.lawbook import get_law
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
+from scalinglaw_jax.core.intervals import percentile_interval, tail_percents
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import get_law
+from scalinglaw_jax.uncertainty import resample
 
 INTERVAL_METHOD = "bootstrap+residuals"
 DEFAULT_HOLDOUT_FRACTION = 0.2
@@ -423,7 +423,7 @@ def compare_laws(
     """
     import arviz as az
 
-    from scalinglaw_jax import bayes
+    from scalinglaw_jax.uncertainty import bayes
 
     settings = nuts_settings or bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
     entries = {}

@@ -1,22 +1,27 @@
-"""The shipped laws: one module per law, each defining ``LAW``; this package lists them.
+"""Every law in one place: the shipped laws (one module each, defining ``LAW``), the closed
+forms of Chinchilla's and Kaplan's laws with the paper's numbers (``closed_forms``), and studies
+simulated from a law (``simulate``).
 
-Adding a law to the registry is adding one module here. ``get_law`` also takes a ``Law`` value
-or ``path/to/file.py:NAME`` (a law in the user's own file).
+Adding a law to the registry is adding its module here and its name to ``SHIPPED``.
+``get_law`` also takes a ``Law`` value or ``path/to/file.py:NAME`` (a law in the user's own
+file).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-import pkgutil
 
-from scalinglaw_jax.law import Law, LawError, load_law_file
+from scalinglaw_jax.core.law import Law, LawError, load_law_file
+
+SHIPPED = ("chinchilla", "data_constrained", "kaplan", "shared_exponent")
+"""The modules of this package that each define one shipped ``LAW``."""
 
 
 def _discover() -> dict[str, Law]:
     laws = {}
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
-        law = importlib.import_module(f"{__name__}.{info.name}").LAW
+    for module in SHIPPED:
+        law = importlib.import_module(f"{__name__}.{module}").LAW
         laws[law.name] = law
     return laws
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax.data import DataError, Runs, load_runs
+from scalinglaw_jax.core.data import DataError, Runs, load_runs
 
 DATA_DIR_ENV = "SCALINGLAW_DATA_DIR"
 CACHE_NAME = "scalinglaw_jax"
@@ -173,7 +173,7 @@ def load_runs_skipping_bad_rows(source, *, columns=None, **load_options) -> Runs
     words ``load_runs`` would have used), and row numbers still refer to the user's table, so no
     row is lost silently.
     """
-    from scalinglaw_jax import data
+    from scalinglaw_jax.core import data
 
     table, name = data._read_table(source)
     table = table.set_axis([str(c) for c in table.columns], axis=1)

@@ -5,8 +5,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.law import Law
-from scalinglaw_jax.laws import KAPLAN
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.laws.closed_forms import KAPLAN
 
 
 def predict(p, x):

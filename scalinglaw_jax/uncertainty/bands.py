@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, NamedTuple
 import jax
 import numpy as np
 
-from scalinglaw_jax import intervals, resample
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.resample import failed_mask
+from scalinglaw_jax.core import intervals
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.uncertainty import resample
+from scalinglaw_jax.uncertainty.resample import failed_mask
 
 if TYPE_CHECKING:  # annotations only: numpyro and arviz load when a posterior is sampled
-    from scalinglaw_jax import bayes
-    from scalinglaw_jax.workflow import StudyFit
+    from scalinglaw_jax.evaluate.workflow import StudyFit
+    from scalinglaw_jax.uncertainty import bayes
 
 BAND_FLOPS = 10.0 ** (np.arange(170, 261) / 10.0)
 """FLOPs grid of every band: 1e17 to 1e26 in steps of 0.1 dex (1e24 is a grid point)."""

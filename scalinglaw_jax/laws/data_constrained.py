@@ -18,8 +18,8 @@ fresh data (U_D = D) is therefore Chinchilla's frontier.
 
 import jax.numpy as jnp
 
-from scalinglaw_jax.law import Law
-from scalinglaw_jax.lawbook.chinchilla import TERM_BOXES
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.laws.chinchilla import TERM_BOXES
 
 
 def predict(p, x):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalinglaw_jax.data import DataError, Runs
-from scalinglaw_jax.datasets import file_sha256
+from scalinglaw_jax.core.data import DataError, Runs
+from scalinglaw_jax.core.datasets import file_sha256
 
 SUMMARY_FILE = "summary.json"
 FIGURE_STEMS = ("params_vs_flops", "params_vs_tokens", "isoflop_profiles", "parametric_contours")

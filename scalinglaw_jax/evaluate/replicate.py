@@ -21,27 +21,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax import bayes, laws, plots, resample
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     fit_parametric,
-    huber,
     parametric_arrays,
 )
 from scalinglaw_jax.approaches.varpro import fit_varpro, varpro_sweep_plan
-from scalinglaw_jax.bands import posterior_band
-from scalinglaw_jax.data import Runs
-from scalinglaw_jax.datasets import load_dataset
-from scalinglaw_jax.intervals import percentile_interval
-from scalinglaw_jax.io import to_jsonable
-from scalinglaw_jax.lawbook import LAWS
-from scalinglaw_jax.workflow import banded_lines
+from scalinglaw_jax.core.data import Runs
+from scalinglaw_jax.core.datasets import load_dataset
+from scalinglaw_jax.core.frontier import huber
+from scalinglaw_jax.core.intervals import percentile_interval
+from scalinglaw_jax.core.io import to_jsonable
+from scalinglaw_jax.evaluate.workflow import banded_lines
+from scalinglaw_jax.figures import plots
+from scalinglaw_jax.laws import LAWS, closed_forms
+from scalinglaw_jax.uncertainty import bayes, resample
+from scalinglaw_jax.uncertainty.bands import posterior_band
 
 LEVEL = 0.95
-PAPER_THETA = dict(zip(("log_A", "log_B", "log_E", "alpha", "beta"), laws.PAPER_THETA, strict=True))
-_PAPER = laws.CHINCHILLA.to_params(np.asarray(laws.PAPER_THETA))
-_PAPER_FRONTIER = laws.CHINCHILLA.frontier(np.asarray(laws.PAPER_THETA))
+PAPER_THETA = dict(
+    zip(("log_A", "log_B", "log_E", "alpha", "beta"), closed_forms.PAPER_THETA, strict=True)
+)
+_PAPER = closed_forms.CHINCHILLA.to_params(np.asarray(closed_forms.PAPER_THETA))
+_PAPER_FRONTIER = closed_forms.CHINCHILLA.frontier(np.asarray(closed_forms.PAPER_THETA))
 
 # Published values per quantity: (source, value, interval or None). REFERENCE.md.
 PUBLISHED: dict[str, list[tuple[str, float, tuple | None]]] = {
@@ -197,8 +200,8 @@ def replicate_chinchilla(
     runs = load_dataset("chinchilla_epoch", data_dir)
     all_rows = load_dataset("chinchilla_epoch", data_dir, drop_highest_loss=0)
     key_boot, key_post2, key_post3 = jax.random.split(jax.random.key(seed), 3)
-    fit2 = fit_isoflop(runs, nominal=laws.CHINCHILLA_ISOFLOP_BUDGETS)
-    fit2_all = fit_isoflop(all_rows, nominal=laws.CHINCHILLA_ISOFLOP_BUDGETS)
+    fit2 = fit_isoflop(runs, nominal=closed_forms.CHINCHILLA_ISOFLOP_BUDGETS)
+    fit2_all = fit_isoflop(all_rows, nominal=closed_forms.CHINCHILLA_ISOFLOP_BUDGETS)
     fit3 = fit_parametric(runs, starts=starts)
     vp = fit_varpro(runs)
     params = fit3.params
@@ -248,7 +251,7 @@ def replicate_chinchilla(
             learning_rate=learning_rate,
         )
         post2 = bayes.sample_isoflop(
-            runs, key=key_post2, nominal=laws.CHINCHILLA_ISOFLOP_BUDGETS, settings=settings
+            runs, key=key_post2, nominal=closed_forms.CHINCHILLA_ISOFLOP_BUDGETS, settings=settings
         )
         for name in ("E", "A", "B", "alpha", "beta"):
             report.posterior[name] = post3.interval(name, LEVEL)

@@ -31,7 +31,7 @@ from scipy.stats import gmean
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.isoflop import assign_budgets
-from scalinglaw_jax.data import DataError, load_runs
+from scalinglaw_jax.core.data import DataError, load_runs
 
 ARCH_COLUMNS = ("d_model", "n_layers", "n_heads", "key_size", "vocab", "seq_len")
 """Architecture columns used by the Appendix-F formula (``ffw_size`` optional)."""

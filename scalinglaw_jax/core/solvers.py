@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.status import Status
 
 
 class SolverOptions(NamedTuple):

@@ -16,9 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from scalinglaw_jax import laws
-from scalinglaw_jax.lawbook import get_law
-from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
+from scalinglaw_jax.core import frontier
+from scalinglaw_jax.laws import closed_forms, get_law
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 
 DEFAULT_SIZES = tuple(float(n) for n in np.geomspace(7e7, 1.6e10, 12))
 """Twelve log-spaced model sizes spanning Chinchilla's ladder (70M to 16B parameters)."""
@@ -44,13 +44,13 @@ def _noisy(key, loss: np.ndarray, noise: float) -> np.ndarray:
     return loss * np.exp(noise * z)
 
 
-def _frontier(law: ChinchillaParams) -> laws.Frontier:
+def _frontier(law: ChinchillaParams) -> frontier.Frontier:
     return CHINCHILLA.frontier(CHINCHILLA.from_params(law))
 
 
 def simulate_isoflop(
     key,
-    budgets: Sequence[float] = laws.CHINCHILLA_ISOFLOP_BUDGETS,
+    budgets: Sequence[float] = closed_forms.CHINCHILLA_ISOFLOP_BUDGETS,
     *,
     law: ChinchillaParams = PAPER_PARAMS,
     points_per_budget: int = 9,

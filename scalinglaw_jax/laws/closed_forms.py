@@ -1,11 +1,8 @@
-"""Loss forms and frontier maths.
+"""Closed forms of the two reference laws and the paper's published numbers.
 
-A *loss form* maps an unconstrained parameter vector ``theta`` and (log N, log D) to a predicted
-log-loss. The Chinchilla form is ``log L = LSE(a - alpha log N, b - beta log D, e)``, i.e.
-``L = E + A / N**alpha + B / D**beta`` with ``A = exp(a)``, ``B = exp(b)``, ``E = exp(e)``.
-
-A *frontier* is the pair of power laws every approach ends in:
-``N_opt(C) = exp(log_g_n) * C**a`` and ``D_opt(C) = exp(log_g_d) * C**b``.
+The Chinchilla form is ``log L = LSE(a - alpha log N, b - beta log D, e)``, i.e.
+``L = E + A / N**alpha + B / D**beta`` with ``A = exp(a)``, ``B = exp(b)``, ``E = exp(e)``;
+Kaplan et al. (2020)'s frontier, the paper's IsoFLOP budgets and reference models sit beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +13,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+
+from scalinglaw_jax.core.frontier import Frontier, frontier_to_dict, huber
 
 PF_DAY_FLOPS = 8.64e19
 """FLOPs in one petaflop/s-day (Kaplan et al. 2020 express compute in PF-days)."""
@@ -33,27 +32,6 @@ class ChinchillaParams(NamedTuple):
     def as_dict(self) -> dict[str, float]:
         """The parameters as a plain ``{name: float}`` dict."""
         return {k: float(v) for k, v in self._asdict().items()}
-
-
-class Frontier(NamedTuple):
-    """Compute-optimal power laws ``N_opt = exp(log_g_n) C^a`` and ``D_opt = exp(log_g_d) C^b``."""
-
-    a: float
-    b: float
-    log_g_n: float
-    log_g_d: float
-
-    def n_opt(self, flops):
-        """Compute-optimal parameter count at FLOP budget(s) ``flops``."""
-        return jnp.exp(self.log_g_n + self.a * jnp.log(jnp.asarray(flops)))
-
-    def d_opt(self, flops):
-        """Compute-optimal token count at FLOP budget(s) ``flops``."""
-        return jnp.exp(self.log_g_d + self.b * jnp.log(jnp.asarray(flops)))
-
-    def flops_for_params(self, params):
-        """Invert ``N_opt``: the budget at which ``params`` parameters are compute-optimal."""
-        return jnp.exp((jnp.log(jnp.asarray(params)) - self.log_g_n) / self.a)
 
 
 # The paper's unrounded Approach-3 estimate (TeX source of Hoffmann et al. 2022).
@@ -122,12 +100,6 @@ class ChinchillaForm:
 CHINCHILLA = ChinchillaForm()
 
 
-def huber(residual, delta):
-    """Huber loss: quadratic within ``delta``, linear beyond (continuous first derivative)."""
-    abs_r = jnp.abs(residual)
-    return jnp.where(abs_r <= delta, 0.5 * residual**2, delta * (abs_r - 0.5 * delta))
-
-
 def chinchilla_huber_derivatives(theta, arrays, weights, delta, majorize=0.0):
     """Closed-form value, gradient and Hessian of the Chinchilla-form Huber objective.
 
@@ -184,11 +156,6 @@ def chinchilla_huber_derivatives(theta, arrays, weights, delta, majorize=0.0):
 PAPER_PARAMS = ChinchillaForm.to_params(np.asarray(PAPER_THETA))
 
 
-def log_coefficient_g(frontier: Frontier):
-    """``log G`` of the Chinchilla parametrisation ``N_opt = G (C/6)^a`` for any frontier."""
-    return frontier.log_g_n + frontier.a * math.log(6.0)
-
-
 # Kaplan et al. (2020): N_opt = 1.3e9 * C_pf^0.73, D_opt = 2e10 * C_pf^0.27, C in PF-days.
 KAPLAN_FRONTIER = Frontier(
     a=0.73,
@@ -196,6 +163,7 @@ KAPLAN_FRONTIER = Frontier(
     log_g_n=math.log(1.3e9) - 0.73 * math.log(PF_DAY_FLOPS),
     log_g_d=math.log(2e10) - 0.27 * math.log(PF_DAY_FLOPS),
 )
+
 
 PROJECTION_SIZES = (4e8, 1e9, 1e10, 6.7e10, 1.75e11, 2.8e11, 5.2e11, 1e12, 1e13)
 """Model sizes of the paper's Table 3 / Table A3 projections."""
@@ -210,30 +178,6 @@ def projection_table(
         flops = float(frontier.flops_for_params(n))
         rows.append({"params": float(n), "flops": flops, "tokens": float(frontier.d_opt(flops))})
     return rows
-
-
-def frontier_to_dict(frontier: Frontier) -> dict[str, float]:
-    """JSON-friendly view of a frontier, including ``G`` in the paper's parametrisation."""
-    return {
-        "a": float(frontier.a),
-        "b": float(frontier.b),
-        "G": float(np.exp(log_coefficient_g(frontier))),
-        "log_g_n": float(frontier.log_g_n),
-        "log_g_d": float(frontier.log_g_d),
-    }
-
-
-def frontier_summary(approach: int, frontier: Frontier) -> dict:
-    """The head every approach's ``to_dict`` shares: a, b, G, the frontier and Table 3."""
-    values = frontier_to_dict(frontier)
-    return {
-        "approach": approach,
-        "a": values["a"],
-        "b": values["b"],
-        "G": values["G"],
-        "frontier": values,
-        "projection": projection_table(frontier),
-    }
 
 
 CHINCHILLA_ISOFLOP_BUDGETS = (6e18, 1e19, 3e19, 6e19, 1e20, 3e20, 6e20, 1e21, 3e21)
@@ -307,20 +251,14 @@ class KaplanForm:
 KAPLAN = KaplanForm()
 
 
-def weighted_line(x, y, w, ok):
-    """Weighted least-squares line of ``y`` on ``x``: slope, intercept and weighted rms.
-
-    The power laws of Approaches 1 and 2 are such lines in log-log space (traceable).
-
-    Points of weight 0 contribute exactly nothing; where ``ok`` is False (or ``x`` does not
-    vary over the weighted points) all three are 0, finite placeholders for a status to flag.
-    """
-    total = jnp.maximum(jnp.sum(w), jnp.finfo(x.dtype).tiny)
-    x_bar = jnp.sum(w * x) / total
-    y_bar = jnp.sum(w * y) / total
-    sxx = jnp.sum(w * (x - x_bar) ** 2)
-    ok = ok & (sxx > 0)
-    slope = jnp.where(ok, jnp.sum(w * (x - x_bar) * (y - y_bar)) / jnp.where(ok, sxx, 1.0), 0.0)
-    intercept = jnp.where(ok, y_bar - slope * x_bar, 0.0)
-    rms = jnp.sqrt(jnp.sum(w * (y - intercept - slope * x) ** 2) / total)
-    return slope, intercept, jnp.where(ok, rms, 0.0)
+def frontier_summary(approach: int, frontier: Frontier) -> dict:
+    """The head every approach's ``to_dict`` shares: a, b, G, the frontier and Table 3."""
+    values = frontier_to_dict(frontier)
+    return {
+        "approach": approach,
+        "a": values["a"],
+        "b": values["b"],
+        "G": values["G"],
+        "frontier": values,
+        "projection": projection_table(frontier),
+    }

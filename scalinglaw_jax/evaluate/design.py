@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.approaches.isoflop import IsoflopResult, fit_isoflop_arrays, isoflop_arrays
-from scalinglaw_jax.data import Runs
-from scalinglaw_jax.laws import CHINCHILLA
-from scalinglaw_jax.simulate import chinchilla_loss
+from scalinglaw_jax.core.data import Runs
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA
+from scalinglaw_jax.laws.simulate import chinchilla_loss
 
 CENTRED_FRACTION = 0.25
 """|offset| (fraction of the half-range) up to which a vertex counts as centred."""

@@ -4,9 +4,9 @@ import math
 
 import jax.numpy as jnp
 
-from scalinglaw_jax.law import Law
-from scalinglaw_jax.laws import CHINCHILLA, chinchilla_huber_derivatives
-from scalinglaw_jax.solvers import chinchilla_grid
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.core.solvers import chinchilla_grid
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA, chinchilla_huber_derivatives
 
 
 def predict(p, x):

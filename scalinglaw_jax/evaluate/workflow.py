@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 import jax
 import pandas as pd
 
-from scalinglaw_jax import laws
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.data import DataError, Runs, load_runs
-from scalinglaw_jax.lawbook import DEFAULT_LAW
-from scalinglaw_jax.outputs import DEFAULT_FIGURE_FORMATS
-from scalinglaw_jax.simulate import simulate_chinchilla_study
-from scalinglaw_jax.solvers import DEFAULT_SCREENING, Screening
+from scalinglaw_jax.core.data import DataError, Runs, load_runs
+from scalinglaw_jax.core.frontier import frontier_to_dict
+from scalinglaw_jax.core.solvers import DEFAULT_SCREENING, Screening
+from scalinglaw_jax.laws import DEFAULT_LAW, closed_forms
+from scalinglaw_jax.laws.simulate import simulate_chinchilla_study
+from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS
 
 if TYPE_CHECKING:  # plots (matplotlib) is imported by the functions that draw
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
 
 @dataclass
@@ -36,7 +36,7 @@ class StudyFit:
 
     def frontier_lines(self, bands: dict | None = None) -> list[plots.FrontierLine]:
         """One line per fitted approach, with its band when ``bands`` (key -> ApproachBand,
-        see :mod:`scalinglaw_jax.bands`) holds a drawn one."""
+        see :mod:`scalinglaw_jax.uncertainty.bands`) holds a drawn one."""
         return banded_lines({key: r.frontier for key, r in self.results.items()}, bands)
 
     def comparison_table(self) -> str:
@@ -49,7 +49,7 @@ class StudyFit:
         entries = [
             (registry.get(k).name, r.frontier, published[k][0]) for k, r in self.results.items()
         ]
-        entries.append(("Kaplan et al. (2020)", laws.KAPLAN_FRONTIER, 0.73))
+        entries.append(("Kaplan et al. (2020)", closed_forms.KAPLAN_FRONTIER, 0.73))
         for name, frontier, paper_a in sorted(entries):
             n_opt = float(frontier.n_opt(1e24))
             tokens_70b = float(frontier.d_opt(frontier.flops_for_params(70e9)))
@@ -65,8 +65,8 @@ class StudyFit:
         """``approaches`` section of summary.json: one entry per fitted approach + Kaplan."""
         content = {key: result.to_dict() for key, result in sorted(self.results.items())}
         content["kaplan"] = {
-            **laws.frontier_to_dict(laws.KAPLAN_FRONTIER),
-            "projection": laws.projection_table(laws.KAPLAN_FRONTIER),
+            **frontier_to_dict(closed_forms.KAPLAN_FRONTIER),
+            "projection": closed_forms.projection_table(closed_forms.KAPLAN_FRONTIER),
             "source": "Kaplan et al. (2020): N_opt = 1.3e9 C^0.73, C in PF-days",
         }
         content["skipped"] = dict(self.skipped)
@@ -114,7 +114,7 @@ def fit_study(
 def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.FrontierLine]:
     """One line per approach key in its colour; ``bands`` maps keys to ``ApproachBand``s, and
     a drawn band goes on its line with its legend text."""
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
     bands = bands or {}
     lines = []
@@ -137,7 +137,7 @@ def write_frontier_figures(
     lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS
 ) -> list[Path]:
     """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``."""
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
     figure = plots.plot_params_vs_flops(lines, runs=runs)
     written = plots.save_figure(figure, out_dir, "params_vs_flops", formats)
@@ -154,7 +154,7 @@ def write_figures(
 ) -> list[Path]:
     """The paper's figures for whatever was fitted, in ``formats`` (default SVG only),
     with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
-    from scalinglaw_jax import plots
+    from scalinglaw_jax.figures import plots
 
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
@@ -186,6 +186,6 @@ def projection_frame(study: StudyFit) -> pd.DataFrame:
     """The paper's Table 3 for every fitted approach: FLOPs and tokens per model size."""
     rows = []
     for key, result in sorted(study.results.items()):
-        for entry in laws.projection_table(result.frontier):
+        for entry in closed_forms.projection_table(result.frontier):
             rows.append({"approach": key, **entry})
     return pd.DataFrame(rows)

@@ -40,11 +40,12 @@ from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
 from scalinglaw_jax.config import LIKELIHOODS
-from scalinglaw_jax.data import DataError, Runs, as_runs, check_weights
-from scalinglaw_jax.intervals import Band, band_from_draws, percentile_interval
-from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
-from scalinglaw_jax.laws import CHINCHILLA, Frontier, log_coefficient_g
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.data import DataError, Runs, as_runs, check_weights
+from scalinglaw_jax.core.frontier import Frontier, log_coefficient_g
+from scalinglaw_jax.core.intervals import Band, band_from_draws, percentile_interval
+from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import DEFAULT_LAW, LAWS, get_law
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA
 
 DEFAULT_HUBER_K = 0.5
 """Threshold of the Huber density on the standardised residual: near-Laplace tails, close to
@@ -1029,8 +1030,8 @@ def resampling_posterior_envelope(
     diagnostics and outputs apply. Draws whose envelope fit fails are dropped and reported in
     ``Diagnostics.reasons``. Raises ``DataError`` for another scheme.
     """
-    from scalinglaw_jax import resample
     from scalinglaw_jax.approaches.envelope import DEFAULT_N_GRID
+    from scalinglaw_jax.uncertainty import resample
 
     if scheme not in RESAMPLING_POSTERIORS:
         raise DataError(

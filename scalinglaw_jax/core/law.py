@@ -42,8 +42,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scalinglaw_jax.data import DataError
-from scalinglaw_jax.laws import Frontier, huber
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.core.frontier import Frontier, huber
 
 INPUT_COLUMNS = ("params", "tokens", "flops", "unique_tokens")
 """Canonical columns a law's ``predict`` may read from its row dict ``x``."""

@@ -26,20 +26,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from scalinglaw_jax import bayes, resample
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.parametric import fit_parametric
-from scalinglaw_jax.data import DataError, load_runs
-from scalinglaw_jax.intervals import covers
-from scalinglaw_jax.lawbook import DEFAULT_LAW, LAWS, get_law
-from scalinglaw_jax.laws import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
-from scalinglaw_jax.simulate import (
+from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.core.intervals import covers
+from scalinglaw_jax.laws import DEFAULT_LAW, LAWS, get_law
+from scalinglaw_jax.laws.closed_forms import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
+from scalinglaw_jax.laws.simulate import (
     DEFAULT_HORIZON_RATIOS,
     DEFAULT_SIZES,
     simulate_isoflop,
     simulate_law,
     simulate_training_curves,
 )
+from scalinglaw_jax.uncertainty import bayes, resample
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 CALIBRATION_NUTS = bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)

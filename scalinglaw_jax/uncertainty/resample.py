@@ -44,10 +44,10 @@ from jax.sharding import Mesh, PartitionSpec
 from scalinglaw_jax import __version__ as package_version
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, SweepPlan
-from scalinglaw_jax.compile_cache import mesh_identity, output_shapes, stored_program
-from scalinglaw_jax.data import DataError, Runs, as_runs
-from scalinglaw_jax.intervals import Band, band_from_draws, bca_interval, percentile_interval
-from scalinglaw_jax.status import Status
+from scalinglaw_jax.core.compile_cache import mesh_identity, output_shapes, stored_program
+from scalinglaw_jax.core.data import DataError, Runs, as_runs
+from scalinglaw_jax.core.intervals import Band, band_from_draws, bca_interval, percentile_interval
+from scalinglaw_jax.core.status import Status
 
 SCHEMES = ("nonparametric", "bayesian", "subsample", "block", *RESIDUAL_SCHEMES)
 SUBSAMPLE_FRACTION = 0.8

@@ -4,9 +4,9 @@ import math
 
 import jax.numpy as jnp
 
-from scalinglaw_jax.law import Law
-from scalinglaw_jax.lawbook.chinchilla import TERM_BOXES
-from scalinglaw_jax.laws import Frontier
+from scalinglaw_jax.core.frontier import Frontier
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.laws.chinchilla import TERM_BOXES
 
 
 def predict(p, x):

@@ -37,9 +37,10 @@ from matplotlib.ticker import (
     NullFormatter,
 )
 
-from scalinglaw_jax.intervals import BAND_KINDS, Band
-from scalinglaw_jax.lawbook import get_law
-from scalinglaw_jax.laws import KAPLAN_FRONTIER, REFERENCE_MODELS, Frontier
+from scalinglaw_jax.core.frontier import Frontier
+from scalinglaw_jax.core.intervals import BAND_KINDS, Band
+from scalinglaw_jax.laws import get_law
+from scalinglaw_jax.laws.closed_forms import KAPLAN_FRONTIER, REFERENCE_MODELS
 
 # Bootstrap bands are plain translucent fills; posterior bands are hatched and outlined so that
 # both kinds stay distinguishable when drawn over the same line.

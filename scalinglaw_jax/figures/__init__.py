@@ -1,0 +1,1 @@
+"""The paper's figures and the bands drawn on them. Figures read results; they never fit."""
