@@ -630,23 +630,6 @@ def _fit(runs: Runs, *, dtype=jnp.float64, **_) -> EnvelopeResult:
 
 
 BOOTSTRAP_DEFAULTS = MappingProxyType({})
-POSTERIOR_DEFAULTS = MappingProxyType({"scheme": "wild-gaussian"})
-"""Approach 1 has no likelihood; its posterior-side draws are a resampling posterior
-(``bayes.resampling_posterior_envelope``), by default Gaussian residual multipliers."""
-
-
-def _posterior(runs: Runs, *, key, settings, scheme=POSTERIOR_DEFAULTS["scheme"], n_grid=None, **_):
-    """``settings.chains x settings.draws`` resampling-posterior draws of ``scheme``."""
-    from scalinglaw_jax.uncertainty import bayes
-
-    return bayes.resampling_posterior_envelope(
-        runs,
-        scheme=scheme,
-        key=key,
-        chains=settings.chains,
-        draws=settings.draws,
-        n_grid=n_grid,
-    )
 
 
 SPEC = ApproachSpec(
@@ -670,8 +653,6 @@ SPEC = ApproachSpec(
     rows=all_rows,
     fit=_fit,
     plan=sweep_plan,
-    posterior=_posterior,
     figures=lambda result, runs: [],
     bootstrap_defaults=BOOTSTRAP_DEFAULTS,
-    posterior_defaults=POSTERIOR_DEFAULTS,
 )

@@ -693,15 +693,6 @@ def _figures(result: IsoflopResult, runs: Runs) -> list:
     return [("isoflop_profiles", figure)]
 
 
-def _posterior(runs: Runs, *, key, settings, nominal=None, **options):
-    """The joint NUTS model of parabolas and power law (``bayes.sample_isoflop``)."""
-    from scalinglaw_jax.uncertainty import bayes
-
-    return bayes.sample_isoflop(
-        runs, key=key, settings=settings, nominal=nominal, **bayes.likelihood_options(options)
-    )
-
-
 SPEC = ApproachSpec(
     key="2",
     name="Approach 2 (IsoFLOP)",
@@ -718,6 +709,5 @@ SPEC = ApproachSpec(
     rows=all_rows,
     fit=_fit,
     plan=sweep_plan,
-    posterior=_posterior,
     figures=_figures,
 )

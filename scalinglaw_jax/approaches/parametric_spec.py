@@ -48,9 +48,6 @@ from scalinglaw_jax.laws import DEFAULT_LAW, get_law, registered_name
 MODES = ("fast", "full")
 BOOTSTRAP_DEFAULTS = MappingProxyType({"mode": "fast", "k_starts": 8})
 """What ``sweep_plan`` does unless told otherwise (``scalinglaw bootstrap``'s defaults)."""
-POSTERIOR_DEFAULTS = MappingProxyType({"learning_rate": "sandwich"})
-"""What the posterior does unless told otherwise (``scalinglaw sample``'s default): the
-likelihood power calibrated to the sandwich covariance."""
 
 
 @cache
@@ -294,34 +291,6 @@ def _figures(result, runs: Runs) -> list:
     return [("parametric_contours", figure)]
 
 
-def _posterior(
-    runs: Runs,
-    *,
-    key,
-    settings,
-    init_starts=64,
-    e_below_min_loss: bool = False,
-    learning_rate=POSTERIOR_DEFAULTS["learning_rate"],
-    law=DEFAULT_LAW,
-    **options,
-):
-    """NUTS for ``law`` from a multi-start point fit (``init_starts`` starts, key
-    ``fold_in(key, 1)``)."""
-    from scalinglaw_jax.uncertainty import bayes
-
-    point = fit_parametric(runs, starts=init_starts, key=jax.random.fold_in(key, 1), law=law)
-    return bayes.sample_parametric(
-        runs,
-        law=law,
-        key=key,
-        settings=settings,
-        init_theta=point.theta,
-        e_below_min_loss=e_below_min_loss,
-        learning_rate=learning_rate,
-        **bayes.likelihood_options(options),
-    )
-
-
 SPEC = ApproachSpec(
     key="3",
     name="Approach 3 (parametric)",
@@ -342,8 +311,6 @@ SPEC = ApproachSpec(
     rows=final_losses,
     fit=_fit,
     plan=sweep_plan,
-    posterior=_posterior,
     figures=_figures,
     bootstrap_defaults=BOOTSTRAP_DEFAULTS,
-    posterior_defaults=POSTERIOR_DEFAULTS,
 )

@@ -65,13 +65,12 @@ class ApproachSpec:
     - ``rows(runs) -> (runs, note or None)``: the rows the approach fits;
     - ``fit(runs, **options)``: the full-data fit (raises ``DataError`` when impossible);
     - ``plan(runs, unit, *, dtype, point=None, **options) -> SweepPlan``;
-    - ``posterior(runs, *, key, settings, **options)``: a ``bayes.Posterior``;
     - ``figures(result, runs) -> [(name, Figure)]``: the approach's own figures.
 
-    ``bootstrap_defaults`` and ``posterior_defaults`` are the options ``plan`` and
-    ``posterior`` take when a user sets none: the one place ``scalinglaw bootstrap``,
-    ``scalinglaw sample`` and ``scalinglaw calibrate`` read them from, so that calibration
-    measures what users run.
+    ``bootstrap_defaults`` are the options ``plan`` takes when a user sets none: the one place
+    ``scalinglaw bootstrap`` and ``scalinglaw calibrate`` read them from, so that calibration
+    measures what users run. Posteriors are not here (approaches import no posterior):
+    ``uncertainty.posterior.POSTERIORS`` maps the same keys to them.
     """
 
     key: str
@@ -85,10 +84,8 @@ class ApproachSpec:
     rows: Callable
     fit: Callable
     plan: Callable
-    posterior: Callable
     figures: Callable
     bootstrap_defaults: Mapping = field(default_factory=dict)
-    posterior_defaults: Mapping = field(default_factory=dict)
 
 
 def all_rows(runs):

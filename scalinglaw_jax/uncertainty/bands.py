@@ -15,6 +15,7 @@ figure's band edges can be checked against the numbers.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 import jax
@@ -28,7 +29,7 @@ from scalinglaw_jax.uncertainty.resample import failed_mask
 
 if TYPE_CHECKING:  # annotations only: numpyro and arviz load when a posterior is sampled
     from scalinglaw_jax.evaluate.workflow import StudyFit
-    from scalinglaw_jax.uncertainty import bayes
+    from scalinglaw_jax.uncertainty.posterior import NutsSettings
 
 BAND_FLOPS = 10.0 ** (np.arange(170, 261) / 10.0)
 """FLOPs grid of every band: 1e17 to 1e26 in steps of 0.1 dex (1e24 is a grid point)."""
@@ -67,7 +68,7 @@ def bootstrap_band(result, flops=BAND_FLOPS) -> ApproachBand:
 
 
 def posterior_band(posterior, flops=BAND_FLOPS) -> ApproachBand:
-    """Credible band of a ``bayes.Posterior``; left out when its diagnostics failed."""
+    """Credible band of a ``posterior.Posterior``; left out when its diagnostics failed."""
     approach = str(posterior.approach)
     method = posterior.settings.get("method", "NUTS")
     n_draws = len(posterior.draws["a"])
@@ -139,21 +140,22 @@ def bootstrap_study(
 
 
 def posterior_study(
-    study: StudyFit, settings: bayes.NutsSettings, *, seed: int = 0, isoflop_nominal=None
+    study: StudyFit, settings: NutsSettings, *, seed: int = 0, isoflop_nominal=None
 ) -> tuple[dict, dict[str, ApproachBand]]:
-    """Posterior of every fitted approach of ``study`` by its record: NUTS for Approaches 2
-    and 3 (Approach 3 with the plain likelihood and the study's law), Approach 1's default
-    resampling posterior (Gaussian residual multipliers). Returns ``(posteriors, bands)``
-    keyed by approach."""
+    """Posterior of every fitted approach of ``study`` (``posterior.POSTERIORS``): NUTS for
+    Approaches 2 and 3 (Approach 3 with the plain likelihood and the study's law), Approach 1's
+    default resampling posterior (Gaussian residual multipliers). Returns ``(posteriors,
+    bands)`` keyed by approach."""
+    from scalinglaw_jax.uncertainty.posterior import POSTERIORS, PosteriorOptions
+
     key = jax.random.key(seed)
     posteriors = {}
     for name, fit in sorted(study.results.items()):
-        spec = registry.get(name)
-        runs, _ = spec.rows(study.tables[name])
-        options = {"nominal": isoflop_nominal, "learning_rate": 1.0}
+        runs, _ = registry.get(name).rows(study.tables[name])
+        options = PosteriorOptions(nominal=isoflop_nominal, learning_rate=1.0)
         if hasattr(fit, "law"):
-            options["law"] = fit.law
-        posteriors[name] = spec.posterior(
-            runs, key=jax.random.fold_in(key, int(name)), settings=settings, **options
+            options = replace(options, law=fit.law)
+        posteriors[name] = POSTERIORS[name](
+            runs, key=jax.random.fold_in(key, int(name)), settings=settings, options=options
         )
     return posteriors, {name: posterior_band(p) for name, p in posteriors.items()}
