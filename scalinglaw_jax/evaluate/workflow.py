@@ -15,10 +15,10 @@ import jax
 import pandas as pd
 
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.spec import DEFAULT_APPROACH_OPTIONS, ApproachOptions
 from scalinglaw_jax.core.data import DataError, Runs, load_runs
 from scalinglaw_jax.core.frontier import frontier_to_dict
-from scalinglaw_jax.core.solvers import DEFAULT_SCREENING, Screening
-from scalinglaw_jax.laws import DEFAULT_LAW, closed_forms
+from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.laws.simulate import simulate_chinchilla_study
 from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS
 
@@ -76,17 +76,13 @@ class StudyFit:
 def fit_study(
     tables: dict[str, Runs],
     approaches=registry.KEYS,
-    *,
-    isoflop_nominal=None,
-    parametric_starts="grid",
-    law=DEFAULT_LAW,
-    screening: Screening | None = DEFAULT_SCREENING,
+    options: ApproachOptions = DEFAULT_APPROACH_OPTIONS,
 ) -> StudyFit:
     """Fit each requested approach on its table; record a reason for each one skipped.
 
     ``tables`` maps approach keys to validated tables (the same table may serve several);
-    ``law`` is Approach 3's (a ``Law``, a registered name or ``FILE.py:NAME``), and
-    ``screening`` its multi-start screening (None: every start solved, ``--exhaustive``).
+    ``options`` are the approaches' settings (Approach 3's law and screening, Approach 2's
+    nominal budgets).
     """
     study = StudyFit(tables=dict(tables))
     for key in approaches:
@@ -99,13 +95,7 @@ def fit_study(
             runs, note = spec.rows(runs)
             if note:
                 print(note)
-            study.results[key] = spec.fit(
-                runs,
-                nominal=isoflop_nominal,
-                starts=parametric_starts,
-                law=law,
-                screening=screening,
-            )
+            study.results[key] = spec.fit(runs, options)
         except DataError as error:
             study.skipped[key] = str(error).splitlines()[0]
     return study
@@ -155,6 +145,7 @@ def write_figures(
     """The paper's figures for whatever was fitted, in ``formats`` (default SVG only),
     with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
     from scalinglaw_jax.figures import plots
+    from scalinglaw_jax.figures.study import approach_figures
 
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
@@ -162,7 +153,7 @@ def write_figures(
         study.frontier_lines(bands), out_dir, runs=dots, formats=formats
     )
     for key, result in sorted(study.results.items()):
-        for name, figure in registry.get(key).figures(result, study.tables[key]):
+        for name, figure in approach_figures(key, result, study.tables[key]):
             written += plots.save_figure(figure, out_dir, name, formats)
     return written
 
