@@ -761,7 +761,7 @@ def _label_budgets(ax: Axes, frontiers: Sequence[Frontier], budgets: np.ndarray,
     for c, x, y in zip(budgets, _d_opt(outer, budgets), _n_opt(outer, budgets), strict=True):
         text = _format_flops(c)
         anchor = ax.transData.transform((x, y))
-        size = (0.62 * 7 * len(text) * scale + 2, 7 * scale + 2)
+        size = (0.7 * 7 * len(text) * scale + 3, 1.25 * 7 * scale + 2)
         dx, dy = _free_place(ax, anchor, size, points, placed)
         placed.append((anchor[0] + dx, anchor[1] + dy, *size))
         far = math.hypot(dx, dy) > 16 * scale  # a label moved away keeps a leader to its marker
@@ -782,12 +782,12 @@ def _label_budgets(ax: Axes, frontiers: Sequence[Frontier], budgets: np.ndarray,
 
 _LABEL_OFFSETS = [
     (dx, dy)
-    for r in (1.0, 2.0, 3.2)
+    for r in (1.0, 2.0, 3.2, 4.5, 6.0, 8.0)
     for dx, dy in ((5, -12), (5, 3), (8, -5), (-1, 5), (-1, -14), (-9, 3), (-9, -12), (-11, -5))
     for dx, dy in [(dx * r, dy * r)]
 ]
 """Candidate offsets (points, of the label's nearest corner) around a budget marker: close
-first, then twice and three times as far."""
+first, then up to eight times as far."""
 
 
 def _free_place(ax: Axes, anchor, size, points, placed) -> tuple[float, float]:
