@@ -37,7 +37,13 @@ class StudyFit:
     def frontier_lines(self, bands: dict | None = None) -> list[plots.FrontierLine]:
         """One line per fitted approach, with its band when ``bands`` (key -> ApproachBand,
         see :mod:`scalinglaw_jax.uncertainty.bands`) holds a drawn one."""
-        return banded_lines({key: r.frontier for key, r in self.results.items()}, bands)
+        law_names = {
+            key: law.name
+            for key, result in self.results.items()
+            if (law := getattr(result, "law", None)) is not None and hasattr(law, "name")
+        }
+        frontiers = {key: r.frontier for key, r in self.results.items()}
+        return banded_lines(frontiers, bands, law_names=law_names)
 
     def comparison_table(self) -> str:
         """Exponents and projections side by side with the paper's Table 2 and Kaplan."""
@@ -101,9 +107,12 @@ def fit_study(
     return study
 
 
-def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.FrontierLine]:
+def banded_lines(
+    frontiers: dict, bands: dict | None = None, *, law_names: dict | None = None
+) -> list[plots.FrontierLine]:
     """One line per approach key in its colour; ``bands`` maps keys to ``ApproachBand``s, and
-    a drawn band goes on its line with its legend text."""
+    a drawn band goes on its line with its legend text; ``law_names`` (key -> name, Approach
+    3's law) names the law in the line's legend entry."""
     from scalinglaw_jax.figures import plots
 
     bands = bands or {}
@@ -118,6 +127,7 @@ def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.Front
                 bands=(entry.band,) if drawn else (),
                 color=registry.get(key).color,
                 band_labels=(entry.label,) if drawn else (),
+                law=(law_names or {}).get(key),
             )
         )
     return lines
@@ -126,13 +136,24 @@ def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.Front
 def write_frontier_figures(
     lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS
 ) -> list[Path]:
-    """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``."""
+    """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``; a figure
+    whose axes leave runs out says so (``plots.figure_notes``, printed)."""
     from scalinglaw_jax.figures import plots
 
-    figure = plots.plot_params_vs_flops(lines, runs=runs)
-    written = plots.save_figure(figure, out_dir, "params_vs_flops", formats)
-    figure = plots.plot_params_vs_tokens(lines, runs=runs)
-    return written + plots.save_figure(figure, out_dir, "params_vs_tokens", formats)
+    written = []
+    for stem, draw in (
+        ("params_vs_flops", plots.plot_params_vs_flops),
+        ("params_vs_tokens", plots.plot_params_vs_tokens),
+    ):
+        figure = draw(lines, runs=runs)
+        _print_notes(plots, figure, stem)
+        written += plots.save_figure(figure, out_dir, stem, formats)
+    return written
+
+
+def _print_notes(plots, figure, stem: str) -> None:
+    for note in plots.figure_notes(figure):
+        print(f"WARNING: {stem}: {note}")
 
 
 def write_figures(
@@ -154,6 +175,7 @@ def write_figures(
     )
     for key, result in sorted(study.results.items()):
         for name, figure in approach_figures(key, result, study.tables[key]):
+            _print_notes(plots, figure, name)
             written += plots.save_figure(figure, out_dir, name, formats)
     return written
 
