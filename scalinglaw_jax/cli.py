@@ -12,6 +12,7 @@ from pathlib import Path
 
 from scalinglaw_jax import cli_common
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.config import SEED, flag
 from scalinglaw_jax.config import nominal_budgets as check_nominal_budgets
 from scalinglaw_jax.core.compile_cache import (
@@ -131,13 +132,10 @@ def run_fit(args: argparse.Namespace) -> int:
         return cli_common.fail(str(error))
     out = cli_common.output_dir(args, config, "scalinglaw-out", runs)
     nominal = nominal_budgets(args.isoflop_nominal or config.get("isoflop", {}).get("nominal"))
-    study = fit_study(
-        tables_for(runs),
-        approaches,
-        isoflop_nominal=nominal,
-        law=law,
-        screening=None if args.exhaustive else DEFAULT_SCREENING,
+    options = ApproachOptions.from_keywords(
+        nominal=nominal, law=law, screening=None if args.exhaustive else DEFAULT_SCREENING
     )
+    study = fit_study(tables_for(runs), approaches, options)
     if not study.results:
         reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
         return cli_common.fail(f"no approach could be fitted: {reasons}")
@@ -172,7 +170,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     print(described)
     report = Report("scalinglaw demo", settings_of(args), described)
-    study = fit_study(tables, isoflop_nominal=None)
+    study = fit_study(tables)
     print_study(study, report)
     bands = study_bands(
         study,

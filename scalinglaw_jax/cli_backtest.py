@@ -15,7 +15,7 @@ from scalinglaw_jax.cli_common import (
 )
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate import backtest
-from scalinglaw_jax.laws import DEFAULT_LAW
+from scalinglaw_jax.laws.closed_forms import DEFAULT_LAW
 from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
 
 
@@ -65,7 +65,8 @@ def register(subparsers) -> None:
     comparer = subparsers.add_parser(
         "compare",
         help="one table over laws: objective, PSIS-LOO, backtest error and coverage, exponent a",
-        description="Writes summary.json (comparison) and backtest figures.",
+        description="Writes summary.json (comparison; each law's 'flags' say what failed), "
+        "backtest.svg (held-out runs per law, --figure-formats) and report.html.",
     )
     _split_arguments(comparer)
     comparer.add_argument("--chains", type=int, default=4, help="NUTS chains (PSIS-LOO)")
@@ -89,7 +90,7 @@ def _checked(args: argparse.Namespace) -> str | None:
 
 
 def _prepare(args: argparse.Namespace):
-    from scalinglaw_jax.laws import get_law
+    from scalinglaw_jax.laws.closed_forms import get_law
 
     problem = _checked(args)
     if problem:
@@ -175,6 +176,8 @@ def run_compare(args: argparse.Namespace) -> int:
     report.table("Laws compared", backtest.comparison_table(comparison))
     for name, entry in comparison["laws"].items():
         update_summary(out, "comparison", name, entry)
+        for flag in entry["flags"]:  # printed in the table above, in the same words
+            report.warn(f"{name}: {flag}", echo=False)
     update_summary(
         out,
         "comparison_meta",
@@ -184,6 +187,10 @@ def run_compare(args: argparse.Namespace) -> int:
             for key in ("ranking", "ranking_rule", "rankings_agree", "cutoff_flops")
         },
     )
-    report.write(out)
-    print(f"wrote {out / 'summary.json'} and {out / REPORT_FILE}")
+    from scalinglaw_jax.figures import plots
+
+    figure = plots.plot_backtest(list(comparison["backtests"].values()))
+    written = plots.save_figure(figure, out, "backtest", args.figure_formats)
+    report.write(out, written)
+    print(f"wrote {out / 'summary.json'}, {len(written)} figure files and {REPORT_FILE} in {out}")
     return 0

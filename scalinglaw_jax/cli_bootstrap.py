@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 nominal=nominal,
                 dtype=dtype,
                 law=law,
-                screening=None if args.exhaustive else BOOTSTRAP_SCREENING,
+                sweep_screening=None if args.exhaustive else BOOTSTRAP_SCREENING,
             )
         except DataError as error:
             # With --approach all, an approach the table or scheme does not support is skipped.

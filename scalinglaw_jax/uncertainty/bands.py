@@ -15,13 +15,14 @@ figure's band edges can be checked against the numbers.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import dataclasses
 from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
 
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.uncertainty import resample
@@ -122,11 +123,11 @@ def bootstrap_study(
     for key, fit in sorted(study.results.items()):
         spec = registry.get(key)
         runs, _ = spec.rows(study.tables[key])
-        options = {"k_starts": k_starts, "nominal": isoflop_nominal}
+        options = ApproachOptions.from_keywords(k_starts=k_starts, nominal=isoflop_nominal)
         if hasattr(fit, "law"):
-            options["law"] = fit.law
+            options = dataclasses.replace(options, law=fit.law)
         try:
-            problem = resample.prepare(runs, key, spec.default_scheme, point=fit, **options)
+            problem = resample.prepare(runs, spec, spec.default_scheme, point=fit, options=options)
         except DataError as error:
             note = f"no bootstrap band for Approach {key}: {str(error).splitlines()[0]}"
             bands[key] = ApproachBand(key, None, f"{spec.default_scheme} bootstrap band", note)
@@ -154,7 +155,7 @@ def posterior_study(
         runs, _ = registry.get(name).rows(study.tables[name])
         options = PosteriorOptions(nominal=isoflop_nominal, learning_rate=1.0)
         if hasattr(fit, "law"):
-            options = replace(options, law=fit.law)
+            options = dataclasses.replace(options, law=fit.law)
         posteriors[name] = POSTERIORS[name](
             runs, key=jax.random.fold_in(key, int(name)), settings=settings, options=options
         )
