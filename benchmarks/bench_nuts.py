@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 
 from scalinglaw_jax.core.data import load_runs
-from scalinglaw_jax.uncertainty import bayes
+from scalinglaw_jax.uncertainty.posterior import NutsSettings, sample_parametric
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "svg_extracted_data.csv"
@@ -26,7 +26,7 @@ OPTIMUM_THETA = (6.16924637, 7.67015673, 0.59730681, 0.3473105, 0.36717243)
 
 def _timed(runs, settings, seed, learning_rate):
     start = time.perf_counter()
-    post = bayes.sample_parametric(
+    post = sample_parametric(
         runs,
         init_theta=OPTIMUM_THETA,
         settings=settings,
@@ -39,7 +39,7 @@ def _timed(runs, settings, seed, learning_rate):
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA
     runs = load_runs(path, drop_highest_loss=5)
-    settings = bayes.NutsSettings(progress_bar=False)
+    settings = NutsSettings(progress_bar=False)
     _, cold = _timed(runs, settings, 0, 1.0)
     post, warm = _timed(runs, settings, 1, 1.0)
     sandwich, sandwich_s = _timed(runs, settings, 2, "sandwich")

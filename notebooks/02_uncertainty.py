@@ -30,7 +30,8 @@ import numpy as np
 import scalinglaw_jax as sl
 from scalinglaw_jax.core import datasets
 from scalinglaw_jax.figures import plots
-from scalinglaw_jax.uncertainty import bayes, calibrate, resample
+from scalinglaw_jax.uncertainty import calibrate, resample
+from scalinglaw_jax.uncertainty.posterior import NutsSettings, sample_parametric
 
 n_resamples = int(os.environ.get("SCALINGLAW_NB_RESAMPLES", "2000"))
 n_draws = int(os.environ.get("SCALINGLAW_NB_DRAWS", "1000"))
@@ -59,11 +60,11 @@ print("failed resamples:", boot.to_dict()["n_failed"])
 # ## Posterior
 # Huber-shaped likelihood with a free scale; `learning_rate="sandwich"` tempers it so that its
 # spread matches the sandwich covariance of the robust fit (the plain likelihood is too
-# confident on these quantised, structured residuals — see `bayes.sample_parametric`).
+# confident on these quantised, structured residuals — see `posterior.sample_parametric`).
 
 # %%
-settings = bayes.NutsSettings(chains=2, draws=n_draws, warmup=n_draws, progress_bar=False)
-posterior = bayes.sample_parametric(
+settings = NutsSettings(chains=2, draws=n_draws, warmup=n_draws, progress_bar=False)
+posterior = sample_parametric(
     runs,
     key=jax.random.key(1),
     init_theta=point.theta,
@@ -97,7 +98,7 @@ study = calibrate.run_calibration(
     approaches=("2",),
     n_studies=n_studies,
     n_resamples=max(2, n_resamples // 10),
-    settings=bayes.NutsSettings(
+    settings=NutsSettings(
         chains=2, draws=max(20, n_draws // 4), warmup=max(20, n_draws // 5), progress_bar=False
     ),
 )

@@ -96,9 +96,9 @@ def study_bands(
     """Bootstrap (or sample) every fitted approach; record results and bands in summary.json
     (``bootstrap`` / ``posterior`` sections, each entry with its ``band``); return the bands."""
     if posterior:
-        from scalinglaw_jax import bayes  # numpyro and arviz: only for posteriors
+        from scalinglaw_jax.uncertainty.posterior import NutsSettings  # numpyro: posteriors only
 
-        settings = bayes.NutsSettings(**DEMO_NUTS, progress_bar=False)
+        settings = NutsSettings(**DEMO_NUTS, progress_bar=False)
         results, bands = posterior_study(study, settings, seed=seed, isoflop_nominal=nominal)
         section = "posterior"
     else:

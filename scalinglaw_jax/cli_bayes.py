@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import jax
 
 from scalinglaw_jax import cli_common
-from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.config import LIKELIHOODS, SEED, flag, integer, learning_rate_flag, number
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.config import SEED, flag, integer, learning_rate_flag, number
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate.workflow import banded_lines, write_frontier_figures
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA_ISOFLOP_BUDGETS
@@ -18,9 +18,14 @@ from scalinglaw_jax.report.outputs import check_out_path
 from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.uncertainty import resample
 from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
+from scalinglaw_jax.uncertainty.posterior.options import (
+    LIKELIHOODS,
+    POSTERIOR_DEFAULTS,
+    PosteriorOptions,
+)
 
 if TYPE_CHECKING:
-    from scalinglaw_jax.uncertainty import bayes
+    from scalinglaw_jax.uncertainty.posterior import NutsSettings
 
 POSITIVE = flag(integer(1), int)
 
@@ -127,7 +132,7 @@ def register(subparsers) -> None:
         default=None,
         help="also measure Approach 3's posterior with this likelihood power eta (a number, "
         "e.g. 1 for the plain likelihood) beside the default, "
-        f"{parametric_spec.POSTERIOR_DEFAULTS['learning_rate']!r} (repeatable)",
+        f"{POSTERIOR_DEFAULTS['3']['learning_rate']!r} (repeatable)",
     )
     calibrate.add_argument("--out", type=Path, default=Path("calibration"), help="output folder")
     calibrate.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -143,11 +148,11 @@ def _pick(cli_value, config: dict, name: str, default):
     return cli_value if cli_value is not None else config.get(name, default)
 
 
-def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
-    from scalinglaw_jax.uncertainty import bayes
+def _settings(args, config: dict, progress: bool) -> NutsSettings:
+    from scalinglaw_jax.uncertainty.posterior import NutsSettings
 
-    defaults = bayes.NutsSettings()
-    return bayes.NutsSettings(
+    defaults = NutsSettings()
+    return NutsSettings(
         chains=int(_pick(args.chains, config, "chains", defaults.chains)),
         draws=int(_pick(args.draws, config, "draws", defaults.draws)),
         warmup=int(_pick(args.warmup, config, "warmup", defaults.warmup)),
@@ -158,7 +163,7 @@ def _settings(args, config: dict, progress: bool) -> bayes.NutsSettings:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Sample one approach's posterior, print diagnostics and ``az.summary``, write outputs."""
-    from scalinglaw_jax import bayes  # numpyro and arviz: imported by the commands that sample
+    from scalinglaw_jax.uncertainty.posterior import POSTERIORS  # numpyro, arviz: on sampling
 
     config = cli_common.read_config(args.config)
     post_config = dict(config.get("posterior", {}))
@@ -170,29 +175,22 @@ def run_sample(args: argparse.Namespace) -> int:
     settings = _settings(args, post_config, progress=not args.no_progress)
     kind = _pick(args.likelihood, post_config, "likelihood", "huber")
     nominal = _pick(args.nominal_budgets, post_config, "nominal_budgets", "none")
-    common = dict(
-        key=key,
-        settings=settings,
-        likelihood_kind=kind,
-        huber_k=float(post_config.get("huber_k", bayes.DEFAULT_HUBER_K)),
-        student_df=float(post_config.get("student_df", bayes.DEFAULT_STUDENT_DF)),
+    defaults = PosteriorOptions()
+    options = PosteriorOptions(
+        likelihood=kind,
+        huber_k=float(post_config.get("huber_k", defaults.huber_k)),
+        student_df=float(post_config.get("student_df", defaults.student_df)),
         priors=post_config.get("priors"),
-    )
-    posterior = registry.get(args.approach).posterior(
-        runs,
         law=law,
-        init_starts=post_config.get("init_starts", 64),
+        init_starts=post_config.get("init_starts", defaults.init_starts),
         e_below_min_loss=bool(_pick(args.e_below_min_loss, post_config, "e_below_min_loss", False)),
         learning_rate=_learning_rate(
-            _pick(
-                args.learning_rate,
-                post_config,
-                "learning_rate",
-                parametric_spec.POSTERIOR_DEFAULTS["learning_rate"],
-            )
+            _pick(args.learning_rate, post_config, "learning_rate", defaults.learning_rate)
         ),
         nominal=CHINCHILLA_ISOFLOP_BUDGETS if nominal == "chinchilla" else None,
-        **common,
+    )
+    posterior = POSTERIORS[registry.get(args.approach).key](
+        runs, key=key, settings=settings, options=options
     )
     approach = str(args.approach)
     netcdf = out / f"posterior_approach{approach}.nc"
@@ -221,7 +219,8 @@ def run_sample(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace) -> int:
     """Run the coverage study and write ``DIR/calibration.json`` and a printed table."""
-    from scalinglaw_jax.uncertainty import bayes, calibrate
+    from scalinglaw_jax.uncertainty import calibrate
+    from scalinglaw_jax.uncertainty.posterior import NutsSettings
 
     try:
         law = cli_common.law_from_args(args, {})
@@ -247,7 +246,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         points_per_budget=args.points_per_budget,
         span_dex=args.span_dex,
         n_resamples=args.resamples,
-        settings=bayes.NutsSettings(
+        settings=NutsSettings(
             chains=args.chains, draws=args.draws, warmup=args.warmup, progress_bar=False
         ),
         schemes=tuple(args.scheme or ()),

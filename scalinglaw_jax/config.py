@@ -133,19 +133,19 @@ def columns_table(value):
 
 
 def priors_table(value):
-    """Per-parameter prior overrides, each one buildable by ``bayes.make_prior``."""
-    from scalinglaw_jax.uncertainty import bayes
+    """Per-parameter prior overrides, each one buildable by ``posterior.make_prior``."""
+    from scalinglaw_jax.uncertainty import posterior
 
     if not isinstance(value, Mapping):
         raise ValueError(f"must be a table of parameter = {{dist = ...}}, got {value!r}")
-    known = sorted(set(bayes.PARAMETRIC_PRIORS) | set(bayes.ISOFLOP_PRIORS))
+    known = sorted(set(posterior.PARAMETRIC_PRIORS) | set(posterior.ISOFLOP_PRIORS))
     for name, spec in value.items():
         if name not in known:
             raise ValueError(f"unknown prior {name!r}{_nearest(name, known)}; known: {known}")
         if not isinstance(spec, Mapping):
             raise ValueError(f'prior {name!r} must be a table like {{dist = "normal", ...}}')
         try:
-            bayes.make_prior(spec)
+            posterior.make_prior(spec)
         except KeyError as error:
             raise ValueError(f"prior {name!r} lacks the number {error}") from None
         except (TypeError, ValueError) as error:
@@ -160,9 +160,6 @@ def _positive_float(value):
 learning_rate = either(choice("sandwich"), _positive_float, wanted="'sandwich' or a number > 0")
 init_starts = either(integer(1), choice("chinchilla"), wanted="an integer >= 1 or 'chinchilla'")
 SEED = integer(0, 2**32 - 1)
-LIKELIHOODS = ("huber", "student")
-"""Posterior likelihoods on residuals (``bayes.likelihood``); here so that the command line
-can offer them without importing numpyro."""
 APPROACHES = ("1", "2", "3", "all")
 
 
@@ -170,6 +167,7 @@ APPROACHES = ("1", "2", "3", "all")
 def schema() -> dict:
     """Every key a config may hold: a check per key, a dict per table."""
     from scalinglaw_jax.approaches.parametric_spec import MODES
+    from scalinglaw_jax.uncertainty.posterior.options import LIKELIHOODS
     from scalinglaw_jax.uncertainty.resample import SCHEMES
 
     return {

@@ -13,7 +13,7 @@ from scalinglaw_jax.cli import main
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate import backtest
 from scalinglaw_jax.laws.simulate import repeated_epoch_design, simulate_law
-from scalinglaw_jax.uncertainty import bayes
+from scalinglaw_jax.uncertainty.posterior import NutsSettings
 from tests.test_report import assert_self_contained
 
 CHINCHILLA_TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
@@ -96,7 +96,7 @@ def test_backtest_of_the_true_law(study):
 
 def test_repeated_epochs_rank_the_true_law_first(repeated_epochs):
     split = backtest.split_by_flops(repeated_epochs)
-    settings = bayes.NutsSettings(chains=1, draws=120, warmup=120, progress_bar=False)
+    settings = NutsSettings(chains=1, draws=120, warmup=120, progress_bar=False)
     # 64 random starts, no more than a screening's candidates: every start is solved (no
     # screening stage to compile), and on this table they find the optimum of 128 screened
     # starts (objective within 1e-15) for either law.

@@ -19,7 +19,7 @@ from scalinglaw_jax.figures import plots
 from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.laws.simulate import simulate_final_losses
 from scalinglaw_jax.uncertainty import bands, resample
-from scalinglaw_jax.uncertainty.bayes import Diagnostics, Posterior
+from scalinglaw_jax.uncertainty.posterior import Diagnostics, Posterior
 from tests.test_report import assert_self_contained
 
 # --- which draws a band uses ----------------------------------------------------------------

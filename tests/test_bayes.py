@@ -1,4 +1,5 @@
-"""Posteriors: Huber density, Approach-3 and Approach-2 NUTS on Epoch's data, CLI outputs."""
+"""Posteriors (``uncertainty.posterior``): Huber density, Approach-3 and Approach-2 NUTS on
+Epoch's data, CLI outputs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from scipy import integrate
 
 from scalinglaw_jax.core.data import load_runs
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA, CHINCHILLA_ISOFLOP_BUDGETS, PAPER_PARAMS
-from scalinglaw_jax.uncertainty import bayes
+from scalinglaw_jax.uncertainty import posterior
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
@@ -21,7 +22,7 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 OPTIMUM = {"A": 477.8, "B": 2143.4, "E": 1.8172, "alpha": 0.3473, "beta": 0.3672}
 OPTIMUM_THETA = (6.16924637, 7.67015673, 0.59730681, 0.3473105, 0.36717243)
 EPOCH_SE = {"alpha": 0.015, "beta": 0.021}
-SMALL = bayes.NutsSettings(chains=2, draws=250, warmup=250, progress_bar=False)
+SMALL = posterior.NutsSettings(chains=2, draws=250, warmup=250, progress_bar=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ TRUE_THETA = tuple(float(v) for v in CHINCHILLA.from_params(PAPER_PARAMS))
 @pytest.fixture(scope="module")
 def epoch_posterior(epoch_runs):
     """The sandwich-calibrated generalised posterior (the CLI default for real data)."""
-    return bayes.sample_parametric(
+    return posterior.sample_parametric(
         epoch_runs,
         init_theta=OPTIMUM_THETA,
         settings=SMALL,
@@ -61,20 +62,20 @@ def _integral(f, k):
 
 @pytest.mark.parametrize("k", [0.2, 0.5, 1.345, 3.0])
 def test_huber_density_normalised(k):
-    z = math.exp(bayes.huber_log_normaliser(k))
-    assert z == pytest.approx(_integral(lambda x: math.exp(-float(bayes.huber_rho(x, k))), k))
-    density = bayes.HuberDensity(0.3, 2.0, k)
+    z = math.exp(posterior.huber_log_normaliser(k))
+    assert z == pytest.approx(_integral(lambda x: math.exp(-float(posterior.huber_rho(x, k))), k))
+    density = posterior.HuberDensity(0.3, 2.0, k)
     mass = _integral(lambda x: math.exp(float(density.log_prob(0.3 + 2.0 * x))) * 2.0, k)
     assert mass == pytest.approx(1.0, rel=1e-8)
 
 
 def test_huber_sampler_matches_density():
     k, n = 0.5, 200_000
-    x = np.asarray(bayes.HuberDensity(0.0, 1.0, k).sample(jax.random.key(0), (n,)))
+    x = np.asarray(posterior.HuberDensity(0.0, 1.0, k).sample(jax.random.key(0), (n,)))
     core = (
         math.sqrt(2 * math.pi)
         * math.erf(k / math.sqrt(2))
-        / math.exp(bayes.huber_log_normaliser(k))
+        / math.exp(posterior.huber_log_normaliser(k))
     )
     share = np.mean(np.abs(x) <= k)
     assert abs(share - core) < 4 * math.sqrt(core * (1 - core) / n)
@@ -83,15 +84,15 @@ def test_huber_sampler_matches_density():
 
 
 def test_priors_override_and_errors():
-    priors = bayes.resolve_priors(
-        bayes.PARAMETRIC_PRIORS, {"alpha": {"dist": "halfnormal", "scale": 1}}
+    priors = posterior.resolve_priors(
+        posterior.PARAMETRIC_PRIORS, {"alpha": {"dist": "halfnormal", "scale": 1}}
     )
     assert priors["alpha"]["dist"] == "halfnormal"
     with pytest.raises(ValueError, match="unknown prior"):
-        bayes.resolve_priors(bayes.PARAMETRIC_PRIORS, {"gamma": {"dist": "normal"}})
+        posterior.resolve_priors(posterior.PARAMETRIC_PRIORS, {"gamma": {"dist": "normal"}})
     with pytest.raises(ValueError, match="unknown prior"):
-        bayes.make_prior({"dist": "cauchy"})
-    bounded = bayes.make_prior({"dist": "normal", "loc": 0.5, "scale": 1.0}, high=0.7)
+        posterior.make_prior({"dist": "cauchy"})
+    bounded = posterior.make_prior({"dist": "normal", "loc": 0.5, "scale": 1.0}, high=0.7)
     assert float(bounded.support.upper_bound) == pytest.approx(0.7)
 
 
@@ -122,8 +123,8 @@ def test_epoch_posterior_sd_within_30pct_of_bootstrap(epoch_posterior):
 def test_zero_weight_rows_are_masked(simulated_runs):
     weights = np.ones(len(simulated_runs))
     weights[:10] = 0.0
-    tiny = bayes.NutsSettings(chains=1, draws=20, warmup=20, progress_bar=False)
-    post = bayes.sample_parametric(
+    tiny = posterior.NutsSettings(chains=1, draws=20, warmup=20, progress_bar=False)
+    post = posterior.sample_parametric(
         simulated_runs, weights, init_theta=TRUE_THETA, settings=tiny, likelihood_kind="student"
     )
     log_lik = post.idata.log_likelihood["log_loss"].values
@@ -132,7 +133,7 @@ def test_zero_weight_rows_are_masked(simulated_runs):
 
 
 def test_epoch_isoflop_posterior_contains_049(epoch_runs):
-    post = bayes.sample_isoflop(
+    post = posterior.sample_isoflop(
         epoch_runs, nominal=CHINCHILLA_ISOFLOP_BUDGETS, settings=SMALL, key=jax.random.key(2)
     )
     low, high = post.interval("a")
@@ -187,12 +188,12 @@ def test_cli_sample_writes_summary(simulated_csv, tmp_path):
 DEVICES_SCRIPT = """
 import sys
 import jax, numpy as np
-from scalinglaw_jax.uncertainty import bayes
+from scalinglaw_jax.uncertainty import posterior
 from scalinglaw_jax.core.data import load_runs
 
 assert jax.local_device_count() == int(sys.argv[3])
-settings = bayes.NutsSettings(chains=2, draws=15, warmup=15, progress_bar=False)
-post = bayes.sample_parametric(
+settings = posterior.NutsSettings(chains=2, draws=15, warmup=15, progress_bar=False)
+post = posterior.sample_parametric(
     load_runs(sys.argv[1]), init_theta=tuple(map(float, sys.argv[4:])), settings=settings,
     key=jax.random.key(7),
 )

@@ -13,12 +13,15 @@ import pytest
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.laws import LAWS
 from scalinglaw_jax.laws.simulate import simulate_training_curves
-from scalinglaw_jax.uncertainty import bayes, calibrate, resample
+from scalinglaw_jax.uncertainty import calibrate, resample
+from scalinglaw_jax.uncertainty import posterior as posteriors
+from scalinglaw_jax.uncertainty.posterior import chinchilla
 
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-TINY = bayes.NutsSettings(chains=1, draws=60, warmup=60, progress_bar=False)
+TINY = posteriors.NutsSettings(chains=1, draws=60, warmup=60, progress_bar=False)
 
 
 def _check_table(
@@ -69,14 +72,14 @@ def test_approach3_calibration_compiles_once(monkeypatch):
     design must not trace it again, nor trace the bootstrap sweep (``resample.run_sweep``)
     again."""
     traces = 0
-    model = bayes.parametric_model
+    model = chinchilla.parametric_model
 
     def counted_model(*args, **kwargs):
         nonlocal traces
         traces += 1
         return model(*args, **kwargs)
 
-    monkeypatch.setattr(bayes, "parametric_model", counted_model)
+    monkeypatch.setattr(chinchilla, "parametric_model", counted_model)
 
     def run(seed, n_studies):
         return calibrate.run_calibration(
@@ -122,8 +125,8 @@ def test_approach1_calibration_redraws_residuals():
     # Per study, both default kinds of draws spread (the curves carry 1% noise) alike.
     runs = load_runs(simulate_training_curves(jax.random.key(5), noise=0.01))
     wild, _, posterior = calibrate.methods("1", schemes=("block",))
-    point = calibrate._point_fit("1", runs, "chinchilla")
-    boot = calibrate._bootstrap_draws("1", runs, point, wild, 0, 30)
+    point = calibrate._point_fit("1", runs, LAWS["chinchilla"])
+    boot = calibrate._bootstrap_draws("1", runs, point, wild, 0, 30, LAWS["chinchilla"])
     post = calibrate._posterior_draws("1", runs, jax.random.key(1), TINY, posterior)
     for draws in (boot, post):
         assert np.mean(np.isfinite(draws)) > 0.9 and np.nanstd(draws) > 0
@@ -142,7 +145,7 @@ def test_default_methods_are_the_commands_defaults(approach):
         if name != "scheme" and name in cli_bootstrap.DEFAULTS:
             assert cli_bootstrap.DEFAULTS[name] == value
     assert cli_bootstrap.DEFAULTS["scheme"] is None  # None: each approach's default_scheme
-    assert dict(posterior.setting) == dict(spec.posterior_defaults)
+    assert dict(posterior.setting) == dict(posteriors.POSTERIOR_DEFAULTS[spec.key])
 
 
 def test_other_settings_are_labelled_and_refusals_raise():
@@ -193,26 +196,20 @@ def test_bootstrap_command_runs_calibrates_defaults(approach, monkeypatch, simul
 
 @pytest.mark.parametrize("approach", ["1", "3"])
 def test_sample_command_runs_calibrated_posterior(approach, monkeypatch, simulated_csv, tmp_path):
-    """What ``scalinglaw sample`` runs (the keywords it passes, else the posterior's own
-    defaults) is calibrate's default posterior."""
-    import dataclasses
-    import inspect
-
+    """What ``scalinglaw sample`` runs (the options it passes, defaults included) is
+    calibrate's default posterior."""
     from scalinglaw_jax.cli import main
 
     data = simulated_csv
     if approach == "1":
         data = tmp_path / "curves.csv"
         simulate_training_curves(jax.random.key(0), noise=0.01).to_csv(data, index=False)
-    original = registry.get(approach)
     record, calls = _recorder()
-    monkeypatch.setitem(
-        registry.APPROACHES, approach, dataclasses.replace(original, posterior=record)
-    )
+    monkeypatch.setattr(posteriors, "POSTERIORS", {**posteriors.POSTERIORS, approach: record})
     argv = ["sample", str(data), "--approach", approach, "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "out")]) == 2
     (call,) = calls
-    own = inspect.signature(original.posterior).parameters
-    ran = {name: call.get(name, own[name].default) for name in original.posterior_defaults}
+    options = call["options"]
+    ran = {name: getattr(options, name) for name in posteriors.POSTERIOR_DEFAULTS[approach]}
     default = next(m for m in calibrate.methods(approach) if m.kind == "posterior")
     assert default.default and ran == dict(default.setting)

@@ -34,7 +34,8 @@ from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.status import Status
 from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.laws.simulate import simulate_training_curves
-from scalinglaw_jax.uncertainty import bayes, resample
+from scalinglaw_jax.uncertainty import posterior as posteriors
+from scalinglaw_jax.uncertainty import resample
 
 KEY = jax.random.key(0)
 TRUE = closed_forms.CHINCHILLA.frontier(
@@ -231,7 +232,7 @@ def test_dirichlet_weights_give_spread():
     # The Approach-1 posterior is the sweep engine's Bayesian bootstrap: its draws are those of
     # run_sweep (the same compiled program: no new trace) and of a plain vmapped fit of the
     # same Dirichlet weights.
-    posterior = bayes.bayesian_bootstrap_envelope(runs, key=KEY, chains=2, draws=130)
+    posterior = posteriors.bayesian_bootstrap_envelope(runs, key=KEY, chains=2, draws=130)
     seed = resample.seed_from_key(KEY)
     traces = resample.TRACE_COUNTS["sweep"]
     problem = resample.prepare(runs, "1", "bayesian")
@@ -346,14 +347,15 @@ def test_residual_schemes_are_approach_1s_only(small_curves, tmp_path):
 
 
 def test_resampling_posterior_default_and_named_schemes(small_curves):
-    from scalinglaw_jax.approaches import registry
-
-    spec = registry.get("1")
-    settings = bayes.NutsSettings(chains=2, draws=20, progress_bar=False)
-    posterior = spec.posterior(small_curves, key=KEY, settings=settings, n_grid=300)
-    assert posterior.settings["scheme"] == spec.posterior_defaults["scheme"] == "wild-gaussian"
+    sample, options = posteriors.POSTERIORS["1"], posteriors.PosteriorOptions
+    settings = posteriors.NutsSettings(chains=2, draws=20, progress_bar=False)
+    posterior = sample(small_curves, key=KEY, settings=settings, options=options(n_grid=300))
+    default = posteriors.POSTERIOR_DEFAULTS["1"]["scheme"]
+    assert posterior.settings["scheme"] == default == "wild-gaussian"
     assert posterior.draws["a"].shape == (40,) and np.std(posterior.draws["a"]) > 0
-    old = spec.posterior(small_curves, key=KEY, settings=settings, scheme="bayesian")
+    old = sample(small_curves, key=KEY, settings=settings, options=options(scheme="bayesian"))
     assert old.settings["method"] == "bayesian bootstrap over curves"
     with pytest.raises(DataError, match="posterior scheme must be one of"):
-        bayes.resampling_posterior_envelope(small_curves, scheme="block")
+        posteriors.resampling_posterior_envelope(small_curves, scheme="block")
+    with pytest.raises(DataError, match="posterior scheme must be one of"):
+        options(scheme="block")

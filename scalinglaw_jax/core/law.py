@@ -27,7 +27,7 @@ box lies above 0, ``p`` itself otherwise. Everything else is derived and optiona
   of ``FRONTIER_FLOPS`` budgets and summarised by the power law through those optima
   (``numeric_frontier``); ``frontier(p) -> Frontier`` may give a closed form;
 - NUTS priors: normal in ``theta``, centred on the box with the box's width as scale
-  (``default_priors``); ``priors`` may give numpyro specs (``bayes.make_prior``) per parameter.
+  (``default_priors``); ``priors`` may give numpyro specs (``posterior.make_prior``) per parameter.
 """
 
 from __future__ import annotations

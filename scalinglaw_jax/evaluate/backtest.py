@@ -42,7 +42,7 @@ from scalinglaw_jax.approaches.parametric import (
 from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.core.intervals import percentile_interval, tail_percents
 from scalinglaw_jax.core.status import Status
-from scalinglaw_jax.laws.closed_forms import get_law
+from scalinglaw_jax.laws import get_law
 from scalinglaw_jax.uncertainty import resample
 
 INTERVAL_METHOD = "bootstrap+residuals"
@@ -434,9 +434,9 @@ def compare_laws(
     import arviz as az
     from tqdm.auto import tqdm
 
-    from scalinglaw_jax.uncertainty import bayes
+    from scalinglaw_jax.uncertainty.posterior import NutsSettings, sample_parametric
 
-    settings = nuts_settings or bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
+    settings = nuts_settings or NutsSettings(draws=500, warmup=500, progress_bar=False)
     laws = [get_law(spec) for spec in laws]
     entries, backtests = {}, {}
     if progress is None:
@@ -449,7 +449,7 @@ def compare_laws(
         point, boot = _law_bootstrap(runs, law, n_resamples, seed, starts)
         bar.update()
         bar.set_postfix_str(f"{law.name}: NUTS")
-        posterior = bayes.sample_parametric(
+        posterior = sample_parametric(
             runs,
             law=law,
             init_theta=point.theta,

@@ -4,7 +4,7 @@
 paper's nine budgets) and Approach 3 (the 4,500-start grid, checked against variable
 projection). Approach 1 cannot be fitted: the file holds final losses only, no training curves.
 Intervals come from a row bootstrap (multinomial weights, vmapped pure fits, as Epoch resample
-the 240 points) and from NUTS posteriors (``bayes``). The report sets each estimate and
+the 240 points) and from NUTS posteriors (``posterior``). The report sets each estimate and
 interval beside the paper's Table 2, its unrounded Approach-3 parameters and Epoch's refit, and
 says whether each published value lies inside our intervals.
 
@@ -36,8 +36,9 @@ from scalinglaw_jax.core.io import to_jsonable
 from scalinglaw_jax.evaluate.workflow import banded_lines
 from scalinglaw_jax.figures import plots
 from scalinglaw_jax.laws import LAWS, closed_forms
-from scalinglaw_jax.uncertainty import bayes, resample
+from scalinglaw_jax.uncertainty import resample
 from scalinglaw_jax.uncertainty.bands import posterior_band
+from scalinglaw_jax.uncertainty.posterior import NutsSettings, sample_isoflop, sample_parametric
 
 LEVEL = 0.95
 PAPER_THETA = dict(
@@ -242,15 +243,15 @@ def replicate_chinchilla(
             f"Approach 3 by variable projection per resample ({failed} not converged)."
         )
     if draws:
-        settings = bayes.NutsSettings(chains=chains, draws=draws, warmup=draws, progress_bar=False)
-        post3 = bayes.sample_parametric(
+        settings = NutsSettings(chains=chains, draws=draws, warmup=draws, progress_bar=False)
+        post3 = sample_parametric(
             runs,
             key=key_post3,
             init_theta=fit3.theta,
             settings=settings,
             learning_rate=learning_rate,
         )
-        post2 = bayes.sample_isoflop(
+        post2 = sample_isoflop(
             runs, key=key_post2, nominal=closed_forms.CHINCHILLA_ISOFLOP_BUDGETS, settings=settings
         )
         for name in ("E", "A", "B", "alpha", "beta"):

@@ -5,9 +5,9 @@
 (``simulate.simulate_training_curves``) for Approach 1 — fits each by the interval methods
 users get by default and counts how often the central 50/80/90/95% intervals of ``a`` and
 ``b`` contain the true exponents. The defaults are read from each approach's record
-(``default_scheme``, ``bootstrap_defaults``, ``posterior_defaults``), the same place
-``scalinglaw bootstrap`` and ``scalinglaw sample`` read them from, so the table measures what
-those commands run; other settings asked for (``schemes``, ``learning_rates``) are measured
+(``default_scheme``, ``bootstrap_defaults``) and ``posterior.POSTERIOR_DEFAULTS``, the
+places ``scalinglaw bootstrap`` and ``scalinglaw sample`` read them from, so the table measures
+what those commands run; other settings asked for (``schemes``, ``learning_rates``) are measured
 beside them and labelled as such. Each coverage carries its binomial Monte-Carlo standard
 error ``sqrt(p (1 - p) / K)``.
 """
@@ -32,7 +32,8 @@ from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.intervals import covers
 from scalinglaw_jax.core.law import Law
-from scalinglaw_jax.laws import DEFAULT_LAW, LAWS, get_law
+from scalinglaw_jax.laws import DEFAULT_LAW, get_law
+from scalinglaw_jax.laws.chinchilla import LAW as CHINCHILLA_LAW
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 from scalinglaw_jax.laws.simulate import (
     DEFAULT_HORIZON_RATIOS,
@@ -41,10 +42,20 @@ from scalinglaw_jax.laws.simulate import (
     simulate_law,
     simulate_training_curves,
 )
-from scalinglaw_jax.uncertainty import bayes, resample
+from scalinglaw_jax.uncertainty import resample
+from scalinglaw_jax.uncertainty.posterior import (
+    POSTERIOR_DEFAULTS,
+    POSTERIORS,
+    NutsSettings,
+    PosteriorOptions,
+)
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
-CALIBRATION_NUTS = bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
+CALIBRATION_NUTS = NutsSettings(draws=500, warmup=500, progress_bar=False)
+STUDY_LAW = CHINCHILLA_LAW
+"""The law the IsoFLOP studies are drawn from (``simulate_isoflop``, at ``law``). Approach 3
+fitting it shares Approach 2's studies and truth; fitting another law, its studies are drawn
+from that law at ``law_truth``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,7 +86,7 @@ def methods(approach, *, schemes=(), learning_rates=()) -> tuple[Method, ...]:
         resample.resampled_unit(spec, scheme)
         if scheme != spec.default_scheme:
             chosen.append(Method("bootstrap", {**bootstrap, "scheme": scheme}, False))
-    posterior = dict(spec.posterior_defaults)
+    posterior = dict(POSTERIOR_DEFAULTS[spec.key])
     chosen.append(Method("posterior", posterior, True))
     if "learning_rate" in posterior:
         for rate in dict.fromkeys(learning_rates):
@@ -86,7 +97,7 @@ def methods(approach, *, schemes=(), learning_rates=()) -> tuple[Method, ...]:
 
 def takes_learning_rate(approach) -> bool:
     """Whether the approach's posterior has a likelihood power to vary (Approach 3)."""
-    return "learning_rate" in registry.get(approach).posterior_defaults
+    return "learning_rate" in POSTERIOR_DEFAULTS[registry.get(approach).key]
 
 
 @dataclass(frozen=True)
@@ -180,12 +191,83 @@ def _bootstrap_draws(
     return resample.run_sweep(problem, n_resamples, seed=seed, progress=False).outputs["a"]
 
 
-def _posterior_draws(approach: str, runs, key, settings, method: Method, law=DEFAULT_LAW):
-    """Posterior draws of ``a`` for one study (the approach's ``posterior``)."""
-    posterior = registry.get(approach).posterior(
-        runs, key=key, settings=settings, law=law, **method.setting
-    )
+def _posterior_draws(approach: str, runs, key, settings, method: Method, law: Law = CHINCHILLA_LAW):
+    """Posterior draws of ``a`` for one study (``posterior.POSTERIORS[approach]``)."""
+    options = PosteriorOptions.from_keywords(law=law, **method.setting)
+    posterior = POSTERIORS[approach](runs, key=key, settings=settings, options=options)
     return posterior.draws["a"]
+
+
+def _law_truth(law: Law, law_truth, key, design_args) -> tuple[dict, dict]:
+    """``law``'s truth (default: its fit to the noise-free IsoFLOP study drawn with ``key``,
+    its closest member to the studies' own law) and the ``a, b`` of its frontier."""
+    if law_truth is None:
+        clean = load_runs(simulate_isoflop(key, **design_args))
+        law_truth = fit_parametric(clean, law=law).params
+    frontier = law.frontier_of(jnp.asarray(law.from_params(law_truth)))
+    return law_truth, {"a": float(frontier.a), "b": float(frontier.b)}
+
+
+def _fit_studies(approach, methods, studies, keys, settings, seed, n_resamples, law: Law):
+    """Per method: the draws of ``a`` of each study, and wall and CPU seconds over all."""
+    draws = {method: [] for method in methods}
+    wall = dict.fromkeys(methods, 0.0)
+    cpu = dict.fromkeys(methods, 0.0)
+    for i, runs in enumerate(studies):
+        point = None
+        posterior_key = jax.random.fold_in(keys[i], registry.KEYS.index(approach))
+        for method in methods:
+            started, started_cpu = time.perf_counter(), time.process_time()
+            if method.kind == "bootstrap":
+                if point is None:
+                    point = _point_fit(approach, runs, law)
+                values = _bootstrap_draws(approach, runs, point, method, seed, n_resamples, law)
+            else:
+                values = _posterior_draws(approach, runs, posterior_key, settings, method, law)
+            draws[method].append(values)
+            wall[method] += time.perf_counter() - started
+            cpu[method] += time.process_time() - started_cpu
+    return draws, wall, cpu
+
+
+def _hits(values, target: dict, levels) -> dict:
+    """Per (quantity, level): how many studies' intervals of ``a`` (and ``b = 1 - a``) cover
+    ``target``."""
+    return {
+        (quantity, level): sum(
+            covers(d if quantity == "a" else 1 - d, target[quantity], level) for d in values
+        )
+        for quantity in ("a", "b")
+        for level in levels
+    }
+
+
+def _design(chosen: dict, law, settings, parametric_law: Law, law_record, **numbers) -> dict:
+    """What ``CalibrationResult.design`` records: the studies' shape (``numbers``), NUTS
+    settings, the methods per approach, the laws (``law_record``: a law other than the
+    studies' own, at its truth), and the curves' design when drawn."""
+    design = {
+        **numbers,
+        "nuts": {"chains": settings.chains, "draws": settings.draws, "warmup": settings.warmup},
+        "methods": {
+            approach: [
+                {"method": m.kind, "setting": dict(m.setting), "default": m.default}
+                for m in methods
+            ]
+            for approach, methods in chosen.items()
+        },
+        "law": {k: float(v) for k, v in law._asdict().items()},
+        "approaches": list(chosen),
+        "parametric_law": parametric_law.name,
+    }
+    if law_record is not None:
+        design["parametric_law_truth"] = law_record
+    if any(registry.get(approach).study == "curves" for approach in chosen):
+        design["curves"] = {
+            "sizes": list(DEFAULT_SIZES),
+            "horizon_ratios": list(DEFAULT_HORIZON_RATIOS),
+        }
+    return design
 
 
 def run_calibration(
@@ -198,7 +280,7 @@ def run_calibration(
     points_per_budget: int = 9,
     span_dex: float = 1.2,
     n_resamples: int = 200,
-    settings: bayes.NutsSettings = CALIBRATION_NUTS,
+    settings: NutsSettings = CALIBRATION_NUTS,
     levels=LEVELS,
     schemes=(),
     learning_rates=(),
@@ -241,17 +323,12 @@ def run_calibration(
     keys = jax.random.split(key, n_studies + 1)
     seed = resample.seed_from_key(keys[-1])
     parametric_law = get_law(parametric_law)
-    own_law = parametric_law is not LAWS[DEFAULT_LAW]
+    own_law = parametric_law is not STUDY_LAW
     design_args = dict(law=law, points_per_budget=points_per_budget, span_dex=span_dex)
-    if own_law and law_truth is None:
-        clean = load_runs(simulate_isoflop(keys[-1], **design_args))
-        law_truth = fit_parametric(clean, law=parametric_law).params
-    law_frontier = (
-        parametric_law.frontier_of(jnp.asarray(parametric_law.from_params(law_truth)))
-        if own_law
-        else frontier
-    )
-    law_truth_ab = {"a": float(law_frontier.a), "b": float(law_frontier.b)}
+    if own_law:
+        law_truth, law_truth_ab = _law_truth(parametric_law, law_truth, keys[-1], design_args)
+    else:
+        law_truth_ab = truth
 
     def simulate(study_key, kind):
         if kind == "curves":
@@ -276,41 +353,16 @@ def run_calibration(
     for approach in approaches:
         kind = registry.get(approach).study
         if kind == "law" and not own_law:
-            kind = "isoflop"  # Chinchilla's law: the same studies as Approach 2
+            kind = "isoflop"  # the studies' own law (STUDY_LAW): Approach 2's studies
         if kind not in studies:
             studies[kind] = [load_runs(simulate(k, kind)) for k in keys[:-1]]
-        runs_list = studies[kind]
-        draws = {method: [] for method in chosen[approach]}
-        wall = dict.fromkeys(chosen[approach], 0.0)
-        cpu = dict.fromkeys(chosen[approach], 0.0)
-        bar = tqdm(runs_list, desc=f"Approach {approach}", unit="study", disable=not progress)
-        for i, runs in enumerate(bar):
-            point = None
-            posterior_key = jax.random.fold_in(keys[i], registry.KEYS.index(approach))
-            for method in chosen[approach]:
-                started, started_cpu = time.perf_counter(), time.process_time()
-                if method.kind == "bootstrap":
-                    if point is None:
-                        point = _point_fit(approach, runs, parametric_law)
-                    values = _bootstrap_draws(
-                        approach, runs, point, method, seed, n_resamples, parametric_law
-                    )
-                else:
-                    values = _posterior_draws(
-                        approach, runs, posterior_key, settings, method, parametric_law
-                    )
-                draws[method].append(values)
-                wall[method] += time.perf_counter() - started
-                cpu[method] += time.process_time() - started_cpu
+        bar = tqdm(studies[kind], desc=f"Approach {approach}", unit="study", disable=not progress)
+        draws, wall, cpu = _fit_studies(
+            approach, chosen[approach], bar, keys, settings, seed, n_resamples, parametric_law
+        )
         target = law_truth_ab if kind == "law" else truth
         for method, values in draws.items():
-            hits = {}
-            for quantity in ("a", "b"):
-                for level in levels:
-                    hits[quantity, level] = sum(
-                        covers(d if quantity == "a" else 1 - d, target[quantity], level)
-                        for d in values
-                    )
+            hits = _hits(values, target, levels)
             rows.extend(_coverage_rows(approach, method, hits, n_studies))
             timing.append(
                 {
@@ -321,29 +373,16 @@ def run_calibration(
                     "cpu_s": cpu[method],
                 }
             )
-    design = {
-        "n_studies": n_studies,
-        "noise": noise,
-        "points_per_budget": points_per_budget,
-        "span_dex": span_dex,
-        "n_resamples": n_resamples,
-        "nuts": {"chains": settings.chains, "draws": settings.draws, "warmup": settings.warmup},
-        "methods": {
-            approach: [
-                {"method": m.kind, "setting": dict(m.setting), "default": m.default}
-                for m in chosen[approach]
-            ]
-            for approach in approaches
-        },
-        "law": {k: float(v) for k, v in law._asdict().items()},
-        "approaches": list(approaches),
-        "parametric_law": parametric_law.name,
-    }
-    if own_law:
-        design["parametric_law_truth"] = {**law_truth, **law_truth_ab}
-    if any(registry.get(approach).study == "curves" for approach in approaches):
-        design["curves"] = {
-            "sizes": list(DEFAULT_SIZES),
-            "horizon_ratios": list(DEFAULT_HORIZON_RATIOS),
-        }
+    shape = dict(n_studies=n_studies, noise=noise, points_per_budget=points_per_budget)
+    law_record = {**law_truth, **law_truth_ab} if own_law else None
+    design = _design(
+        chosen,
+        law,
+        settings,
+        parametric_law,
+        law_record,
+        **shape,
+        span_dex=span_dex,
+        n_resamples=n_resamples,
+    )
     return CalibrationResult(rows=rows, truth=truth, design=design, timing=timing)

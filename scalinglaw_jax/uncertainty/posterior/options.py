@@ -6,6 +6,8 @@ without loading them.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -73,6 +75,19 @@ class PosteriorOptions:
     nominal: object = None
     scheme: str = "wild-gaussian"
     n_grid: int | None = None
+
+    @classmethod
+    def from_keywords(cls, **keywords) -> PosteriorOptions:
+        """The record of ``keywords``; ``DataError`` for an unknown name (nearest named)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for name in keywords:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise DataError(
+                    f"unknown posterior option {name!r}{hint}; options: {', '.join(names)}"
+                )
+        return cls(**keywords)
 
     def __post_init__(self):
         check_law(self.law)
