@@ -37,12 +37,7 @@ _PUBLIC = {
     "nuts": ("ESS_MIN", "RHAT_MAX", "Diagnostics", "NutsSettings", "diagnose"),
     "result": ("INTERVAL_LEVEL", "Posterior", "frontier_draws"),
     "law_model": ("LawProblem", "law_model"),
-    "chinchilla": (
-        "PARAMETRIC_PRIORS",
-        "parametric_model",
-        "reference_point",
-        "sandwich_learning_rate",
-    ),
+    "chinchilla": ("PARAMETRIC_PRIORS", "parametric_model", "reference_point"),
     "sandwich": ("PILOT_DRAWS", "sandwich_eta"),
     "parametric": ("FAST_PATHS", "sample_parametric"),
     "isoflop": ("ISOFLOP_PRIORS", "isoflop_model", "sample_isoflop"),

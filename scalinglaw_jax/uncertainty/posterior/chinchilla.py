@@ -29,7 +29,6 @@ from scalinglaw_jax.uncertainty.posterior.likelihoods import (
     resolve_priors,
 )
 from scalinglaw_jax.uncertainty.posterior.result import frontier_draws
-from scalinglaw_jax.uncertainty.posterior.sandwich import sandwich_eta
 
 PARAMETRIC_PRIORS: dict[str, dict] = {
     "log_A": {"dist": "normal", "loc": 6.0, "scale": 5.0},
@@ -123,16 +122,6 @@ def _row_scores(sigma, log_n, log_d, log_loss, density: Mapping):
     return lambda theta: jax.jacfwd(_row_log_density)(
         theta, sigma, log_n, log_d, log_loss, **density
     )
-
-
-def sandwich_learning_rate(theta_draws, sigma, args, weights, **density) -> float:
-    """Learning rate ``eta`` that matches the posterior's (alpha, beta) covariance to a sandwich.
-
-    ``theta_draws`` (draws x 5, ``log A, log B, log E, alpha, beta``) come from the plain
-    (``eta = 1``) posterior; ``args`` are ``(log N, log D, log L)``. ``eta = 2 / tr(S_ab^-1
-    V_ab)`` on the (alpha, beta) block (``sandwich.sandwich_eta``).
-    """
-    return sandwich_eta(theta_draws, _row_scores(sigma, *args, density), weights, ALPHA_BETA)
 
 
 def _frontier_and_params(samples) -> dict:

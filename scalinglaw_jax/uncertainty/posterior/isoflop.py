@@ -22,6 +22,7 @@ from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.core.data import Runs, as_runs, check_weights
 from scalinglaw_jax.core.frontier import Frontier
 from scalinglaw_jax.uncertainty.posterior.likelihoods import (
+    density_settings,
     likelihood,
     make_prior,
     observe,
@@ -170,9 +171,7 @@ def sample_isoflop(
         diagnostics=diagnose(idata, ("a", "intercept", "tau", "sigma", "vertex")),
         reported=("a", "b", "G", "tau", "sigma"),
         settings=settings.to_dict(
-            likelihood=likelihood_kind,
-            huber_k=huber_k,
-            student_df=student_df,
+            **density_settings(density),
             priors=priors,
             budgets=[float(c) for c in assignment.flops[keep]],
             excluded_budgets=[float(c) for c in assignment.flops[~valid]],

@@ -55,6 +55,11 @@ class LawProblem(NamedTuple):
     pilot_sd: tuple[str, ...] = ()
 
 
+ProblemBuilder = Callable[..., tuple[object, LawProblem]]
+"""``build(runs, weights, key, *, law, init_theta, priors, density, e_below_min_loss) -> (key,
+LawProblem)``: how a law's model is set up (``law_problem``, or a law's own fast path)."""
+
+
 def law_model(
     arrays,
     weights,

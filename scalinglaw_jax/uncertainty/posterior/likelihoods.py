@@ -100,6 +100,15 @@ def likelihood(kind: str, loc, scale, *, huber_k=DEFAULT_HUBER_K, student_df=DEF
     return dist.StudentT(student_df, loc, scale)
 
 
+def density_settings(density: Mapping) -> dict:
+    """How a posterior records its likelihood ``{kind, huber_k, student_df}``."""
+    return {
+        "likelihood": density["kind"],
+        "huber_k": density["huber_k"],
+        "student_df": density["student_df"],
+    }
+
+
 def observe(name, density, weights, obs):
     """Observe ``obs`` with each row's log-likelihood times its weight (weight 0: masked)."""
     present = weights > 0

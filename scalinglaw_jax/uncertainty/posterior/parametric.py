@@ -19,7 +19,8 @@ from scalinglaw_jax.core.data import Runs, as_runs, check_weights
 from scalinglaw_jax.core.law import Law
 from scalinglaw_jax.laws.chinchilla import LAW as CHINCHILLA_LAW
 from scalinglaw_jax.uncertainty.posterior.chinchilla import chinchilla_problem
-from scalinglaw_jax.uncertainty.posterior.law_model import LawProblem, law_problem
+from scalinglaw_jax.uncertainty.posterior.law_model import LawProblem, ProblemBuilder, law_problem
+from scalinglaw_jax.uncertainty.posterior.likelihoods import density_settings
 from scalinglaw_jax.uncertainty.posterior.nuts import DEFAULT_NUTS, NutsSettings, diagnose, run_nuts
 from scalinglaw_jax.uncertainty.posterior.options import (
     DEFAULT_HUBER_K,
@@ -32,7 +33,7 @@ from scalinglaw_jax.uncertainty.posterior.options import (
 from scalinglaw_jax.uncertainty.posterior.result import Posterior, add_to_posterior
 from scalinglaw_jax.uncertainty.posterior.sandwich import pilot_learning_rate
 
-FAST_PATHS: Mapping[Law, object] = MappingProxyType({CHINCHILLA_LAW: chinchilla_problem})
+FAST_PATHS: Mapping[Law, ProblemBuilder] = MappingProxyType({CHINCHILLA_LAW: chinchilla_problem})
 """Laws with a model of their own, each a ``law_problem``-like builder: Chinchilla's law moves
 on its loss terms at a reference point and uses its closed forms (``chinchilla``)."""
 
@@ -107,15 +108,6 @@ def sample_parametric(
     if problem.pilot_sd:
         recorded["pilot_plain_sd"] = plain_sd
     return _posterior(runs, law, problem, result, settings.to_dict(**recorded))
-
-
-def density_settings(density: Mapping) -> dict:
-    """The likelihood as a posterior records it."""
-    return {
-        "likelihood": density["kind"],
-        "huber_k": density["huber_k"],
-        "student_df": density["student_df"],
-    }
 
 
 def _posterior(runs, law: Law, problem: LawProblem, result, settings: dict) -> Posterior:
