@@ -25,15 +25,17 @@ from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.core.errors import run_command
 from scalinglaw_jax.core.solvers import DEFAULT_SCREENING, use_cpu_devices
 from scalinglaw_jax.evaluate.workflow import (
+    bootstrap_study,
     demo_tables,
     fit_study,
+    posterior_study,
     tables_for,
-    write_figures,
 )
+from scalinglaw_jax.figures import DEFAULT_FIGURE_FORMATS
 from scalinglaw_jax.laws import closed_forms
-from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS, remove_stale_figures
+from scalinglaw_jax.report.outputs import remove_stale_figures
 from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
-from scalinglaw_jax.uncertainty.bands import band_to_dict, bootstrap_study, posterior_study
+from scalinglaw_jax.uncertainty.bands import band_to_dict
 
 APPROACH_CHOICES = (*registry.KEYS, "all")
 DEMO_NUTS = {"chains": 2, "draws": 500, "warmup": 300}
@@ -71,6 +73,8 @@ def write_study(
     """Write summary.json, the figures in ``formats`` (``bands``: key -> ``ApproachBand`` on
     the frontier lines) and report.html."""
     # Figures first, summary last: a run that fails while drawing leaves no new summary.
+    from scalinglaw_jax.figures.study import write_figures  # matplotlib: when drawing
+
     written = write_figures(study, out, bands=bands, formats=formats)
     remove_stale_figures(out, written)
     for key, content in study.summary().items():

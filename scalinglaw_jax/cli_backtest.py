@@ -15,7 +15,7 @@ from scalinglaw_jax.cli_common import (
 )
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate import backtest
-from scalinglaw_jax.laws.closed_forms import DEFAULT_LAW
+from scalinglaw_jax.laws import DEFAULT_LAW
 from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
 
 
@@ -90,7 +90,7 @@ def _checked(args: argparse.Namespace) -> str | None:
 
 
 def _prepare(args: argparse.Namespace):
-    from scalinglaw_jax.laws.closed_forms import get_law
+    from scalinglaw_jax.laws import get_law
 
     problem = _checked(args)
     if problem:

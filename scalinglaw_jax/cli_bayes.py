@@ -12,7 +12,6 @@ from scalinglaw_jax import cli_common
 from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.config import LIKELIHOODS, SEED, flag, integer, learning_rate_flag, number
 from scalinglaw_jax.core.data import DataError
-from scalinglaw_jax.evaluate.workflow import banded_lines, write_frontier_figures
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA_ISOFLOP_BUDGETS
 from scalinglaw_jax.report.outputs import check_out_path
 from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
@@ -212,6 +211,8 @@ def run_sample(args: argparse.Namespace) -> int:
             + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors."
         )
         report.warn(band.note)
+    from scalinglaw_jax.figures.study import banded_lines, write_frontier_figures
+
     lines = banded_lines({approach: posterior.frontier()}, {approach: band})
     written = write_frontier_figures(lines, out, runs=runs, formats=args.figure_formats)
     report.write(out, written)

@@ -13,7 +13,6 @@ from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.config import SEED, flag, integer, number
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.core.solvers import BOOTSTRAP_SCREENING
-from scalinglaw_jax.evaluate.workflow import banded_lines, write_frontier_figures
 from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.report.page import REPORT_FILE, Report, settings_of
 from scalinglaw_jax.uncertainty import resample
@@ -219,6 +218,8 @@ def run(args: argparse.Namespace) -> int:
     if not frontiers:
         return cli_common.fail(f"no approach could be bootstrapped (skipped: {', '.join(skipped)})")
     if jax.process_index() == 0:
+        from scalinglaw_jax.figures.study import banded_lines, write_frontier_figures
+
         written = write_frontier_figures(
             banded_lines(frontiers, bands), out, runs=runs, formats=args.figure_formats
         )

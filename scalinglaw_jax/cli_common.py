@@ -16,14 +16,12 @@ from scalinglaw_jax.core.datasets import load_runs_skipping_bad_rows
 from scalinglaw_jax.core.errors import ConfigError, print_error
 from scalinglaw_jax.core.io import to_jsonable
 from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.figures import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS, figure_formats
 from scalinglaw_jax.laws import DEFAULT_LAW, get_law
 from scalinglaw_jax.report.outputs import (
-    DEFAULT_FIGURE_FORMATS,
-    FIGURE_FORMATS,
     check_out_path,
     claim_output_dir,
     data_identity,
-    figure_formats,
 )
 
 SUMMARY_FILE = "summary.json"

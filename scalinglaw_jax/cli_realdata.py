@@ -25,6 +25,7 @@ def run_datasets(args: argparse.Namespace) -> int:
 
 def run_replicate(args: argparse.Namespace) -> int:
     from scalinglaw_jax.evaluate.replicate import replicate_chinchilla, save_report
+    from scalinglaw_jax.figures.study import write_replication_figures
 
     try:
         report, fits = replicate_chinchilla(
@@ -38,7 +39,7 @@ def run_replicate(args: argparse.Namespace) -> int:
         return fail(str(error))
     page = Report("scalinglaw replicate chinchilla", settings_of(args), fits["runs"].summary())
     page.table("Replication of Hoffmann et al. (2022) on Epoch AI's data", report.report())
-    written = save_report(report, fits, args.out)
+    written = save_report(report, args.out) + write_replication_figures(fits, args.out)
     page.write(args.out, written)
     print(f"wrote {len(written)} files and {REPORT_FILE} in {args.out}")
     return 0

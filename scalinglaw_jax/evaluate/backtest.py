@@ -42,7 +42,7 @@ from scalinglaw_jax.approaches.parametric import (
 from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.core.intervals import percentile_interval, tail_percents
 from scalinglaw_jax.core.status import Status
-from scalinglaw_jax.laws.closed_forms import get_law
+from scalinglaw_jax.laws import get_law
 from scalinglaw_jax.uncertainty import resample
 
 INTERVAL_METHOD = "bootstrap+residuals"
