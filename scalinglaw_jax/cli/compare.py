@@ -1,0 +1,58 @@
+"""``scalinglaw compare``: one table over laws (objective, PSIS-LOO, backtest error and
+coverage, exponent a), ranked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalinglaw_jax.cli.heldout import HeldOut, check, split_of
+from scalinglaw_jax.cli.inputs import load_table, out_option
+from scalinglaw_jax.cli.options import integer, option, parse_int
+from scalinglaw_jax.cli.template import Command, Outcome
+
+META = ("ranking", "ranking_rule", "rankings_agree", "cutoff_flops")
+
+
+@dataclass(frozen=True)
+class Options(HeldOut):
+    out: object = out_option("scalinglaw-compare")
+    chains: int = option(4, "--chains", parse=parse_int, check=integer(1), help="NUTS chains")
+    draws: int = option(
+        500, "--draws", parse=parse_int, check=integer(1), help="NUTS draws per chain"
+    )
+    warmup: int = option(
+        500, "--warmup", parse=parse_int, check=integer(0), help="NUTS warmup steps"
+    )
+
+
+def run(inputs, report):
+    from scalinglaw_jax.evaluate import backtest
+    from scalinglaw_jax.uncertainty import bayes
+
+    options, runs = inputs.options, inputs.tables
+    settings = bayes.NutsSettings(
+        chains=options.chains, draws=options.draws, warmup=options.warmup, progress_bar=False
+    )
+    comparison = backtest.compare_laws(
+        runs,
+        list(options.law),
+        split_of(options, runs),
+        n_resamples=options.resamples,
+        nuts_settings=settings,
+        seed=options.seed,
+    )
+    report.table("Laws compared", backtest.comparison_table(comparison))
+    sections = [("comparison", name, entry) for name, entry in comparison["laws"].items()]
+    sections.append(("comparison_meta", "ranking", {key: comparison[key] for key in META}))
+    return Outcome(sections=tuple(sections))
+
+
+COMMAND = Command(
+    name="compare",
+    help="one table over laws: objective, PSIS-LOO, backtest error and coverage, exponent a",
+    description="Writes summary.json (comparison) and report.html.",
+    options=Options,
+    data=load_table,
+    check=check,
+    run=run,
+)

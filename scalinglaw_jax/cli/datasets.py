@@ -1,0 +1,29 @@
+"""``scalinglaw datasets list``: the registered public datasets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalinglaw_jax.cli.options import option
+from scalinglaw_jax.cli.template import Command
+
+
+@dataclass(frozen=True)
+class Options:
+    action: str = option(None, "action", choices=("list",), help="'list' shows every dataset")
+
+
+def run(inputs, report):
+    from scalinglaw_jax.core.datasets import DATA_DIR_ENV, list_datasets
+
+    for dataset in list_datasets():
+        print(dataset.describe())
+    print(
+        f"\nlocal copies: set {DATA_DIR_ENV} to a directory holding the files (checksums are "
+        "still verified); otherwise files are downloaded into the user cache"
+    )
+
+
+COMMAND = Command(
+    name="datasets", help="registered public datasets", options=Options, run=run, out=None
+)

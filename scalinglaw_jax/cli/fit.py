@@ -1,0 +1,101 @@
+"""``scalinglaw fit``: fit the approaches a table supports (and optionally bootstrap them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.cli.inputs import OneLaw, Output, Table, load_table, out_option
+from scalinglaw_jax.cli.options import at_least, choice, nominal_budgets, option, parse_int
+from scalinglaw_jax.cli.study import band_sections, print_study, study_outcome
+from scalinglaw_jax.cli.template import Command
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.evaluate.workflow import fit_study, tables_for
+
+APPROACHES = (*registry.KEYS, "all")
+EXHAUSTIVE_HELP = (
+    "Approach 3: solve every start of the grid to convergence instead of screening all and "
+    "finishing the most promising (slower; the optimum is the same on well-posed tables)"
+)
+
+
+@dataclass(frozen=True)
+class Options(Table, Output, OneLaw):
+    out: object = out_option("scalinglaw-out")
+    approach: str = option(
+        "all",
+        "--approach",
+        choices=APPROACHES,
+        check=choice(*APPROACHES, integers_as_text=True),
+        config="approach",
+        help="the approach to fit, or all that the table supports",
+    )
+    isoflop_nominal: object = option(
+        None,
+        "--isoflop-nominal",
+        check=nominal_budgets,
+        config="isoflop.nominal",
+        unset="the budget column, else gaps in log FLOPs",
+        help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around",
+    )
+    bootstrap: int | None = option(
+        None,
+        "--bootstrap",
+        parse=parse_int,
+        check=at_least(2, "resamples"),
+        metavar="N",
+        unset="no bootstrap",
+        help="also bootstrap every fitted approach with N resamples and draw the bands "
+        "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
+    )
+    exhaustive: bool = option(False, "--exhaustive", kind="switch", help=EXHAUSTIVE_HELP)
+
+
+def nominal(value):
+    """``"chinchilla"`` -> the paper's nine budgets; a list of numbers as given; None: cluster."""
+    from scalinglaw_jax.laws import closed_forms
+
+    if value in (None, "", "none"):
+        return None
+    if value == "chinchilla":
+        return closed_forms.CHINCHILLA_ISOFLOP_BUDGETS
+    if isinstance(value, str):
+        return tuple(float(v) for v in value.split(","))
+    return tuple(float(v) for v in value)
+
+
+def run(inputs, report):
+    from scalinglaw_jax.core.solvers import DEFAULT_SCREENING
+    from scalinglaw_jax.uncertainty.bands import bootstrap_study
+
+    options = inputs.options
+    study = fit_study(
+        tables_for(inputs.tables),
+        registry.selected(options.approach),
+        isoflop_nominal=nominal(options.isoflop_nominal),
+        law=options.law,
+        screening=None if options.exhaustive else DEFAULT_SCREENING,
+    )
+    if not study.results:
+        reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())
+        raise DataError(f"no approach could be fitted: {reasons}")
+    print_study(study, report)
+    if options.bootstrap is None:
+        return study_outcome(study)
+    results, bands = bootstrap_study(
+        study,
+        options.bootstrap,
+        seed=0,
+        k_starts=8,
+        isoflop_nominal=nominal(options.isoflop_nominal),
+    )
+    return study_outcome(study, bands, band_sections("bootstrap", results, bands, report))
+
+
+COMMAND = Command(
+    name="fit",
+    help="fit the approaches a table supports",
+    options=Options,
+    data=load_table,
+    run=run,
+)

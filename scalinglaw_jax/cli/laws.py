@@ -1,0 +1,27 @@
+"""``scalinglaw laws list``: every registered law with formula, parameters, columns, source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalinglaw_jax.cli.options import option
+from scalinglaw_jax.cli.template import Command
+
+
+@dataclass(frozen=True)
+class Options:
+    action: str = option(
+        None, "action", choices=("list",), help="list: formula, parameters, source"
+    )
+
+
+def run(inputs, report):
+    from scalinglaw_jax.laws import LAWS
+
+    print("\n\n".join(law.describe() for law in LAWS.values()))
+    print("\nA law of your own: --law path/to/file.py:NAME (see docs/laws.md)")
+
+
+COMMAND = Command(
+    name="laws", help="the registered laws of Approach 3", options=Options, run=run, out=None
+)
