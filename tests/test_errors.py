@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from scalinglaw_jax import cli
-from scalinglaw_jax.cli import config
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.cli import config
 from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.errors import ConfigError
 from scalinglaw_jax.uncertainty import resample

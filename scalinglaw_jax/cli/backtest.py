@@ -79,13 +79,9 @@ def run(inputs, report):
     return Outcome(sections=tuple(sections), figures=figures)
 
 
-COMMAND = Command(
-    name="backtest",
-    help="fit on the smaller runs, predict the largest: error and interval coverage per law",
-    description="Writes summary.json (backtest[LAW], backtest_isoflop), backtest.svg and, "
-    "with --rolling, extrapolation_error.svg (--figure-formats).",
-    options=Options,
-    data=load_table,
-    check=check,
-    run=run,
+HELP = "fit on the smaller runs, predict the largest: error and interval coverage per law"
+DESCRIPTION = (
+    "Writes summary.json (backtest[LAW], backtest_isoflop), backtest.svg and, "
+    "with --rolling, extrapolation_error.svg (--figure-formats)."
 )
+COMMAND = Command("backtest", HELP, Options, run, DESCRIPTION, data=load_table, check=check)

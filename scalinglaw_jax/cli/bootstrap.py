@@ -151,18 +151,23 @@ def run(inputs, report):
     )
 
 
-COMMAND = Command(
-    name="bootstrap",
-    help="bootstrap intervals for the approaches (batched, sharded, resumable sweeps)",
-    description="Refit an approach on N resamples of the runs (weight vectors), chunked and "
+HELP = "bootstrap intervals for the approaches (batched, sharded, resumable sweeps)"
+DESCRIPTION = (
+    "Refit an approach on N resamples of the runs (weight vectors), chunked and "
     "sharded over the local devices. Writes DIR/summary.json (bootstrap[approach]), "
     "DIR/bootstrap_approach{N}.nc (draws and bands) and checkpoints in "
     "DIR/bootstrap_approach{N}_chunks/ (rerun with --resume to continue a killed sweep). "
-    "Config: a [bootstrap] table with the long option names.",
-    options=Options,
+    "Config: a [bootstrap] table with the long option names."
+)
+RESUME = "rerun the same command with --resume to continue from the finished chunks"
+COMMAND = Command(
+    "bootstrap",
+    HELP,
+    Options,
+    run,
+    DESCRIPTION,
     data=load_table,
     check=check,
-    run=run,
     begin=begin,
-    resume_hint="rerun the same command with --resume to continue from the finished chunks",
+    resume_hint=RESUME,
 )

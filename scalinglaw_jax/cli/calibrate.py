@@ -112,16 +112,12 @@ def run(inputs, report):
     return Outcome(files=(path,))
 
 
-COMMAND = Command(
-    name="calibrate",
-    help="coverage of bootstrap and posterior intervals on simulated studies",
-    description="Simulate K studies from a known law, fit each with the default bootstrap "
+HELP = "coverage of bootstrap and posterior intervals on simulated studies"
+DESCRIPTION = (
+    "Simulate K studies from a known law, fit each with the default bootstrap "
     "and posterior of each approach (what `scalinglaw bootstrap` and `scalinglaw sample` "
     "run when no option is set), and report how often nominal 50/80/90/95%% intervals for "
     "a and b cover the truth (with binomial Monte-Carlo standard errors). --scheme and "
-    "--learning-rate add other settings beside the defaults, labelled.",
-    options=Options,
-    check=check,
-    run=run,
-    out="plain",
+    "--learning-rate add other settings beside the defaults, labelled."
 )
+COMMAND = Command("calibrate", HELP, Options, run, DESCRIPTION, check=check, out="plain")

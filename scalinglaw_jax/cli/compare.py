@@ -47,12 +47,6 @@ def run(inputs, report):
     return Outcome(sections=tuple(sections))
 
 
-COMMAND = Command(
-    name="compare",
-    help="one table over laws: objective, PSIS-LOO, backtest error and coverage, exponent a",
-    description="Writes summary.json (comparison) and report.html.",
-    options=Options,
-    data=load_table,
-    check=check,
-    run=run,
-)
+HELP = "one table over laws: objective, PSIS-LOO, backtest error and coverage, exponent a"
+DESCRIPTION = "Writes summary.json (comparison) and report.html."
+COMMAND = Command("compare", HELP, Options, run, DESCRIPTION, data=load_table, check=check)

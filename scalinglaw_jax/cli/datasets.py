@@ -24,6 +24,5 @@ def run(inputs, report):
     )
 
 
-COMMAND = Command(
-    name="datasets", help="registered public datasets", options=Options, run=run, out=None
-)
+HELP = "registered public datasets"
+COMMAND = Command("datasets", HELP, Options, run, out=None)

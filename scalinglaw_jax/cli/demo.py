@@ -80,10 +80,5 @@ def run(inputs, report):
     return study_outcome(study, bands, band_sections(section, results, bands, report))
 
 
-COMMAND = Command(
-    name="demo",
-    help="run all approaches on a built-in simulated study",
-    options=Options,
-    data=simulate,
-    run=run,
-)
+HELP = "run all approaches on a built-in simulated study"
+COMMAND = Command("demo", HELP, Options, run, data=simulate)

@@ -92,10 +92,5 @@ def run(inputs, report):
     return study_outcome(study, bands, band_sections("bootstrap", results, bands, report))
 
 
-COMMAND = Command(
-    name="fit",
-    help="fit the approaches a table supports",
-    options=Options,
-    data=load_table,
-    run=run,
-)
+HELP = "fit the approaches a table supports"
+COMMAND = Command("fit", HELP, Options, run, data=load_table)

@@ -22,6 +22,5 @@ def run(inputs, report):
     print("\nA law of your own: --law path/to/file.py:NAME (see docs/laws.md)")
 
 
-COMMAND = Command(
-    name="laws", help="the registered laws of Approach 3", options=Options, run=run, out=None
-)
+HELP = "the registered laws of Approach 3"
+COMMAND = Command("laws", HELP, Options, run, out=None)

@@ -58,12 +58,7 @@ def run(inputs, report):
     return Outcome(figures=lambda out, formats: save_report(replication, fits, out))
 
 
+HELP = "replicate a published study on its public data"
 COMMAND = Command(
-    name="replicate",
-    help="replicate a published study on its public data",
-    title="scalinglaw replicate chinchilla",
-    options=Options,
-    data=load,
-    run=run,
-    out="plain",
+    "replicate", HELP, Options, run, title="scalinglaw replicate chinchilla", data=load, out="plain"
 )

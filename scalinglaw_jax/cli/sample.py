@@ -124,14 +124,11 @@ def run(inputs, report):
     return Outcome(sections=(("posterior", approach, content),), figures=figures, files=(netcdf,))
 
 
-COMMAND = Command(
-    name="sample",
-    help="posterior of an approach by NUTS (Approach 1: Bayesian bootstrap)",
-    description="Posterior draws, credible bands and diagnostics; writes DIR/summary.json "
+HELP = "posterior of an approach by NUTS (Approach 1: Bayesian bootstrap)"
+DESCRIPTION = (
+    "Posterior draws, credible bands and diagnostics; writes DIR/summary.json "
     "(posterior[approach]) and DIR/posterior_approach{N}.nc. Config: [posterior] with the "
     "long option names, target_accept, huber_k, student_df, init_starts and a "
-    "[posterior.priors] table.",
-    options=Options,
-    data=load_table,
-    run=run,
+    "[posterior.priors] table."
 )
+COMMAND = Command("sample", HELP, Options, run, DESCRIPTION, data=load_table)
