@@ -135,11 +135,14 @@ def _devices(value: str | None) -> None:
 
 
 def _global_settings(parsed: dict) -> tuple[Setting, ...]:
+    """The global flags as settings: ``cpu_devices``, ``no_compile_cache``, ``debug``."""
     devices = parsed["cpu_devices"]
-    cache = "off" if parsed["no_compile_cache"] or disabled_by_environment() else "on"
     return (
         Setting("cpu_devices", devices or "auto", "flag" if devices else "default"),
-        Setting("compile_cache", cache, "flag" if parsed["no_compile_cache"] else "default"),
+        *(
+            Setting(name, bool(parsed.get(name)), "flag" if parsed.get(name) else "default")
+            for name in ("no_compile_cache", "debug")
+        ),
     )
 
 

@@ -32,6 +32,8 @@ from scalinglaw_jax.core.io import to_jsonable
 from scalinglaw_jax.core.law import Law
 
 SUMMARY_FILE = "summary.json"
+SOURCE_WORDS = {"flag": "command line", "config": "config file", "default": "built-in default"}
+"""How report.html names where a setting's value came from."""
 _MISSING = object()
 
 
@@ -221,7 +223,10 @@ def settings_for_page(settings, record_type: type) -> dict:
     from scalinglaw_jax.cli.options import people
 
     unset = {name: spec.unset for name, (spec, _) in specs(record_type).items()}
-    return {s.name: f"{people(s.value, unset.get(s.name))}  ({s.source})" for s in settings}
+    return {
+        s.name: f"{people(s.value, unset.get(s.name))} \N{EM DASH} {SOURCE_WORDS[s.source]}"
+        for s in settings
+    }
 
 
 def execute(command: Command, parsed: Mapping, config: Mapping, extra_settings=()) -> int:
