@@ -117,6 +117,51 @@ def test_repeated_epochs_rank_the_true_law_first(repeated_epochs):
     assert comparison["rankings_agree"]
     assert laws["chinchilla"]["n_params"] == 5 and laws["data_constrained"]["n_params"] == 7
     assert "ranking" in backtest.comparison_table(comparison)
+    for name, entry in laws.items():
+        assert entry["ok"] == (not entry["flags"]) and isinstance(entry["flags"], list)
+        assert comparison["backtests"][name].law == name
+
+
+def test_comparison_flags_a_failed_posterior_in_table_words():
+    """A law whose posterior fails its checks is marked in the table and followed by a
+    WARNING line in the same words as its summary.json flags; the ranking line wraps."""
+    from types import SimpleNamespace
+
+    failed = SimpleNamespace(ok=False, reasons=("r_hat 1.31 > 1.01", "2 divergences"))
+    fine = SimpleNamespace(ok=True, reasons=())
+    tested = SimpleNamespace(n_failed=0, n_resamples=10, metrics={"median_abs_log_error": 0.01})
+    assert backtest.comparison_flags(fine, tested, 0, 10, 0) == []
+    flags = backtest.comparison_flags(failed, tested, 1, 10, 0)
+    assert flags[0] == (
+        "posterior failed its checks (r_hat 1.31 > 1.01; 2 divergences): elpd_loo is not reliable"
+    )
+    assert flags[1] == "1 of 10 bootstrap resamples failed (a interval)"
+    entry = {
+        "n_params": 5,
+        "objective": 1e-3,
+        "elpd_loo": 10.0,
+        "elpd_loo_se": 1.0,
+        "pareto_k_over_0.7": 0,
+        "a": 0.5,
+        "a_interval_95": [0.49, 0.51],
+        "backtest": {"median_abs_log_error": 0.01, "coverage_90": 0.9},
+        "rank": 1,
+    }
+    comparison = {
+        "laws": {
+            "good": {**entry, "ok": True, "flags": []},
+            "bad": {**entry, "rank": 2, "ok": False, "flags": flags},
+        },
+        "ranking": ["good", "bad"],
+        "ranking_rule": backtest.RANKING_RULE,
+        "rankings_agree": True,
+    }
+    table = backtest.comparison_table(comparison)
+    lines = table.splitlines()
+    assert any(line.startswith("2    bad !") for line in lines)
+    assert f"WARNING: bad: {flags[0]}" in lines and f"WARNING: bad: {flags[1]}" in lines
+    assert not any("good" in line and "WARNING" in line for line in lines)
+    assert max(len(line) for line in lines) <= len(lines[0])
 
 
 def test_rolling_backtest_reports_error_against_distance():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -235,9 +236,13 @@ def test_settings_are_recorded_with_their_sources(simulated_csv, tmp_path):
     assert settings["config_values"]["data"] == {"drop_highest_loss": 1}
     page = (out / "report.html").read_text()
     assert "(default)" not in page
-    assert "svg \N{EM DASH} built-in default" in page
-    assert "1 \N{EM DASH} config file" in page and "2 \N{EM DASH} command line" in page
-    assert "the budget column, else gaps in log FLOPs \N{EM DASH} built-in default" in page
+    row = r"<tr><td>{}</td><td>{}</td><td[^>]*>{}</td></tr>"
+    assert re.search(row.format("figure_formats", "svg", "default"), page)
+    assert re.search(row.format("drop_highest_loss", "1", "config"), page)
+    assert re.search(row.format("approach", "2", "flag"), page)
+    assert re.search(row.format("law", "chinchilla", "default"), page)
+    budgets = "the budget column, else gaps in log FLOPs"
+    assert re.search(row.format("isoflop_nominal", budgets, "default"), page)
 
 
 def test_option_defaults_match_the_library():

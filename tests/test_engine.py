@@ -144,19 +144,73 @@ def test_bca_reduces_to_percentile_without_bias_or_skew():
     )
 
 
-def test_statistics_do_not_import_plotting():
-    """resample, bayes and intervals (and the other non-figure modules) never import plots."""
-    for name in ("resample", "bayes", "intervals", "calibrate", "status", "io"):
-        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+LAYERS = ("core", "laws", "approaches", "uncertainty", "evaluate", "figures", "report", "cli")
+"""The package's folders, bottom to top (docs/architecture.md): each imports only from its own
+folder and the folders below it."""
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Every module of the package -> the package modules it imports (inside functions too)."""
+    modules = {
+        ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(
+            ".__init__"
+        ): path
+        for path in PACKAGE.rglob("*.py")
+    }
+    graph = {}
+    for name, path in modules.items():
         imported = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                imported.add(node.module or "")
-                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
             elif isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-        assert not any(m.endswith("plots") or "matplotlib" in m for m in imported), name
-        assert not any("cli" in m for m in imported), name
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            imported.update(t for t in targets if t in modules and t != name)
+        graph[name] = imported
+    return graph
+
+
+def _layer(module: str) -> int | None:
+    """The layer of ``scalinglaw_jax.FOLDER...``; None for the package's own ``__init__``."""
+    parts = module.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 else None
+
+
+def test_layers_import_only_downward():
+    """No module imports from a folder above its own (statistics never import figures or the
+    CLI; approaches never import posteriors or figures)."""
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in _package_imports().items()
+        for target in targets
+        if _layer(module) is not None
+        and _layer(target) is not None
+        and _layer(target) > _layer(module)
+    ]
+    assert not upward, upward
+
+
+def test_no_import_cycles():
+    """The import graph (imports inside functions included) has no cycle."""
+    graph = _package_imports()
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                return [*path, module, target]
+            if target not in state and (cycle := visit(target, [*path, module])):
+                return cycle
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            cycle = visit(module, [])
+            assert cycle is None, " -> ".join(cycle)
 
 
 # --- every many-weight fit goes through the sweep engine ---------------------------------

@@ -212,13 +212,14 @@ def test_params_vs_tokens(lines, runs):
 
 
 def test_band_labels_name_bands_in_the_legend(lines):
-    """Own legend text per band; a text one line uses is in its colour, a shared one grey."""
+    """One legend swatch per band in its line's colour; a text several lines share is
+    prefixed with the line's label."""
     a2 = lines[0].frontier
     boot = lines[0].bands[0]
     other = intervals.band_from_draws(FLOPS, *_draws(a2, seed=3), kind="bootstrap")
     banded = [
         plots.FrontierLine("A", a2, (boot,), color="C1", band_labels=("block bootstrap",)),
-        plots.FrontierLine("B", a2, (boot, other), color="C2", band_labels=("rows",) * 2),
+        plots.FrontierLine("B", a2, (boot, other), color="C2", band_labels=("rows", "more")),
         plots.FrontierLine("C", a2, (other,), color="C3", band_labels=("rows",)),
     ]
     ax = plots.plot_params_vs_flops(banded).axes[0]
@@ -227,11 +228,45 @@ def test_band_labels_name_bands_in_the_legend(lines):
         zip([t.get_text() for t in legend.get_texts()], legend.legend_handles, strict=True)
     )
     np.testing.assert_allclose(patches["block bootstrap"].get_facecolor()[:3], to_rgba("C1")[:3])
-    np.testing.assert_allclose(patches["rows"].get_facecolor()[:3], to_rgba("0.3")[:3])
+    np.testing.assert_allclose(patches["B: rows"].get_facecolor()[:3], to_rgba("C2")[:3])
+    np.testing.assert_allclose(patches["C: rows"].get_facecolor()[:3], to_rgba("C3")[:3])
+    np.testing.assert_allclose(patches["more"].get_facecolor()[:3], to_rgba("C2")[:3])
     ids = sorted(c.get_gid() for c in ax.collections if c.get_gid().startswith("band"))
     assert ids == ["band-bootstrap-a", "band-bootstrap-b", "band-bootstrap-b-1", "band-bootstrap-c"]
     with pytest.raises(ValueError, match="1 band_labels for 2 bands"):
         plots.plot_params_vs_tokens([banded[1]._replace(band_labels=("rows",))])
+
+
+def test_kaplan_line_as_the_paper_draws_it(lines):
+    """Read back from the figure's own line: Gopher within x1.3 of Kaplan's line, GPT-3 below
+    it, Megatron-Turing NLG above it, all three above the three approach lines."""
+    a1 = lines[1].frontier._replace(log_g_n=lines[1].frontier.log_g_n + 0.1)
+    three = [lines[0], lines[1], plots.FrontierLine("Approach 1", a1)]
+    ax = plots.plot_params_vs_flops(three).axes[0]
+    (kaplan,) = _gid(ax, "kaplan")
+    log_c, log_n = np.log(kaplan.get_xdata()), np.log(kaplan.get_ydata())
+    approach_lines = _gid(ax, "frontier")
+    models = {m.name: m for m in closed_forms.REFERENCE_MODELS}
+
+    def line_at(artist, c):
+        return float(
+            np.exp(np.interp(np.log(c), np.log(artist.get_xdata()), np.log(artist.get_ydata())))
+        )
+
+    ratio = {}
+    for name in ("Gopher", "GPT-3", "Megatron-Turing NLG"):
+        model = models[name]
+        at = float(np.exp(np.interp(np.log(model.flops), log_c, log_n)))
+        ratio[name] = model.params / at
+        assert all(model.params > line_at(a, model.flops) for a in approach_lines)
+    assert 1 / 1.3 < ratio["Gopher"] < 1.3
+    assert ratio["GPT-3"] < 1.0 and ratio["Megatron-Turing NLG"] > 1.0
+    # the line drawn is the documented one: 0.73 through Gopher at 5.76e23 FLOPs
+    name, n_anchor, c_anchor = plots.KAPLAN_ANCHOR
+    np.testing.assert_allclose(
+        np.exp(np.interp(np.log(c_anchor), log_c, log_n)), n_anchor, rtol=1e-3
+    )
+    np.testing.assert_allclose(np.diff(log_n) / np.diff(log_c), 0.73, rtol=1e-9)
 
 
 # --- IsoFLOP and parametric figures -------------------------------------------------------

@@ -7,11 +7,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.figures import plots
 from scalinglaw_jax.laws import closed_forms
-from scalinglaw_jax.report.page import Report, inline_svg
+from scalinglaw_jax.report.page import Report, Setting, format_value, inline_svg
 
 EXTERNAL_TAGS = {"script", "link", "img", "iframe", "object", "embed", "source", "audio", "video"}
 
@@ -96,7 +97,7 @@ def test_report_inlines_figures_and_escapes_text(tmp_path):
     text = "".join(page.text)
     for expected in ("Approach <3>", "a = 0.5 & b = 0.5", "7 of 10 resamples failed", "3 rows"):
         assert expected in text
-    assert "resamples" in text and "(default)" in text
+    assert "resamples" in text and "(default)" not in text and "not set" in text
     # Band groups keep their id prefix inside the page, once per figure.
     assert sum(i.startswith("band-bootstrap-approach-3") for i in page.ids) == 2
 
@@ -123,3 +124,60 @@ def test_inline_svg_suffixes_ids_and_their_references():
     assert 'id="m1--fig3"' in out and 'xlink:href="#m1--fig3"' in out
     assert "url(#p2--fig3)" in out and 'id="band-x--fig3"' in out
     assert out.startswith("<svg>")
+
+
+def test_settings_show_the_value_that_ran_and_its_source(tmp_path):
+    """Flag, config file and default each named; values formatted for people, no reprs.
+    (Settings are resolved by the command template, ``cli.template.resolve``.)"""
+    from scalinglaw_jax.cli import bootstrap, build_parser, config, template
+
+    path = tmp_path / "c.toml"
+    path.write_text('out = "from-config"\n[data]\ndrop_highest_loss = 5\n[bootstrap]\nseed = 3\n')
+    argv = ["bootstrap", "runs.csv", "--config", str(path), "--level=0.9"]
+    parsed = vars(build_parser().parse_args(argv))
+    record, resolved = template.resolve(bootstrap.Options, parsed, config.read_config(path))
+    settings = {s.name: s for s in resolved}
+    assert settings["config"].source == "flag" and settings["level"].source == "flag"
+    assert settings["out"] == Setting("out", Path("from-config"), "config")
+    assert settings["drop_highest_loss"] == Setting("drop_highest_loss", 5, "config")
+    assert settings["seed"] == Setting("seed", 3, "config") and record.seed == 3
+    assert settings["resamples"] == Setting("resamples", 1000, "default")
+    assert settings["figure_formats"].source == "default"
+    assert "command" not in settings and "func" not in settings
+    report = Report("t")
+    report.add_settings(settings.values())
+    report.add_settings([("extra", [1e20, 2.5], "flag")])
+    page = report.to_html()
+    assert "('svg',)" not in page and "PosixPath" not in page
+    row = re.search(r"<tr><td>figure_formats</td><td>([^<]*)</td><td[^>]*>([^<]*)</td>", page)
+    assert row.groups() == ("svg", "default")
+    assert re.search(r"<td>drop_highest_loss</td><td>5</td><td[^>]*>config</td>", page)
+    assert re.search(r"<td>extra</td><td>1e\+20, 2.5</td><td[^>]*>flag</td>", page)
+    with pytest.raises(ValueError, match="source must be one of"):
+        report.add_settings([("x", 1, "guess")])
+
+
+def test_out_left_to_the_command_is_filled_in_when_written(tmp_path):
+    report = Report("t", [("out", None, "default")])
+    page = report.write(tmp_path).read_text()
+    assert f"<td>out</td><td>{tmp_path}</td>" in page
+
+
+def test_format_value_for_people():
+    assert format_value(("svg", "png")) == "svg, png"
+    assert format_value(None) == "not set" and format_value(True) == "yes"
+    assert format_value(3e21) == "3e+21" and format_value(0.2) == "0.2"
+    assert format_value({"params": "Model Size"}) == "params = Model Size"
+    assert format_value(Path("a/b")) == "a/b" and format_value(()) == "none"
+
+
+def test_warning_lines_of_a_table_are_warning_rows_and_tables_wrap():
+    report = Report("t")
+    text = "law  a\nchinchilla 0.5\nWARNING: kaplan: posterior failed its checks (r_hat 1.3)"
+    report.table("Laws compared", text, echo=False)
+    page = report.to_html()
+    assert (
+        '<span class="warning-row">WARNING: kaplan: posterior failed its checks (r_hat 1.3)</span>'
+        in page
+    )
+    assert "white-space: pre-wrap" in page and "overflow-x: auto" not in page

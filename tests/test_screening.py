@@ -280,7 +280,7 @@ def test_full_mode_bootstrap_screened_draws_are_exhaustive_optima(simulated_csv)
     weights and every start solved)."""
     runs = load_runs(simulated_csv)
     problem = resample.prepare(
-        runs, "3", "nonparametric", mode="full", screening=BOOTSTRAP_SCREENING
+        runs, "3", "nonparametric", mode="full", sweep_screening=BOOTSTRAP_SCREENING
     )
     assert problem.config["screening"] == BOOTSTRAP_SCREENING._asdict()
     assert problem.config["n_starts"] == GRID_STARTS

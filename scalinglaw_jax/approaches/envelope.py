@@ -41,7 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.approaches.spec import (
+    DEFAULT_APPROACH_OPTIONS,
     RESIDUAL_SCHEMES,
+    ApproachOptions,
     ApproachSpec,
     SweepPlan,
     all_rows,
@@ -587,12 +589,13 @@ def residual_chunk_fit(arrays: ResidualArrays, multipliers) -> dict:
 
 
 def sweep_plan(
-    runs: Runs, unit: str, *, dtype=jnp.float64, point=None, n_grid: int = DEFAULT_N_GRID, **_
+    runs: Runs, unit: str, options: ApproachOptions = DEFAULT_APPROACH_OPTIONS, point=None
 ) -> SweepPlan:
     """Approach 1 on curve weights (``unit="curve"``) or residual multipliers
-    (``unit="residual"``: every point of every curve, see ``fit_residual_resample``);
-    ``point`` reuses a ``fit_envelope`` of ``runs``."""
-    point = point if point is not None else fit_envelope(runs, n_grid=n_grid, dtype=dtype)
+    (``unit="residual"``: every point of every curve, see ``fit_residual_resample``), on
+    ``options.n_grid`` FLOPs; ``point`` reuses a ``fit_envelope`` of ``runs``."""
+    dtype = options.dtype
+    point = point if point is not None else _fit(runs, options)
     if unit == "residual":
         arrays = residual_arrays(point.curves, dtype)
         n_curves, n_points = arrays.fitted.shape
@@ -623,10 +626,10 @@ def sweep_plan(
     )
 
 
-def _fit(runs: Runs, *, dtype=jnp.float64, **_) -> EnvelopeResult:
+def _fit(runs: Runs, options: ApproachOptions = DEFAULT_APPROACH_OPTIONS) -> EnvelopeResult:
     if runs.run is None:
         raise DataError("needs training curves: a 'run' column grouping rows")
-    return fit_envelope(runs, dtype=dtype)
+    return fit_envelope(runs, n_grid=options.n_grid or DEFAULT_N_GRID, dtype=options.dtype)
 
 
 BOOTSTRAP_DEFAULTS = MappingProxyType({})
@@ -671,7 +674,6 @@ SPEC = ApproachSpec(
     fit=_fit,
     plan=sweep_plan,
     posterior=_posterior,
-    figures=lambda result, runs: [],
     bootstrap_defaults=BOOTSTRAP_DEFAULTS,
     posterior_defaults=POSTERIOR_DEFAULTS,
 )

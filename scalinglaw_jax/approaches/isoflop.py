@@ -23,7 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.approaches.spec import (
+    DEFAULT_APPROACH_OPTIONS,
     RESIDUAL_SCHEMES,
+    ApproachOptions,
     ApproachSpec,
     SweepPlan,
     all_rows,
@@ -658,12 +660,13 @@ def fit_isoflop(
 
 
 def sweep_plan(
-    runs: Runs, unit: str, *, dtype=jnp.float64, point=None, nominal=None, **_
+    runs: Runs, unit: str, options: ApproachOptions = DEFAULT_APPROACH_OPTIONS, point=None
 ) -> SweepPlan:
     """Approach 2 on row weights (``unit="row"``) or whole budgets (``unit="budget"``: every
     row of a budget takes its budget's weight, unassigned rows 0); ``point`` reuses a
     ``fit_isoflop`` of ``runs``."""
-    point = point if point is not None else fit_isoflop(runs, nominal=nominal, dtype=dtype)
+    dtype = options.dtype
+    point = point if point is not None else _fit(runs, options)
     assignment = point.assignment
     if unit == "budget":
         n_units, row_of_unit = assignment.n_budgets, np.asarray(assignment.index)
@@ -682,15 +685,8 @@ def sweep_plan(
     )
 
 
-def _fit(runs: Runs, *, nominal=None, budgets=None, dtype=jnp.float64, **_) -> IsoflopResult:
-    return fit_isoflop(runs, budgets=budgets, nominal=nominal, dtype=dtype)
-
-
-def _figures(result: IsoflopResult, runs: Runs) -> list:
-    from scalinglaw_jax.figures import plots
-
-    figure = plots.plot_isoflop_profiles(result.profiles(), frontier=result.frontier)
-    return [("isoflop_profiles", figure)]
+def _fit(runs: Runs, options: ApproachOptions = DEFAULT_APPROACH_OPTIONS) -> IsoflopResult:
+    return fit_isoflop(runs, budgets=options.budgets, nominal=options.nominal, dtype=options.dtype)
 
 
 def _posterior(runs: Runs, *, key, settings, nominal=None, **options):
@@ -719,5 +715,4 @@ SPEC = ApproachSpec(
     fit=_fit,
     plan=sweep_plan,
     posterior=_posterior,
-    figures=_figures,
 )

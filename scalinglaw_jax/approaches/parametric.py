@@ -33,6 +33,7 @@ from scalinglaw_jax.core.solvers import (
     SolveResult,
     SolverOptions,
     finish_candidates,
+    free_memory_bytes,
     loss_unit_offset,
     multistart_minimize,
     polish,
@@ -104,8 +105,6 @@ def row_block_size(n_rows: int, n_lanes: int, itemsize: int) -> int:
     if jax.default_backend() == "cpu":
         rows = CPU_BLOCK_ELEMENTS // max(n_lanes, 1)
     else:
-        from scalinglaw_jax.uncertainty.resample import free_memory_bytes
-
         budget = ACCELERATOR_MEMORY_FRACTION * free_memory_bytes()
         rows = int(budget // (max(n_lanes, 1) * TEMPORARIES_PER_ROW * itemsize))
     return int(min(n_rows, max(rows, 256)))

@@ -25,14 +25,18 @@ from scalinglaw_jax.approaches.parametric import (
     resample_derivatives,
     screening_derivatives,
 )
-from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, ApproachSpec, SweepPlan
+from scalinglaw_jax.approaches.spec import (
+    DEFAULT_APPROACH_OPTIONS,
+    RESIDUAL_SCHEMES,
+    ApproachOptions,
+    ApproachSpec,
+    SweepPlan,
+)
 from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.core.law import Law
 from scalinglaw_jax.core.solvers import (
-    BOOTSTRAP_SCREENING,
     CPU_QUEUE_LANES,
     DEFAULT_OPTIONS,
-    DEFAULT_SCREENING,
     WARM_START_OPTIONS,
     Screening,
     SolverOptions,
@@ -46,7 +50,9 @@ from scalinglaw_jax.core.status import Status
 from scalinglaw_jax.laws import DEFAULT_LAW, get_law, registered_name
 
 MODES = ("fast", "full")
-BOOTSTRAP_DEFAULTS = MappingProxyType({"mode": "fast", "k_starts": 8})
+BOOTSTRAP_DEFAULTS = MappingProxyType(
+    {"mode": ApproachOptions.mode, "k_starts": ApproachOptions.k_starts}
+)
 """What ``sweep_plan`` does unless told otherwise (``scalinglaw bootstrap``'s defaults)."""
 POSTERIOR_DEFAULTS = MappingProxyType({"learning_rate": "sandwich"})
 """What the posterior does unless told otherwise (``scalinglaw sample``'s default): the
@@ -192,34 +198,28 @@ def parametric_chunk_fit(
 
 
 def sweep_plan(
-    runs: Runs,
-    unit: str,
-    *,
-    dtype=jnp.float64,
-    point=None,
-    mode: str = BOOTSTRAP_DEFAULTS["mode"],
-    k_starts: int = BOOTSTRAP_DEFAULTS["k_starts"],
-    options: SolverOptions | None = None,
-    law=DEFAULT_LAW,
-    screening: Screening | None = BOOTSTRAP_SCREENING,
-    **_,
+    runs: Runs, unit: str, options: ApproachOptions = DEFAULT_APPROACH_OPTIONS, point=None
 ) -> SweepPlan:
-    """Approach 3 of ``law`` (a ``Law``, registered name or ``FILE.py:NAME``) on row weights:
-    ``mode="fast"`` starts every resample from the full-data optimum plus the ``k_starts`` best
-    grid starts; ``"full"`` runs the law's whole start grid per resample (Chinchilla's 4,500
-    starts for ``chinchilla``). ``options`` default to ``WARM_START_OPTIONS`` in fast mode with
+    """Approach 3 of ``options.law`` on row weights: ``mode="fast"`` starts every resample
+    from the full-data optimum plus the ``k_starts`` best grid starts; ``"full"`` runs the
+    law's whole start grid per resample (Chinchilla's 4,500 starts for ``chinchilla``). Solver
+    settings (``options.solver``) default to ``WARM_START_OPTIONS`` in fast mode with
     ``k_starts=0`` (each resample's one lane starts at the optimum's doorstep), else to
     ``DEFAULT_OPTIONS``: grid starts lie far away, where its damping needs a third of the steps
     (Epoch's 8 best grid starts: 29-56 steps against 95-148). Full mode screens each
-    resample's starts and finishes the best few (``screening``, default
+    resample's starts and finishes the best few (``sweep_screening``, default
     ``BOOTSTRAP_SCREENING``; None, ``--exhaustive``, solves every start, and the full-data fit
     too). ``point`` reuses a full-data ``fit_parametric`` of ``runs`` by the same law."""
+    mode, k_starts, law, dtype = options.mode, options.k_starts, options.law, options.dtype
+    screening = options.sweep_screening
     if mode not in MODES:
         raise DataError(f"unknown mode {mode!r}: use 'fast' or 'full'")
-    law = get_law(law)
     if point is None:
         point = fit_parametric(
-            runs, dtype=dtype, law=law, screening=None if screening is None else DEFAULT_SCREENING
+            runs,
+            dtype=dtype,
+            law=law,
+            screening=None if screening is None else options.screening,
         )
     if point.law is not law:
         raise DataError(f"point was fitted with law {point.law.name!r}, not {law.name!r}")
@@ -231,7 +231,7 @@ def sweep_plan(
     else:
         starts = law.grid() + loss_unit_offset(runs.loss, law.theta_names)
         default_options = DEFAULT_OPTIONS
-    options = default_options if options is None else options
+    options = default_options if options.solver is None else options.solver
     itemsize = jnp.dtype(dtype).itemsize
     return SweepPlan(
         point=point,
@@ -274,24 +274,15 @@ def final_losses(runs: Runs) -> tuple[Runs, str | None]:
     return exclude_rows(runs, runs.row[dropped], "intermediate point of a training curve"), note
 
 
-def _fit(
-    runs: Runs,
-    *,
-    starts="grid",
-    key=None,
-    dtype=jnp.float64,
-    law=DEFAULT_LAW,
-    screening: Screening | None = DEFAULT_SCREENING,
-    **_,
-):
-    return fit_parametric(runs, starts=starts, key=key, dtype=dtype, law=law, screening=screening)
-
-
-def _figures(result, runs: Runs) -> list:
-    from scalinglaw_jax.figures import plots
-
-    figure = plots.plot_parametric_contours(result.theta, law=result.law, runs=runs)
-    return [("parametric_contours", figure)]
+def _fit(runs: Runs, options: ApproachOptions = DEFAULT_APPROACH_OPTIONS):
+    return fit_parametric(
+        runs,
+        starts=options.starts,
+        key=options.key,
+        dtype=options.dtype,
+        law=options.law,
+        screening=options.screening,
+    )
 
 
 def _posterior(
@@ -343,7 +334,6 @@ SPEC = ApproachSpec(
     fit=_fit,
     plan=sweep_plan,
     posterior=_posterior,
-    figures=_figures,
     bootstrap_defaults=BOOTSTRAP_DEFAULTS,
     posterior_defaults=POSTERIOR_DEFAULTS,
 )

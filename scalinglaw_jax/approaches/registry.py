@@ -18,7 +18,10 @@ KEYS = tuple(APPROACHES)
 
 
 def get(key) -> ApproachSpec:
-    """The record of approach ``key`` (``"1"``, ``"2"``, ``"3"``, or the same as an int)."""
+    """The record of approach ``key`` (``"1"``, ``"2"``, ``"3"``, or the same as an int); a
+    record given in its place is returned as it is."""
+    if isinstance(key, ApproachSpec):
+        return key
     spec = APPROACHES.get(str(key))
     if spec is None:
         raise DataError(f"unknown approach {key!r}: use one of {', '.join(KEYS)}")

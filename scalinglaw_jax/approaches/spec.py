@@ -8,6 +8,8 @@ calibration, posteriors) looks an approach up by its key (the strings ``"1"``, `
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,13 +18,82 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.core.solvers import (
+    BOOTSTRAP_SCREENING,
+    DEFAULT_SCREENING,
+    Screening,
+    SolverOptions,
+)
 from scalinglaw_jax.core.status import Status
+from scalinglaw_jax.laws import DEFAULT_LAW, LAWS
 
 FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
 RESIDUAL_SCHEMES = ("wild", "wild-gaussian")
 """Resampling schemes whose unit weights multiply residuals (mean 0, variance 1) instead of
 weighting rows: the approach refits data rebuilt as fitted + multiplier x residual (Approach 1's
 training curves; the other approaches refuse them)."""
+
+
+@dataclass(frozen=True)
+class ApproachOptions:
+    """The settings an approach's ``fit`` and ``plan`` read, typed and checked once.
+
+    One record serves every approach (``--approach all`` hands the same one to each); each
+    reads the fields it uses and no other. Build one directly, or with ``from_keywords``,
+    which refuses an unknown name and names the nearest field.
+
+    - ``law``: Approach 3's ``Law`` (a value: names are resolved at the boundary);
+    - ``dtype``: float64 by default, float32 the explicit fast path;
+    - ``nominal``, ``budgets``: Approach 2's nominal budgets, or its assignment of rows;
+    - ``n_grid``: Approach 1's FLOP grid (None: the approach's default);
+    - ``starts``, ``key``, ``screening``: Approach 3's full-data fit (``"grid"``, a number of
+      random starts drawn with ``key``, or an array; multi-start screening, None solves every
+      start);
+    - ``mode``, ``k_starts``, ``solver``, ``sweep_screening``: Approach 3's sweep (``fast``
+      starts each resample at the optimum plus the ``k_starts`` best grid starts, ``full``
+      runs the whole grid screened by ``sweep_screening``; ``solver`` None picks the mode's
+      own solver settings).
+    """
+
+    law: Law = field(default_factory=lambda: LAWS[DEFAULT_LAW])
+    dtype: object = jnp.float64
+    nominal: tuple[float, ...] | None = None
+    budgets: object = None
+    n_grid: int | None = None
+    starts: object = "grid"
+    key: object = None
+    screening: Screening | None = DEFAULT_SCREENING
+    mode: str = "fast"
+    k_starts: int = 8
+    solver: SolverOptions | None = None
+    sweep_screening: Screening | None = BOOTSTRAP_SCREENING
+
+    @classmethod
+    def from_keywords(cls, **keywords) -> ApproachOptions:
+        """The record of ``keywords``; ``DataError`` for an unknown name (nearest named) or a
+        law given by name (resolve it with ``laws.get_law`` first)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for name in keywords:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise DataError(
+                    f"unknown approach option {name!r}{hint}; options: {', '.join(names)}"
+                )
+        if "law" in keywords and not isinstance(keywords["law"], Law):
+            raise DataError(
+                f"law must be a Law value, got {keywords['law']!r}: resolve a name with "
+                "scalinglaw_jax.get_law"
+            )
+        if keywords.get("nominal") is not None:
+            keywords["nominal"] = tuple(float(c) for c in keywords["nominal"])
+        return cls(**keywords)
+
+
+DEFAULT_APPROACH_OPTIONS = ApproachOptions()
+"""Every approach option at its default."""
 
 
 class SweepPlan(NamedTuple):
@@ -58,15 +129,12 @@ class ApproachSpec:
     what ``scalinglaw bootstrap`` runs when no scheme is given. ``study`` names the simulated
     study calibration draws for it: ``"curves"``, ``"isoflop"``, or ``"law"`` (the IsoFLOP
     design drawn from the law being fitted; the ``"isoflop"`` studies for Chinchilla's own
-    law). The callables all take the
-    table first and keyword options after; each uses the options it knows and ignores the
-    rest, so that one set of options can be handed to every approach:
+    law). The callables take the table first and an ``ApproachOptions`` record:
 
     - ``rows(runs) -> (runs, note or None)``: the rows the approach fits;
-    - ``fit(runs, **options)``: the full-data fit (raises ``DataError`` when impossible);
-    - ``plan(runs, unit, *, dtype, point=None, **options) -> SweepPlan``;
+    - ``fit(runs, options)``: the full-data fit (raises ``DataError`` when impossible);
+    - ``plan(runs, unit, options, point=None) -> SweepPlan``;
     - ``posterior(runs, *, key, settings, **options)``: a ``bayes.Posterior``;
-    - ``figures(result, runs) -> [(name, Figure)]``: the approach's own figures.
 
     ``bootstrap_defaults`` and ``posterior_defaults`` are the options ``plan`` and
     ``posterior`` take when a user sets none: the one place ``scalinglaw bootstrap``,
@@ -86,7 +154,6 @@ class ApproachSpec:
     fit: Callable
     plan: Callable
     posterior: Callable
-    figures: Callable
     bootstrap_defaults: Mapping = field(default_factory=dict)
     posterior_defaults: Mapping = field(default_factory=dict)
 

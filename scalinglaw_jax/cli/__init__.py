@@ -17,7 +17,7 @@ import sys
 from scalinglaw_jax.cli import config as config_file
 from scalinglaw_jax.cli import template
 from scalinglaw_jax.cli.commands import BY_NAME, COMMANDS
-from scalinglaw_jax.cli.options import Setting, nearest, people, specs
+from scalinglaw_jax.cli.options import nearest, people, specs
 from scalinglaw_jax.core.compile_cache import (
     CACHE_DIR_ENV,
     OFF,
@@ -26,6 +26,7 @@ from scalinglaw_jax.core.compile_cache import (
 )
 from scalinglaw_jax.core.errors import print_error, run_command
 from scalinglaw_jax.core.solvers import use_cpu_devices
+from scalinglaw_jax.report.page import Setting
 
 __all__ = ["build_parser", "main", "run"]
 DEBUG_HELP = "show the Python traceback of an internal error (exit code 1)"

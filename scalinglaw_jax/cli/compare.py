@@ -42,9 +42,20 @@ def run(inputs, report):
         seed=options.seed,
     )
     report.table("Laws compared", backtest.comparison_table(comparison))
-    sections = [("comparison", name, entry) for name, entry in comparison["laws"].items()]
+    sections = []
+    for name, entry in comparison["laws"].items():
+        sections.append(("comparison", name, entry))
+        for flag in entry["flags"]:  # printed in the table above, in the same words
+            report.warn(f"{name}: {flag}", echo=False)
     sections.append(("comparison_meta", "ranking", {key: comparison[key] for key in META}))
-    return Outcome(sections=tuple(sections))
+    tested = list(comparison["backtests"].values())
+
+    def figures(out, formats):
+        from scalinglaw_jax.figures import plots  # matplotlib: once there is something to draw
+
+        return plots.save_figure(plots.plot_backtest(tested), out, "backtest", formats)
+
+    return Outcome(sections=tuple(sections), figures=figures)
 
 
 HELP = "one table over laws: objective, PSIS-LOO, backtest error and coverage, exponent a"

@@ -64,7 +64,7 @@ def run(inputs, report):
     from scalinglaw_jax.uncertainty.bands import bootstrap_study, posterior_study
 
     options = inputs.options
-    study = fit_study(inputs.tables, isoflop_nominal=None)
+    study = fit_study(inputs.tables)
     print_study(study, report)
     if options.posterior:
         from scalinglaw_jax.uncertainty import bayes  # numpyro and arviz: only for posteriors

@@ -65,16 +65,18 @@ def nominal(value):
 
 
 def run(inputs, report):
+    from scalinglaw_jax.approaches.spec import ApproachOptions
     from scalinglaw_jax.core.solvers import DEFAULT_SCREENING
     from scalinglaw_jax.uncertainty.bands import bootstrap_study
 
     options = inputs.options
-    study = fit_study(
-        tables_for(inputs.tables),
-        registry.selected(options.approach),
-        isoflop_nominal=nominal(options.isoflop_nominal),
+    approach_options = ApproachOptions(
         law=options.law,
+        nominal=nominal(options.isoflop_nominal),
         screening=None if options.exhaustive else DEFAULT_SCREENING,
+    )
+    study = fit_study(
+        tables_for(inputs.tables), registry.selected(options.approach), approach_options
     )
     if not study.results:
         reasons = "; ".join(f"{registry.get(k).name}: {r}" for k, r in study.skipped.items())

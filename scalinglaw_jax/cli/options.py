@@ -17,20 +17,9 @@ import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
 
 Check = Callable[[object], object]
 """A value check: returns the (normalised) value or raises ``ValueError`` with the reason."""
-SOURCES = ("flag", "config", "default")
-
-
-class Setting(NamedTuple):
-    """One resolved setting of a command run: its ``name``, the ``value`` that ran and its
-    ``source``: ``"flag"`` (command line), ``"config"`` (the TOML file) or ``"default"``."""
-
-    name: str
-    value: object
-    source: str
 
 
 @dataclass(frozen=True)
@@ -280,20 +269,15 @@ def figure_formats(value) -> tuple[str, ...]:
 
 
 def people(value, unset: str | None = None) -> str:
-    """A setting's value for people: ``('svg',)`` -> ``svg``, ``None`` -> ``not set``, ``True``
-    -> ``yes``, ``0.1`` -> ``0.1``, a law by its name, a table as ``key = value`` pairs."""
+    """A value for people (``report.page.format_value``): a law by its name, an unset value
+    by what it means (``unset``)."""
     from scalinglaw_jax.core.law import Law
+    from scalinglaw_jax.report.page import format_value
 
-    if value is None:
-        return unset or "not set"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:g}" if math.isfinite(value) else str(value)
+    if value is None and unset:
+        return unset
     if isinstance(value, Law):
         return value.name
-    if isinstance(value, Mapping):
-        return ", ".join(f"{k} = {people(v)}" for k, v in value.items()) or "none"
-    if isinstance(value, list | tuple | set | frozenset):
-        return ", ".join(people(v) for v in value) or "none"
-    return str(value)
+    if isinstance(value, tuple) and any(isinstance(v, Law) for v in value):
+        value = tuple(v.name if isinstance(v, Law) else v for v in value)
+    return format_value(value)

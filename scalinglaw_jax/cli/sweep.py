@@ -42,7 +42,7 @@ def prepare_one(inputs, key: str):
         nominal=nominal_of(options.nominal_budgets),
         dtype=jnp.float32 if options.float32 else jnp.float64,
         law=options.law,
-        screening=None if options.exhaustive else BOOTSTRAP_SCREENING,
+        sweep_screening=None if options.exhaustive else BOOTSTRAP_SCREENING,
     )
 
 

@@ -25,15 +25,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from scalinglaw_jax.cli.options import Setting, Spec, specs
+from scalinglaw_jax.cli.options import Spec, specs
 from scalinglaw_jax.core.data import DataError, Runs
 from scalinglaw_jax.core.errors import ConfigError
 from scalinglaw_jax.core.io import to_jsonable
 from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.report.page import Setting
 
 SUMMARY_FILE = "summary.json"
-SOURCE_WORDS = {"flag": "command line", "config": "config file", "default": "built-in default"}
-"""How report.html names where a setting's value came from."""
 _MISSING = object()
 
 
@@ -216,17 +215,15 @@ def update_summary(out_dir: Path, section: str, key: str, content) -> Path:
 # -- the run --------------------------------------------------------------------------------
 
 
-def settings_for_page(settings, record_type: type) -> dict:
-    """THE call site between resolved settings and report.html (one place to rewire to
-    ``Report.add_settings`` once it exists): each value formatted for people (an unset value
-    by what it means, never "(default)"), with its source."""
-    from scalinglaw_jax.cli.options import people
-
+def settings_for_page(settings, record_type: type) -> list[Setting]:
+    """What report.html shows (``Report.add_settings``): each setting with its source, a law
+    by its name, an unset option by what it means ("sized from free memory"), never a bare
+    "not set" where the option says what happens."""
     unset = {name: spec.unset for name, (spec, _) in specs(record_type).items()}
-    return {
-        s.name: f"{people(s.value, unset.get(s.name))} \N{EM DASH} {SOURCE_WORDS[s.source]}"
+    return [
+        s._replace(value=_recorded(s.value) if s.value is not None else unset.get(s.name))
         for s in settings
-    }
+    ]
 
 
 def execute(command: Command, parsed: Mapping, config: Mapping, extra_settings=()) -> int:
@@ -245,8 +242,8 @@ def execute(command: Command, parsed: Mapping, config: Mapping, extra_settings=(
     if command.check is not None:
         command.check(options, tables)
     out = prepare_out(command, options, settings, config, tables)
-    report = Report(command.title or f"scalinglaw {command.name}", {}, described)
-    report.settings = settings_for_page(settings, command.options)
+    report = Report(command.title or f"scalinglaw {command.name}", data_summary=described)
+    report.add_settings(settings_for_page(settings, command.options))
     outcome = command.run(Inputs(options, settings, tables, out), report)
     if outcome is not None and out is not None:
         write_outcome(outcome, out, report, getattr(options, "figure_formats", ()))

@@ -666,3 +666,12 @@ def random_starts(key, n_starts: int, low: Sequence[float], high: Sequence[float
     low = jnp.asarray(low, dtype=jnp.float64)
     high = jnp.asarray(high, dtype=jnp.float64)
     return jax.random.uniform(key, (n_starts, low.shape[0]), minval=low, maxval=high)
+
+
+def free_memory_bytes(device=None) -> float:
+    """Free memory of ``device`` (accelerator statistics, else the host's available RAM)."""
+    device = device or jax.local_devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))

@@ -31,6 +31,7 @@ from scipy.stats import gmean
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.isoflop import assign_budgets
+from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core.data import DataError, load_runs
 
 ARCH_COLUMNS = ("d_model", "n_layers", "n_heads", "key_size", "vocab", "seq_len")
@@ -156,7 +157,7 @@ def sensitivity_report(
             members = groups.index == k
             budget[members] = gmean(runs.flops[members])
         for key in approaches:
-            fit = registry.get(key).fit(runs, budgets=budget, starts=starts)
+            fit = registry.get(key).fit(runs, ApproachOptions(budgets=budget, starts=starts))
             result = {"a": float(fit.frontier.a), "b": float(fit.frontier.b)}
             if hasattr(fit, "objective"):
                 result["objective"] = fit.objective

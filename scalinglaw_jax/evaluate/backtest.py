@@ -25,6 +25,8 @@ et al. 2022; Besiroglu et al. 2024; Choshen et al. 2024) holds out the largest r
 from __future__ import annotations
 
 import math
+import sys
+import textwrap
 from dataclasses import dataclass, field
 
 import jax
@@ -418,26 +420,41 @@ def compare_laws(
     nuts_settings=None,
     seed: int = 0,
     starts="grid",
+    progress: bool | None = None,
 ) -> dict:
     """One table over ``laws``: parameters, in-sample objective, PSIS-LOO of a NUTS fit (ArviZ,
     with its SE and Pareto-k warnings), the backtest's error and coverage, and the exponent
     ``a`` with its 95% bootstrap interval; ranked by ``RANKING_RULE``. ``starts`` as in
     ``backtest_law``.
 
+    Each law's entry carries ``flags``: one sentence per failed or doubtful result (posterior
+    checks failed, with the reasons; bootstrap or backtest resamples that failed; PSIS-LOO
+    warnings; a backtest error that is not finite), and ``ok`` (no flags). The result also
+    holds ``backtests`` (law name -> ``LawBacktest``, for ``plots.plot_backtest``; not part
+    of summary.json). ``progress`` (default: when stderr is a terminal) shows a tqdm bar over
+    the steps (bootstrap, NUTS, backtest per law).
+
     LOO uses the plain posterior (likelihood power 1): it is defined for the model's own
     likelihood, not for a tempered one.
     """
     import arviz as az
+    from tqdm.auto import tqdm
 
     from scalinglaw_jax.uncertainty import bayes
 
     settings = nuts_settings or bayes.NutsSettings(draws=500, warmup=500, progress_bar=False)
-    entries = {}
-    for k, spec in enumerate(laws):
-        law = get_law(spec)
+    laws = [get_law(spec) for spec in laws]
+    entries, backtests = {}, {}
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = tqdm(total=3 * len(laws), desc="compare", unit="step", disable=not progress)
+    for k, law in enumerate(laws):
         if law.name in entries:
             raise DataError(f"law {law.name!r} is named twice")
+        bar.set_postfix_str(f"{law.name}: bootstrap")
         point, boot = _law_bootstrap(runs, law, n_resamples, seed, starts)
+        bar.update()
+        bar.set_postfix_str(f"{law.name}: NUTS")
         posterior = bayes.sample_parametric(
             runs,
             law=law,
@@ -446,10 +463,18 @@ def compare_laws(
             key=jax.random.fold_in(jax.random.key(seed), k),
             learning_rate=1.0,
         )
+        bar.update()
         loo = az.loo(posterior.idata, pointwise=True, var_name="log_loss")
         pareto_k = np.asarray(loo.pareto_k)
+        bar.set_postfix_str(f"{law.name}: backtest")
         tested = backtest_law(runs, law, split, n_resamples=n_resamples, seed=seed, starts=starts)
+        bar.update()
+        backtests[law.name] = tested
         a_draws = boot.draws("a")
+        n_boot_failed = int(np.size(boot.kept) - np.count_nonzero(boot.kept))
+        flags = comparison_flags(
+            posterior.diagnostics, tested, n_boot_failed, n_resamples, int(np.sum(pareto_k > 0.7))
+        )
         entries[law.name] = {
             "n_params": law.n_params,
             "objective": point.objective,
@@ -459,10 +484,14 @@ def compare_laws(
             "pareto_k_over_0.7": int(np.sum(pareto_k > 0.7)),
             "loo_warning": bool(loo.warning),
             "posterior_ok": posterior.diagnostics.ok,
+            "posterior_reasons": list(posterior.diagnostics.reasons),
+            "ok": not flags,
+            "flags": flags,
             "a": float(point.frontier.a),
             "a_interval_95": percentile_interval(a_draws, 0.95),
             "backtest": tested.metrics,
         }
+    bar.close()
     by_error = sorted(entries, key=lambda n: entries[n]["backtest"]["median_abs_log_error"])
     by_loo = sorted(entries, key=lambda n: -entries[n]["elpd_loo"])
     for name in entries:
@@ -474,11 +503,33 @@ def compare_laws(
         "ranking_rule": RANKING_RULE,
         "rankings_agree": by_error == by_loo,
         "cutoff_flops": split.cutoff_flops,
+        "backtests": backtests,
     }
 
 
+def comparison_flags(diagnostics, tested, n_boot_failed: int, n_resamples: int, n_bad_k: int):
+    """The sentences that flag one law's comparison entry (empty: nothing failed)."""
+    flags = []
+    if not diagnostics.ok:
+        reasons = "; ".join(diagnostics.reasons) or "see posterior diagnostics"
+        flags.append(f"posterior failed its checks ({reasons}): elpd_loo is not reliable")
+    if n_boot_failed:
+        flags.append(f"{n_boot_failed} of {n_resamples} bootstrap resamples failed (a interval)")
+    if tested.n_failed:
+        flags.append(
+            f"{tested.n_failed} of {tested.n_resamples} backtest resamples failed "
+            "(predictive intervals)"
+        )
+    if not np.isfinite(tested.metrics.get("median_abs_log_error", np.nan)):
+        flags.append("backtest failed: the held-out error is not finite")
+    if n_bad_k:
+        flags.append(f"PSIS-LOO: {n_bad_k} runs with Pareto k > 0.7")
+    return flags
+
+
 def comparison_table(comparison: dict) -> str:
-    """The comparison as aligned text, best law first."""
+    """The comparison as aligned text, best law first; a flagged law is marked ``!`` and its
+    flags follow the table as ``WARNING:`` lines (the report shows them as warning rows)."""
     header = (
         f"{'rank':<5}{'law':<28}{'params':>6}{'objective':>12}{'elpd_loo (SE)':>20}"
         f"{'k>0.7':>6}{'med |err|':>10}{'cov90':>7}{'a [95%]':>24}"
@@ -490,12 +541,18 @@ def comparison_table(comparison: dict) -> str:
         loo = f"{e['elpd_loo']:.1f} ({e['elpd_loo_se']:.1f})"
         exponent = f"{e['a']:.3f} [{low:.3f}, {high:.3f}]"
         tested = e["backtest"]
+        shown = name if e.get("ok", True) else f"{name} !"
         lines.append(
-            f"{e['rank']:<5}{name:<28}{e['n_params']:>6}{e['objective']:>12.5g}{loo:>20}"
+            f"{e['rank']:<5}{shown:<28}{e['n_params']:>6}{e['objective']:>12.5g}{loo:>20}"
             f"{e['pareto_k_over_0.7']:>6}{tested['median_abs_log_error']:>10.4f}"
             f"{tested['coverage_90']:>7.2f}{exponent:>24}"
         )
-    lines.append(f"ranking: {comparison['ranking_rule']}")
+    for name in comparison["ranking"]:
+        for flag in comparison["laws"][name].get("flags", ()):
+            lines.append(f"WARNING: {name}: {flag}")
+    lines += textwrap.wrap(
+        f"ranking: {comparison['ranking_rule']}", width=len(header), subsequent_indent="  "
+    )
     if not comparison["rankings_agree"]:
         lines.append("note: PSIS-LOO orders the laws differently (see rank_loo)")
     return "\n".join(lines)

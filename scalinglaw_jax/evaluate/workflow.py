@@ -15,10 +15,10 @@ import jax
 import pandas as pd
 
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.spec import DEFAULT_APPROACH_OPTIONS, ApproachOptions
 from scalinglaw_jax.core.data import DataError, Runs, load_runs
 from scalinglaw_jax.core.frontier import frontier_to_dict
-from scalinglaw_jax.core.solvers import DEFAULT_SCREENING, Screening
-from scalinglaw_jax.laws import DEFAULT_LAW, closed_forms
+from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.laws.simulate import simulate_chinchilla_study
 from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS
 
@@ -37,7 +37,13 @@ class StudyFit:
     def frontier_lines(self, bands: dict | None = None) -> list[plots.FrontierLine]:
         """One line per fitted approach, with its band when ``bands`` (key -> ApproachBand,
         see :mod:`scalinglaw_jax.uncertainty.bands`) holds a drawn one."""
-        return banded_lines({key: r.frontier for key, r in self.results.items()}, bands)
+        law_names = {
+            key: law.name
+            for key, result in self.results.items()
+            if (law := getattr(result, "law", None)) is not None and hasattr(law, "name")
+        }
+        frontiers = {key: r.frontier for key, r in self.results.items()}
+        return banded_lines(frontiers, bands, law_names=law_names)
 
     def comparison_table(self) -> str:
         """Exponents and projections side by side with the paper's Table 2 and Kaplan."""
@@ -76,17 +82,13 @@ class StudyFit:
 def fit_study(
     tables: dict[str, Runs],
     approaches=registry.KEYS,
-    *,
-    isoflop_nominal=None,
-    parametric_starts="grid",
-    law=DEFAULT_LAW,
-    screening: Screening | None = DEFAULT_SCREENING,
+    options: ApproachOptions = DEFAULT_APPROACH_OPTIONS,
 ) -> StudyFit:
     """Fit each requested approach on its table; record a reason for each one skipped.
 
     ``tables`` maps approach keys to validated tables (the same table may serve several);
-    ``law`` is Approach 3's (a ``Law``, a registered name or ``FILE.py:NAME``), and
-    ``screening`` its multi-start screening (None: every start solved, ``--exhaustive``).
+    ``options`` are the approaches' settings (Approach 3's law and screening, Approach 2's
+    nominal budgets).
     """
     study = StudyFit(tables=dict(tables))
     for key in approaches:
@@ -99,21 +101,18 @@ def fit_study(
             runs, note = spec.rows(runs)
             if note:
                 print(note)
-            study.results[key] = spec.fit(
-                runs,
-                nominal=isoflop_nominal,
-                starts=parametric_starts,
-                law=law,
-                screening=screening,
-            )
+            study.results[key] = spec.fit(runs, options)
         except DataError as error:
             study.skipped[key] = str(error).splitlines()[0]
     return study
 
 
-def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.FrontierLine]:
+def banded_lines(
+    frontiers: dict, bands: dict | None = None, *, law_names: dict | None = None
+) -> list[plots.FrontierLine]:
     """One line per approach key in its colour; ``bands`` maps keys to ``ApproachBand``s, and
-    a drawn band goes on its line with its legend text."""
+    a drawn band goes on its line with its legend text; ``law_names`` (key -> name, Approach
+    3's law) names the law in the line's legend entry."""
     from scalinglaw_jax.figures import plots
 
     bands = bands or {}
@@ -128,6 +127,7 @@ def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.Front
                 bands=(entry.band,) if drawn else (),
                 color=registry.get(key).color,
                 band_labels=(entry.label,) if drawn else (),
+                law=(law_names or {}).get(key),
             )
         )
     return lines
@@ -136,13 +136,24 @@ def banded_lines(frontiers: dict, bands: dict | None = None) -> list[plots.Front
 def write_frontier_figures(
     lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS
 ) -> list[Path]:
-    """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``."""
+    """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``; a figure
+    whose axes leave runs out says so (``plots.figure_notes``, printed)."""
     from scalinglaw_jax.figures import plots
 
-    figure = plots.plot_params_vs_flops(lines, runs=runs)
-    written = plots.save_figure(figure, out_dir, "params_vs_flops", formats)
-    figure = plots.plot_params_vs_tokens(lines, runs=runs)
-    return written + plots.save_figure(figure, out_dir, "params_vs_tokens", formats)
+    written = []
+    for stem, draw in (
+        ("params_vs_flops", plots.plot_params_vs_flops),
+        ("params_vs_tokens", plots.plot_params_vs_tokens),
+    ):
+        figure = draw(lines, runs=runs)
+        _print_notes(plots, figure, stem)
+        written += plots.save_figure(figure, out_dir, stem, formats)
+    return written
+
+
+def _print_notes(plots, figure, stem: str) -> None:
+    for note in plots.figure_notes(figure):
+        print(f"WARNING: {stem}: {note}")
 
 
 def write_figures(
@@ -155,6 +166,7 @@ def write_figures(
     """The paper's figures for whatever was fitted, in ``formats`` (default SVG only),
     with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
     from scalinglaw_jax.figures import plots
+    from scalinglaw_jax.figures.study import approach_figures
 
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
@@ -162,7 +174,8 @@ def write_figures(
         study.frontier_lines(bands), out_dir, runs=dots, formats=formats
     )
     for key, result in sorted(study.results.items()):
-        for name, figure in registry.get(key).figures(result, study.tables[key]):
+        for name, figure in approach_figures(key, result, study.tables[key]):
+            _print_notes(plots, figure, name)
             written += plots.save_figure(figure, out_dir, name, formats)
     return written
 

@@ -13,8 +13,10 @@ notebooks' inline display intact while scripts save through Agg/SVG/PDF canvases
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -40,7 +42,7 @@ from matplotlib.ticker import (
 from scalinglaw_jax.core.frontier import Frontier
 from scalinglaw_jax.core.intervals import BAND_KINDS, Band
 from scalinglaw_jax.laws import get_law
-from scalinglaw_jax.laws.closed_forms import KAPLAN_FRONTIER, REFERENCE_MODELS
+from scalinglaw_jax.laws.closed_forms import REFERENCE_MODELS
 
 # Bootstrap bands are plain translucent fills; posterior bands are hatched and outlined so that
 # both kinds stay distinguishable when drawn over the same line.
@@ -76,11 +78,35 @@ _BUDGET_CMAP = colormaps["viridis"]
 _LOSS_CMAP = colormaps["viridis"]
 
 
+KAPLAN_ANCHOR = ("Gopher", 280e9, 5.76e23)
+"""Where the figures' Kaplan line passes: Gopher's 280B parameters at the budget Hoffmann et
+al. (2022) give Gopher (5.76e23 FLOPs, the budget Chinchilla was trained on). The paper does
+not print the constant of its Kaplan line; its Figure 1 draws Kaplan's ``N_opt ∝ C^0.73``
+with Gopher on it, GPT-3 slightly below and Megatron-Turing NLG slightly above, which this
+anchor reproduces (Gopher's own size being the one Kaplan's recipe gave its budget). Kaplan
+et al.'s own constant (``1.3e9 · C_pf^0.73``: C in PF-days of their compute count,
+non-embedding parameters; ``laws.KAPLAN_FRONTIER``) passes 2.9x above Gopher on the
+paper's axes. See docs/plots.md."""
+KAPLAN_FIGURE_FRONTIER = Frontier(
+    a=0.73,
+    b=0.27,
+    log_g_n=math.log(KAPLAN_ANCHOR[1]) - 0.73 * math.log(KAPLAN_ANCHOR[2]),
+    log_g_d=-math.log(6.0) - (math.log(KAPLAN_ANCHOR[1]) - 0.73 * math.log(KAPLAN_ANCHOR[2])),
+)
+"""Kaplan's frontier as the seed figures draw it: exponent 0.73 through ``KAPLAN_ANCHOR``,
+with ``D = C / (6N)``."""
+PAPER_FLOPS_RANGE = (1e17, 1e26)
+"""The paper's FLOPs axis; default limits widen it to hold every run drawn."""
+_MARGIN_DEX = 0.15
+"""Margin (in decades) left around everything drawn by default limits."""
+
+
 class FrontierLine(NamedTuple):
     """One approach to draw: its frontier, optional bands, and style (``color=None``: cycle).
 
     ``band_labels`` (one per band, optional) is the legend text of each band, e.g. the level,
     scheme and resample count; without it a band is listed as ``"95% bootstrap band"``.
+    ``law`` (Approach 3: the fitted law's name) is named in the line's legend entry.
     """
 
     label: str
@@ -89,6 +115,7 @@ class FrontierLine(NamedTuple):
     color: str | None = None
     linestyle: str = "-"
     band_labels: tuple[str, ...] = ()
+    law: str | None = None
 
 
 def plot_params_vs_flops(
@@ -97,29 +124,46 @@ def plot_params_vs_flops(
     runs=None,
     kaplan: bool = True,
     stars: bool = True,
-    flops_range: tuple[float, float] = (1e17, 1e26),
+    flops_range: tuple[float, float] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Compute-optimal parameters against FLOPs, like the paper's Figure 1.
 
     ``runs`` (a Runs-like object with ``.flops`` and ``.params``, or a ``(flops, params)``
-    tuple) is drawn as grey dots; bands are fills in their line's colour.
+    tuple) is drawn as grey dots; bands are fills in their line's colour. ``flops_range``
+    (default: the paper's 1e17-1e26 widened to every run and star, with a margin) is the x
+    axis; the y axis always holds every run, star, band and line drawn. Runs a given
+    ``flops_range`` leaves out are counted in the legend and warned about.
     """
     fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE, _FRONTIER_AXES)
-    flops = np.geomspace(*flops_range, 200)
-    y_values = []
+    ax.set_gid("axes-params-vs-flops")
+    run_flops = run_params = None
     if runs is not None:
         run_flops, run_params, _ = _runs_arrays(runs)
+    star_x = np.array([m.flops for m in REFERENCE_MODELS]) if stars else np.array([])
+    star_y = np.array([m.params for m in REFERENCE_MODELS]) if stars else np.array([])
+    if flops_range is None:
+        xs = [np.asarray(PAPER_FLOPS_RANGE), star_x]
+        if run_flops is not None:
+            xs.append(run_flops)
+        flops_range = _log_limits(np.concatenate(xs))
+    flops = np.geomspace(*flops_range, 200)
+    y_values = [star_y]
+    if runs is not None:
         ax.scatter(run_flops, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
-        y_values.append(run_params)
-    band_legend: dict[str, tuple[str, set]] = {}
+        y_values.append(_within(run_params, run_flops, flops_range))
+    band_entries = []
     for i, line in enumerate(lines):
         color = line.color or f"C{i}"
         for band, gid, label in _line_bands(line):
             ax.fill_between(
                 band.flops, band.n_low, band.n_high, gid=gid, **_band_kwargs(band.kind, color)
             )
-            band_legend.setdefault(label, (band.kind, set()))[1].add(color)
+            band_entries.append((line.label, label, band.kind, color))
+            y_values += [
+                _within(band.n_low, band.flops, flops_range),
+                _within(band.n_high, band.flops, flops_range),
+            ]
         n_opt = _n_opt(line.frontier, flops)
         ax.plot(
             flops,
@@ -133,25 +177,22 @@ def plot_params_vs_flops(
         )
         y_values.append(n_opt)
     if kaplan:
-        n_kaplan = _n_opt(KAPLAN_FRONTIER, flops)
+        n_kaplan = _n_opt(KAPLAN_FIGURE_FRONTIER, flops)
         ax.plot(flops, n_kaplan, **_kaplan_kwargs())
-        if not lines:
-            y_values.append(n_kaplan)
+        y_values.append(n_kaplan)
     if stars:
-        star_x = [m.flops for m in REFERENCE_MODELS]
-        star_y = [m.params for m in REFERENCE_MODELS]
         _draw_stars(ax, star_x, star_y)
-        y_values.append(np.asarray(star_y))
     ax.set_xscale("log")
     ax.set_yscale("log")
     _log_axis(ax.xaxis)
     ax.set_xlim(*flops_range)
-    if y_values:
-        ax.set_ylim(*_log_limits(np.concatenate(y_values)))
+    y_values = np.concatenate(y_values)
+    if _finite_positive(y_values).size:
+        ax.set_ylim(*_log_limits(y_values))
     ax.set_xlabel("FLOPs")
     ax.set_ylabel("Parameters")
     _count_axis(ax.yaxis)
-    _finish(ax, band_legend)
+    _finish(ax, band_entries, _outside_note(ax, run_flops, run_params))
     return fig
 
 
@@ -161,14 +202,17 @@ def plot_params_vs_tokens(
     runs=None,
     kaplan: bool = True,
     stars: bool = True,
-    budgets: Sequence[float] = tuple(10.0**k for k in range(18, 27)),
-    flops_range: tuple[float, float] = (1e17, 1e26),
+    budgets: Sequence[float] | None = None,
+    flops_range: tuple[float, float] | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Compute-optimal parameters against tokens, each line traced by ``(D_opt(C), N_opt(C))``.
 
-    FLOP ``budgets`` are marked on every line and labelled on the bundle's token-heavy side (the
-    line with most tokens per parameter, labels below-right, away from Kaplan and the stars).
+    Lines are traced over ``flops_range`` (default: the paper's 1e17-1e26 widened to every run
+    and star). FLOP ``budgets`` (default: every power of ten in that range, every other one
+    beyond ten of them) are marked on every line and labelled along the bundle's token-heavy
+    line, each label put where it covers no run, star, line or other label. The axes hold
+    every run, star, band and line drawn, with a margin.
 
     A band is drawn as the polygon between the curves ``(d_low(C), n_high(C))`` and
     ``(d_high(C), n_low(C))``: with ``N D = C/6`` in every draw, a high-N draw is a low-D draw,
@@ -176,28 +220,43 @@ def plot_params_vs_tokens(
     is the union of those segments.
     """
     fig, ax = _figure_and_axes(ax, _FRONTIER_FIGSIZE, _FRONTIER_AXES)
-    flops = np.geomspace(*flops_range, 200)
-    budgets = np.asarray(budgets, dtype=float)
-    x_values, y_values = [], []
+    ax.set_gid("axes-params-vs-tokens")
+    run_flops = run_params = run_tokens = None
     if runs is not None:
-        _, run_params, run_tokens = _runs_arrays(runs)
+        run_flops, run_params, run_tokens = _runs_arrays(runs)
+    if flops_range is None:
+        xs = [np.asarray(PAPER_FLOPS_RANGE)]
+        if stars:
+            xs.append(np.array([m.flops for m in REFERENCE_MODELS]))
+        if run_flops is not None:
+            xs.append(run_flops)
+        flops_range = _log_limits(np.concatenate(xs), margin=0.0)
+    flops = np.geomspace(*flops_range, 200)
+    budgets = _decade_budgets(flops_range) if budgets is None else np.asarray(budgets, float)
+    budgets = budgets[(budgets >= flops_range[0]) & (budgets <= flops_range[1])]
+    x_values, y_values = [], []
+    obstacles = []  # (x, y) data points budget labels must not cover
+    if runs is not None:
         ax.scatter(run_tokens, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
         x_values.append(run_tokens)
         y_values.append(run_params)
-    band_legend: dict[str, tuple[str, set]] = {}
+        obstacles.append(np.column_stack([run_tokens, run_params]))
+    band_entries = []
     for i, line in enumerate(lines):
         color = line.color or f"C{i}"
         for band, gid, label in _line_bands(line):
+            inside = (band.flops >= flops_range[0]) & (band.flops <= flops_range[1])
+            d_low, d_high = band.d_low[inside], band.d_high[inside]
+            n_low, n_high = band.n_low[inside], band.n_high[inside]
             verts = np.column_stack(
-                [
-                    np.concatenate([band.d_low, band.d_high[::-1]]),
-                    np.concatenate([band.n_high, band.n_low[::-1]]),
-                ]
+                [np.concatenate([d_low, d_high[::-1]]), np.concatenate([n_high, n_low[::-1]])]
             )
             ax.add_collection(
                 PolyCollection([verts], gid=gid, **_band_kwargs(band.kind, color)), autolim=False
             )
-            band_legend.setdefault(label, (band.kind, set()))[1].add(color)
+            band_entries.append((line.label, label, band.kind, color))
+            x_values.append(verts[:, 0])
+            y_values.append(verts[:, 1])
         n_opt, d_opt = _n_opt(line.frontier, flops), _d_opt(line.frontier, flops)
         ax.plot(
             d_opt,
@@ -213,19 +272,21 @@ def plot_params_vs_tokens(
         ax.plot(bd, bn, "o", color=color, markersize=3.5, gid="budget-markers", zorder=5)
         x_values.append(d_opt)
         y_values.append(n_opt)
-    if lines:
-        _label_budgets(ax, [line.frontier for line in lines], budgets)
+        obstacles += [np.column_stack([d_opt, n_opt]), np.column_stack([bd, bn])]
     if kaplan:
-        ax.plot(_d_opt(KAPLAN_FRONTIER, flops), _n_opt(KAPLAN_FRONTIER, flops), **_kaplan_kwargs())
-        if not lines:
-            x_values.append(_d_opt(KAPLAN_FRONTIER, flops))
-            y_values.append(_n_opt(KAPLAN_FRONTIER, flops))
+        d_kaplan = _d_opt(KAPLAN_FIGURE_FRONTIER, flops)
+        n_kaplan = _n_opt(KAPLAN_FIGURE_FRONTIER, flops)
+        ax.plot(d_kaplan, n_kaplan, **_kaplan_kwargs())
+        x_values.append(d_kaplan)
+        y_values.append(n_kaplan)
+        obstacles.append(np.column_stack([d_kaplan, n_kaplan]))
     if stars:
-        star_x = [m.tokens for m in REFERENCE_MODELS]
-        star_y = [m.params for m in REFERENCE_MODELS]
+        star_x = np.array([m.tokens for m in REFERENCE_MODELS])
+        star_y = np.array([m.params for m in REFERENCE_MODELS])
         _draw_stars(ax, star_x, star_y)
-        x_values.append(np.asarray(star_x))
-        y_values.append(np.asarray(star_y))
+        x_values.append(star_x)
+        y_values.append(star_y)
+        obstacles.append(np.column_stack([star_x, star_y]))
     ax.set_xscale("log")
     ax.set_yscale("log")
     if x_values:
@@ -235,7 +296,9 @@ def plot_params_vs_tokens(
     ax.set_ylabel("Parameters")
     _count_axis(ax.xaxis)
     _count_axis(ax.yaxis)
-    _finish(ax, band_legend)
+    if lines and budgets.size:
+        _label_budgets(ax, [line.frontier for line in lines], budgets, obstacles)
+    _finish(ax, band_entries, _outside_note(ax, run_tokens, run_params))
     return fig
 
 
@@ -274,6 +337,7 @@ def plot_isoflop_profiles(
         return _BUDGET_CMAP(0.85 * norm(np.log10(p.flops))) if p.valid else "0.6"
 
     ax0 = axes[0]
+    ax0.set_gid("axes-isoflop-profiles")
     for p in profiles:
         color = color_of(p)
         log_n = np.asarray(p.log_n, dtype=float)
@@ -336,6 +400,7 @@ def plot_isoflop_profiles(
             (axes[2], d_vertex, _d_opt(frontier, c_line), "Tokens", "D", frontier.b),
         )
         for axis, y_vertex, y_line, ylabel, sym, exponent in panels:
+            axis.set_gid(f"axes-isoflop-{sym.lower()}-opt")
             axis.plot(
                 c_line,
                 y_line,
@@ -371,8 +436,8 @@ def plot_parametric_contours(
     *,
     law="chinchilla",
     runs=None,
-    flops_range: tuple[float, float] = (1e18, 1e24),
-    params_range: tuple[float, float] = (1e7, 1e12),
+    flops_range: tuple[float, float] | None = None,
+    params_range: tuple[float, float] | None = None,
     levels: int | Sequence[float] = 12,
     ax: Axes | None = None,
 ) -> Figure:
@@ -380,14 +445,29 @@ def plot_parametric_contours(
 
     The loss at ``(C, N)`` is the law (a ``Law`` or registered name, ``theta`` in its
     coordinates) at ``D = C / (6N)``. Its efficient frontier (``law.frontier_of(theta)``) is
-    drawn on top. ``runs`` are dots coloured by loss when they carry one (``.loss`` or a third
-    tuple element), grey otherwise. ``levels`` is a count (nice levels between the lowest loss
-    on the grid and the frontier's loss at the smallest budget, padded) or explicit loss values.
+    drawn on top, and the law's name heads the legend. ``runs`` are dots coloured by loss
+    when they carry one (``.loss`` or a third tuple element), grey otherwise.
+
+    ``flops_range`` and ``params_range`` default to every run with a margin (without runs:
+    1e18-1e24 FLOPs, 1e7-1e12 parameters); runs that given ranges leave out are counted in the
+    legend and warned about. ``levels`` is a count (nice levels between the lowest loss on the
+    grid and the frontier's loss at the smallest budget, padded) or explicit loss values. The
+    colour scale spans the contour levels and every plotted run's loss. Contour lines are
+    drawn whole; each is labelled in the margin where it leaves the axes (top or right edge).
     """
     law = get_law(law)
     fresh = ax is None
     fig, ax = _figure_and_axes(ax, (6.4, 4.8), _CONTOUR_AXES)
+    ax.set_gid("axes-parametric-contours")
     theta = jnp.asarray(theta)
+    run_flops = run_params = run_loss = None
+    if runs is not None:
+        run_flops, run_params, _ = _runs_arrays(runs)
+        run_loss = _runs_loss(runs)
+    if flops_range is None:
+        flops_range = (1e18, 1e24) if runs is None else _log_limits(run_flops, min_span=2.0)
+    if params_range is None:
+        params_range = (1e7, 1e12) if runs is None else _log_limits(run_params, min_span=2.0)
     flops = np.geomspace(*flops_range, 240)
     params = np.geomspace(*params_range, 240)
     c_grid, n_grid = np.meshgrid(flops, params)
@@ -399,13 +479,15 @@ def plot_parametric_contours(
         lo, hi = np.nanmin(loss), np.nanmax(front_loss)
         levels = MaxNLocator(levels).tick_values(lo, hi + 0.3 * (hi - lo))
         levels = levels[levels > lo]
-    norm = Normalize(min(levels), max(levels))
+    levels = np.asarray(levels, dtype=float)
+    shown = levels
+    if run_loss is not None:
+        inside = _inside_mask(run_flops, run_params, flops_range, params_range)
+        shown = np.concatenate([levels, run_loss[inside & np.isfinite(run_loss)]])
+    norm = Normalize(float(shown.min()), float(shown.max()))
     cs = ax.contour(c_grid, n_grid, loss, levels=levels, cmap=_LOSS_CMAP, norm=norm, linewidths=1.1)
     cs.set_gid("contours")
-    ax.clabel(cs, cs.levels[::2], fontsize=7, fmt="%.2f", inline_spacing=2)
     if runs is not None:
-        run_flops, run_params, _ = _runs_arrays(runs)
-        run_loss = _runs_loss(runs)
         if run_loss is None:
             ax.scatter(run_flops, run_params, gid="runs", label="Training runs", **_RUNS_STYLE)
         else:
@@ -420,7 +502,7 @@ def plot_parametric_contours(
                 linewidths=0.3,
                 zorder=3,
                 gid="runs",
-                label="Training runs",
+                label="Training runs (colour: loss)",
             )
     inside = (n_front >= params_range[0]) & (n_front <= params_range[1])
     ax.plot(
@@ -440,13 +522,30 @@ def plot_parametric_contours(
     ax.set_xlabel("FLOPs")
     ax.set_ylabel("Parameters")
     _count_axis(ax.yaxis)
+    _label_contours_in_margin(ax, cs, norm)
     colors = ScalarMappable(norm=norm, cmap=_LOSS_CMAP)
     if fresh:
-        fig.colorbar(colors, cax=fig.add_axes(_CONTOUR_COLORBAR), label="Loss")
+        bar = fig.colorbar(colors, cax=fig.add_axes(_CONTOUR_COLORBAR), label="Loss")
     else:
-        fig.colorbar(colors, ax=ax, label="Loss")
-    # Contours fill the whole plane, so the legend sits above the axes.
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, fontsize=8, frameon=False)
+        bar = fig.colorbar(colors, ax=ax, label="Loss")
+    bar.ax.set_gid("colorbar-loss")
+    handles, labels = ax.get_legend_handles_labels()
+    note = _outside_note(ax, run_flops, run_params)
+    if note:
+        handles.append(Patch(facecolor="none", edgecolor="none"))
+        labels.append(note)
+    # Contours fill the whole plane and their labels sit above and right: the legend goes below.
+    ax.legend(
+        handles,
+        labels,
+        title=f"Approach 3: {law.name} law",
+        loc="upper left",
+        bbox_to_anchor=(-0.02, -0.13),
+        ncols=2,
+        fontsize=8,
+        title_fontsize=8,
+        frameon=False,
+    )
     return fig
 
 
@@ -465,7 +564,8 @@ def save_figure(
     cost six layouts.) The figure's layout engine is restored afterwards. A figure without
     one (the frontier figures: axes at a fixed place) is not drawn for its layout.
     ``Figure.savefig`` picks the non-interactive canvas for each format (Agg for PNG), so this
-    works without pyplot.
+    works without pyplot. An SVG carries ``figure_facts(fig)`` as JSON in its
+    ``<dc:description>``, so scripts and tests read limits and counts from the file.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -478,11 +578,51 @@ def save_figure(
     try:
         for fmt in formats:
             path = out_dir / f"{stem}.{fmt}"
-            fig.savefig(path, format=fmt, dpi=dpi, bbox_inches=bbox)
+            metadata = {"Description": json.dumps(figure_facts(fig))} if fmt == "svg" else None
+            fig.savefig(path, format=fmt, dpi=dpi, bbox_inches=bbox, metadata=metadata)
             paths.append(path)
     finally:
         fig.set_layout_engine(engine)
     return paths
+
+
+def figure_facts(fig: Figure) -> dict:
+    """What each named axes of ``fig`` shows, as numbers: ``{axes id: {"xlim", "ylim",
+    "runs", "runs_inside", "legend", "color_range"}}`` (runs: points of the ``runs``
+    collection; color_range: the loss colour scale, where runs or contours are coloured)."""
+    facts = {}
+    for ax in fig.axes:
+        gid = ax.get_gid()
+        if not gid:
+            continue
+        entry = {
+            "xlim": [float(v) for v in ax.get_xlim()],
+            "ylim": [float(v) for v in ax.get_ylim()],
+        }
+        for artist in ax.collections:
+            if artist.get_gid() == "runs":
+                xy = np.asarray(artist.get_offsets(), dtype=float)
+                inside = _inside_mask(
+                    xy[:, 0], xy[:, 1], sorted(ax.get_xlim()), sorted(ax.get_ylim())
+                )
+                entry["runs"], entry["runs_inside"] = int(len(xy)), int(np.count_nonzero(inside))
+            if artist.get_gid() in ("runs", "contours") and artist.get_array() is not None:
+                entry["color_range"] = [float(artist.norm.vmin), float(artist.norm.vmax)]
+        legend = ax.get_legend()
+        if legend is not None:
+            entry["legend"] = [t.get_text() for t in legend.get_texts()]
+        facts[gid] = entry
+    return facts
+
+
+def figure_notes(fig: Figure) -> list[str]:
+    """One sentence per named axes of ``fig`` whose limits leave runs out (empty when every
+    run is inside): for the command's printout and report."""
+    return [
+        f"{gid}: {entry['runs'] - entry['runs_inside']} of {entry['runs']} runs outside the axes"
+        for gid, entry in figure_facts(fig).items()
+        if entry.get("runs", 0) > entry.get("runs_inside", 0)
+    ]
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -520,7 +660,8 @@ def _d_opt(frontier: Frontier, flops) -> np.ndarray:
 
 
 def _line_label(line: FrontierLine) -> str:
-    return f"{line.label} (a={float(line.frontier.a):.2f})"
+    law = f", {line.law} law" if line.law else ""
+    return f"{line.label}{law} (a={float(line.frontier.a):.2f})"
 
 
 def _kaplan_kwargs() -> dict:
@@ -608,31 +749,185 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _label_budgets(ax: Axes, frontiers: Sequence[Frontier], budgets: np.ndarray) -> None:
-    """Label the budgets below-right of the most token-heavy line, the bundle's outer side."""
+def _label_budgets(ax: Axes, frontiers: Sequence[Frontier], budgets: np.ndarray, obstacles) -> None:
+    """Label the budgets along the most token-heavy line (the bundle's outer side), each label
+    at the nearby place that covers the fewest runs, stars, lines and earlier labels
+    (``_free_place``); ``obstacles`` are ``(x, y)`` data arrays."""
     mid = np.exp(np.log(budgets).mean())
     outer = max(frontiers, key=lambda f: _d_opt(f, mid) / _n_opt(f, mid))
+    points = ax.transData.transform(np.concatenate([np.asarray(o, float) for o in obstacles]))
+    points = _densify(points)
+    placed: list[tuple[float, float, float, float]] = []
+    scale = ax.figure.dpi / 72.0
     for c, x, y in zip(budgets, _d_opt(outer, budgets), _n_opt(outer, budgets), strict=True):
+        text = _format_flops(c)
+        anchor = ax.transData.transform((x, y))
+        size = (0.7 * 7 * len(text) * scale + 3, 1.25 * 7 * scale + 2)
+        dx, dy = _free_place(ax, anchor, size, points, placed)
+        placed.append((anchor[0] + dx, anchor[1] + dy, *size))
+        far = math.hypot(dx, dy) > 16 * scale  # a label moved away keeps a leader to its marker
         ax.annotate(
-            _format_flops(c),
+            text,
             (x, y),
-            xytext=(5, -9),
+            xytext=(dx / scale, dy / scale),
             textcoords="offset points",
             fontsize=7,
             color="0.25",
-            bbox={
-                "boxstyle": "square,pad=0.05",
-                "facecolor": "white",
-                "edgecolor": "none",
-                "alpha": 0.6,
-            },
+            ha="left",
+            va="bottom",
+            zorder=7,
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5} if far else None,
             gid="budget-label",
         )
 
 
-def _log_limits(values: np.ndarray, pad: float = 2.0) -> tuple[float, float]:
-    values = values[np.isfinite(values) & (values > 0)]
-    return float(values.min()) / pad, float(values.max()) * pad
+_LABEL_OFFSETS = [
+    (dx, dy)
+    for r in (1.0, 2.0, 3.2, 4.5, 6.0, 8.0)
+    for dx, dy in ((5, -12), (5, 3), (8, -5), (-1, 5), (-1, -14), (-9, 3), (-9, -12), (-11, -5))
+    for dx, dy in [(dx * r, dy * r)]
+]
+"""Candidate offsets (points, of the label's nearest corner) around a budget marker: close
+first, then up to eight times as far."""
+
+
+def _free_place(ax: Axes, anchor, size, points, placed) -> tuple[float, float]:
+    """Offset (pixels, of the text's lower-left corner) from ``anchor`` for a ``size`` box:
+    the first candidate of ``_LABEL_OFFSETS`` that covers no point and no placed box, inside
+    the axes; else the one covering fewest."""
+    scale = ax.figure.dpi / 72.0
+    w, h = size
+    box = ax.bbox
+    best, best_score = None, None
+    for ox, oy in _LABEL_OFFSETS:
+        dx = ox * scale - (w if ox < 0 else 0.0)
+        dy = oy * scale - (h if oy < 0 else 0.0)
+        x0, y0 = anchor[0] + dx, anchor[1] + dy
+        score = np.count_nonzero(
+            (points[:, 0] > x0 - 2)
+            & (points[:, 0] < x0 + w + 2)
+            & (points[:, 1] > y0 - 2)
+            & (points[:, 1] < y0 + h + 2)
+        )
+        score += 100 * sum(
+            x0 < px + pw and px < x0 + w and y0 < py + ph and py < y0 + h
+            for px, py, pw, ph in placed
+        )
+        if not (box.x0 <= x0 and x0 + w <= box.x1 and box.y0 <= y0 and y0 + h <= box.y1):
+            score += 1000
+        if score == 0:
+            return dx, dy
+        if best_score is None or score < best_score:
+            best, best_score = (dx, dy), score
+    return best
+
+
+def _densify(points: np.ndarray, step: float = 3.0) -> np.ndarray:
+    """Display points plus points every ``step`` pixels along consecutive pairs closer than
+    60 px (so a line, given as its vertices, blocks the pixels between them)."""
+    finite = points[np.all(np.isfinite(points), axis=1)]
+    extra = []
+    for a, b in zip(finite[:-1], finite[1:], strict=True):
+        gap = float(np.hypot(*(b - a)))
+        if step < gap < 60.0:
+            t = np.linspace(0.0, 1.0, int(gap / step) + 1)[1:-1, None]
+            extra.append(a + t * (b - a))
+    return np.concatenate([finite, *extra]) if extra else finite
+
+
+def _label_contours_in_margin(ax: Axes, cs, norm) -> None:
+    """Label each contour level where its line leaves the axes through the top or right edge,
+    just outside the axes in the level's colour; labels that would touch one already placed
+    on the same edge are left out. The lines themselves stay whole."""
+    x_lo, x_hi = (math.log10(v) for v in ax.get_xlim())
+    y_lo, y_hi = (math.log10(v) for v in ax.get_ylim())
+    taken = {"top": [], "right": []}
+    min_gap = {"top": 0.075 * (x_hi - x_lo), "right": 0.05 * (y_hi - y_lo)}
+    for level, segments in zip(cs.levels, cs.allsegs, strict=True):
+        exits = []
+        for seg in segments:
+            if len(seg) < 2:
+                continue
+            for x, y in (seg[0], seg[-1]):
+                lx, ly = math.log10(x), math.log10(y)
+                if abs(ly - y_hi) < 1e-6 * (y_hi - y_lo) + 1e-9:
+                    exits.append(("top", lx, x, y))
+                elif abs(lx - x_hi) < 1e-6 * (x_hi - x_lo) + 1e-9:
+                    exits.append(("right", ly, x, y))
+        if not exits:
+            continue
+        # the exit highest up the right edge, else the rightmost on the top edge
+        exits.sort(key=lambda e: (e[0] == "right", e[1]))
+        edge, position, x, y = exits[-1]
+        if any(abs(position - p) < min_gap[edge] for p in taken[edge]):
+            continue
+        taken[edge].append(position)
+        ax.annotate(
+            f"{level:.2f}",
+            (x, y),
+            xytext=(0, 2) if edge == "top" else (2, 0),
+            textcoords="offset points",
+            ha="center" if edge == "top" else "left",
+            va="bottom" if edge == "top" else "center",
+            fontsize=7,
+            color=_LOSS_CMAP(norm(level)),
+            annotation_clip=False,
+            gid="contour-label",
+        )
+
+
+def _within(values, flops, flops_range) -> np.ndarray:
+    """``values`` where ``flops`` lies in ``flops_range``."""
+    values, flops = np.asarray(values, float), np.asarray(flops, float)
+    return values[(flops >= flops_range[0]) & (flops <= flops_range[1])]
+
+
+def _finite_positive(values) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    return values[np.isfinite(values) & (values > 0)]
+
+
+def _inside_mask(x, y, x_range, y_range) -> np.ndarray:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    return (x >= x_range[0]) & (x <= x_range[1]) & (y >= y_range[0]) & (y <= y_range[1])
+
+
+def _outside_note(ax: Axes, x, y) -> str | None:
+    """``"k of n runs outside the axes"`` when the axes' limits leave runs out (also warned
+    about), else None."""
+    if x is None:
+        return None
+    inside = _inside_mask(x, y, sorted(ax.get_xlim()), sorted(ax.get_ylim()))
+    hidden = int(np.count_nonzero(~inside))
+    if not hidden:
+        return None
+    note = f"{hidden} of {inside.size} runs outside the axes"
+    warnings.warn(f"{ax.get_gid() or 'figure'}: {note} (limits given)", stacklevel=3)
+    return note
+
+
+def _decade_budgets(flops_range) -> np.ndarray:
+    """Every power of ten in ``flops_range`` (every other one when there are more than ten)."""
+    low, high = math.ceil(math.log10(flops_range[0])), math.floor(math.log10(flops_range[1]))
+    exponents = np.arange(low, high + 1)
+    if exponents.size > 10:
+        exponents = exponents[exponents % 2 == 0]
+    return 10.0 ** exponents.astype(float)
+
+
+def _log_limits(
+    values, margin: float = _MARGIN_DEX, min_span: float = 0.0, pad: float | None = None
+) -> tuple[float, float]:
+    """Log-axis limits holding every finite positive value, ``margin`` decades beyond each
+    end (``pad``: a factor instead), spanning at least ``min_span`` decades."""
+    values = _finite_positive(values)
+    lo, hi = math.log10(values.min()), math.log10(values.max())
+    if hi - lo < min_span:
+        mid = 0.5 * (lo + hi)
+        lo, hi = mid - 0.5 * min_span, mid + 0.5 * min_span
+    if pad is not None:
+        margin = math.log10(pad)
+    return 10.0 ** (lo - margin), 10.0 ** (hi + margin)
 
 
 def _format_count(x: float) -> str:
@@ -715,17 +1010,19 @@ def _count_axis(axis, subs=(1.0,)) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def _finish(ax: Axes, band_legend: dict[str, tuple[str, set]]) -> None:
-    """Light grid and a legend, right of the axes, with one swatch per band description.
-
-    A description used by one line only gets that line's colour; a shared one a neutral grey.
-    """
+def _finish(ax: Axes, band_entries, note: str | None = None) -> None:
+    """Light grid and a legend right of the axes: lines, stars, then one swatch per band in
+    its line's colour (the line's label put before a band text several lines share), then
+    ``note`` (runs left outside the axes)."""
     ax.grid(True, which="major", alpha=0.25)
     handles, labels = ax.get_legend_handles_labels()
-    for label, (kind, colors) in band_legend.items():
-        color = next(iter(colors)) if len(colors) == 1 else "0.3"
+    texts = [text for _, text, _, _ in band_entries]
+    for line_label, text, kind, color in band_entries:
         handles.append(Patch(**_band_kwargs(kind, color)))
-        labels.append(label)
+        labels.append(f"{line_label}: {text}" if texts.count(text) > 1 else text)
+    if note:
+        handles.append(Patch(facecolor="none", edgecolor="none"))
+        labels.append(note)
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
 
 

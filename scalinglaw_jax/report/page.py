@@ -9,13 +9,14 @@ or links to other files or hosts), so it opens from a disk, an e-mail or an arch
 from __future__ import annotations
 
 import html
-import json
+import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from scalinglaw_jax import __version__ as package_version
 
@@ -33,11 +34,35 @@ h3 { font-size: 1.05em; margin-bottom: 0.3em; }
 figure { margin: 0; flex: 1 1 40em; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #555; font-size: 0.9em; text-align: center; }
-pre { background: #f6f6f6; padding: 0.6em 0.8em; overflow-x: auto; font-size: 0.85em; }
-table.settings { border-collapse: collapse; font-size: 0.9em; }
-table.settings td { border-top: 1px solid #ddd; padding: 0.2em 0.8em 0.2em 0; vertical-align: top; }
-table.settings td:first-child { font-family: monospace; }
+pre { background: #f6f6f6; padding: 0.6em 0.8em; font-size: 0.85em;
+      white-space: pre-wrap; overflow-wrap: anywhere; }
+pre .warning-row { display: inline-block; width: 100%; background: #fff4e5;
+                   border-left: 4px solid #e69500; margin-left: -0.8em; padding-left: 0.6em; }
+table.settings { border-collapse: collapse; font-size: 0.9em; max-width: 100%; }
+table.settings th { text-align: left; padding: 0.2em 0.8em 0.2em 0; color: #555; }
+table.settings td { border-top: 1px solid #ddd; padding: 0.2em 0.8em 0.2em 0; vertical-align: top;
+                    overflow-wrap: anywhere; }
+table.settings td:first-child { font-family: monospace; white-space: nowrap; }
+table.settings td.source { color: #666; white-space: nowrap; }
 """
+WARNING_PREFIX = "WARNING:"
+"""A printed table line starting with this is a flagged result (a failed posterior or
+backtest, failed resamples, a band left out): the page shows it as a warning row, in the
+same words as the console."""
+SOURCES = ("flag", "config", "default")
+"""Where a setting's value came from: the command line, the config file, or the command's
+built-in default."""
+
+
+class Setting(NamedTuple):
+    """One resolved setting of a command run: ``name``, the ``value`` that ran, and its
+    ``source`` (one of ``SOURCES``)."""
+
+    name: str
+    value: object
+    source: str
+
+
 _XML_PROLOG = re.compile(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<metadata>.*?</metadata>", re.S)
 # Namespace declarations: an inline <svg> in HTML is in the SVG namespace without them.
 _NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
@@ -54,10 +79,28 @@ class Report:
     """
 
     title: str
-    settings: dict = field(default_factory=dict)
+    settings: list[Setting] | Mapping = field(default_factory=list)
     data_summary: str = ""
     tables: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        settings, self.settings = self.settings, []
+        self.add_settings(settings.items() if isinstance(settings, Mapping) else settings)
+
+    def add_settings(self, settings: Iterable) -> None:
+        """Record resolved settings: ``Setting`` records or ``(name, value, source)`` tuples
+        (``source`` in ``SOURCES``; a ``(name, value)`` pair is taken as a default). A later
+        entry of the same name replaces the earlier one."""
+        for entry in settings:
+            name, value, *rest = entry
+            source = rest[0] if rest else "default"
+            if source not in SOURCES:
+                raise ValueError(
+                    f"setting {name!r}: source must be one of {SOURCES}, got {source!r}"
+                )
+            self.settings = [s for s in self.settings if s.name != name]
+            self.settings.append(Setting(str(name), value, source))
 
     def table(self, heading: str, text: str, *, echo: bool = True) -> None:
         """Record a printed table (``echo``: print it too, under its heading)."""
@@ -98,20 +141,27 @@ class Report:
             for heading, text in self.tables:
                 if heading:
                     parts.append(f"<h3>{html.escape(heading)}</h3>")
-                parts.append(f"<pre>{html.escape(text)}</pre>")
+                parts.append(f"<pre>{_table_html(text)}</pre>")
         if self.data_summary:
             parts.append(f"<h2>Data</h2><pre>{html.escape(self.data_summary)}</pre>")
         if self.settings:
             rows = "".join(
-                f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_setting_text(v))}</td></tr>"
-                for k, v in self.settings.items()
+                f"<tr><td>{html.escape(s.name)}</td><td>{html.escape(format_value(s.value))}"
+                f'</td><td class="source">{html.escape(s.source)}</td></tr>'
+                for s in self.settings
             )
-            parts.append(f'<h2>Settings</h2><table class="settings">{rows}</table>')
+            parts.append(
+                '<h2>Settings</h2><table class="settings"><tr><th>setting</th><th>value that '
+                f"ran</th><th>from</th></tr>{rows}</table>"
+            )
         parts.append("</body></html>")
         return "\n".join(parts) + "\n"
 
     def write(self, out_dir, figures: Sequence[Path] = ()) -> Path:
         """Write ``out_dir/report.html`` atomically (the SVGs among ``figures`` are inlined)."""
+        for i, setting in enumerate(self.settings):
+            if setting.name == "out" and setting.value is None:  # resolved by the command
+                self.settings[i] = setting._replace(value=Path(out_dir))
         path = Path(out_dir) / REPORT_FILE
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(self.to_html(figures), encoding="utf-8")
@@ -134,18 +184,29 @@ def inline_svg(svg: str, suffix: str) -> str:
     return svg.strip()
 
 
-def settings_of(args) -> dict:
-    """The parsed command line as a settings table (paths and other values as text)."""
-    return {
-        name: value
-        if isinstance(value, bool | int | float | str | list | type(None))
-        else str(value)
-        for name, value in sorted(vars(args).items())
-        if not callable(value)
-    }
+def format_value(value) -> str:
+    """A setting's value for people: ``('svg',)`` -> ``svg``, ``None`` -> ``not set``,
+    ``True`` -> ``yes``, ``1e+20`` -> ``1e+20``, ``0.1`` -> ``0.1``, paths as text, tables
+    as ``key = value`` pairs."""
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}" if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} = {format_value(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(format_value(v) for v in value) or "none"
+    return str(value)
 
 
-def _setting_text(value) -> str:
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, default=str)
-    return "(default)" if value is None else str(value)
+def _table_html(text: str) -> str:
+    """A printed table, escaped, with its ``WARNING:`` lines marked as warning rows."""
+    lines = []
+    for line in text.split("\n"):
+        escaped = html.escape(line)
+        if line.lstrip().startswith(WARNING_PREFIX):
+            escaped = f'<span class="warning-row">{escaped}</span>'
+        lines.append(escaped)
+    return "\n".join(lines)

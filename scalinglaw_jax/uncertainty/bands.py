@@ -15,12 +15,14 @@ figure's band edges can be checked against the numbers.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import numpy as np
 
 from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.uncertainty import resample
@@ -121,11 +123,11 @@ def bootstrap_study(
     for key, fit in sorted(study.results.items()):
         spec = registry.get(key)
         runs, _ = spec.rows(study.tables[key])
-        options = {"k_starts": k_starts, "nominal": isoflop_nominal}
+        options = ApproachOptions.from_keywords(k_starts=k_starts, nominal=isoflop_nominal)
         if hasattr(fit, "law"):
-            options["law"] = fit.law
+            options = dataclasses.replace(options, law=fit.law)
         try:
-            problem = resample.prepare(runs, key, spec.default_scheme, point=fit, **options)
+            problem = resample.prepare(runs, spec, spec.default_scheme, point=fit, options=options)
         except DataError as error:
             note = f"no bootstrap band for Approach {key}: {str(error).splitlines()[0]}"
             bands[key] = ApproachBand(key, None, f"{spec.default_scheme} bootstrap band", note)

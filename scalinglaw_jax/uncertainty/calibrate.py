@@ -28,8 +28,10 @@ from tqdm.auto import tqdm
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.intervals import covers
+from scalinglaw_jax.core.law import Law
 from scalinglaw_jax.laws import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 from scalinglaw_jax.laws.simulate import (
@@ -160,11 +162,12 @@ studies, at a few seconds more per study)."""
 def _point_fit(approach: str, runs, law):
     """The full-data fit a study's bootstraps start from (Approach 3: 16 random starts)."""
     spec = registry.get(approach)
-    return spec.fit(runs, starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0), law=law)
+    options = ApproachOptions(starts=CALIBRATION_POINT_STARTS, key=jax.random.key(0), law=law)
+    return spec.fit(runs, options)
 
 
 def _bootstrap_draws(
-    approach: str, runs, point, method: Method, seed: int, n_resamples: int, law=DEFAULT_LAW
+    approach: str, runs, point, method: Method, seed: int, n_resamples: int, law: Law
 ) -> np.ndarray:
     """Bootstrap draws of ``a`` for one study by the sweep engine (``resample.run_sweep``).
 

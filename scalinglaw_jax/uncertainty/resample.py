@@ -43,10 +43,16 @@ from jax.sharding import Mesh, PartitionSpec
 
 from scalinglaw_jax import __version__ as package_version
 from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.approaches.spec import RESIDUAL_SCHEMES, SweepPlan
+from scalinglaw_jax.approaches.spec import (
+    RESIDUAL_SCHEMES,
+    ApproachOptions,
+    ApproachSpec,
+    SweepPlan,
+)
 from scalinglaw_jax.core.compile_cache import mesh_identity, output_shapes, stored_program
 from scalinglaw_jax.core.data import DataError, Runs, as_runs
 from scalinglaw_jax.core.intervals import Band, band_from_draws, bca_interval, percentile_interval
+from scalinglaw_jax.core.solvers import free_memory_bytes
 from scalinglaw_jax.core.status import Status
 
 SCHEMES = ("nonparametric", "bayesian", "subsample", "block", *RESIDUAL_SCHEMES)
@@ -123,29 +129,41 @@ def _data_hash(runs: Runs, extra: dict) -> str:
     return digest.hexdigest()
 
 
+def approach_options(options: ApproachOptions | None, keywords: dict) -> ApproachOptions:
+    """``options`` as given, or the record of ``keywords`` (checked: an unknown name is a
+    ``DataError`` naming the nearest option); not both."""
+    if options is None:
+        return ApproachOptions.from_keywords(**keywords)
+    if keywords:
+        raise DataError(f"give approach options as a record or as keywords, not both: {keywords}")
+    return options
+
+
 def prepare(
-    runs: Runs, approach: str, scheme: str, *, dtype=jnp.float64, point=None, **approach_options
+    runs: Runs,
+    approach: ApproachSpec | str,
+    scheme: str,
+    *,
+    point=None,
+    options: ApproachOptions | None = None,
+    **keywords,
 ) -> Problem:
     """Validate the (approach, scheme) pair, fit the full data once and build the chunk fit.
 
-    The approach's record (``approaches.registry``) supplies the plan; ``approach_options``
-    go to it, and each approach uses those it knows. Approach 3: ``mode="fast"`` (default)
-    starts every resample from the full-data optimum plus the ``k_starts`` (8) best grid
-    starts; ``"full"`` runs Chinchilla's 4,500-start grid per resample; solver ``options``
-    default to ``WARM_START_OPTIONS`` in fast mode at ``k_starts=0``, else ``DEFAULT_OPTIONS``
-    (``parametric_spec.sweep_plan`` says why). Approach
-    2: ``nominal`` budgets. Approach 1: ``n_grid``. ``point`` reuses a full-data fit of
-    ``runs`` by the approach. Raises ``DataError`` for an unknown approach or scheme, a
-    refused pair, or data the approach cannot fit.
+    ``approach`` is an approach's record (or its key); its ``plan`` builds the sweep from
+    ``options`` (an ``ApproachOptions``, or its fields as ``keywords``): Approach 3's
+    ``mode``, ``k_starts``, solver and ``law``, Approach 2's ``nominal`` budgets, Approach 1's
+    ``n_grid``, everyone's ``dtype``. ``point`` reuses a full-data fit of ``runs`` by the
+    approach. Raises ``DataError`` for an unknown approach, scheme or option, a refused pair,
+    or data the approach cannot fit.
     """
     runs = as_runs(runs)
+    options = approach_options(options, keywords)
     spec = registry.get(approach)
-    plan = spec.plan(
-        runs, resampled_unit(spec, scheme), dtype=dtype, point=point, **approach_options
-    )
-    nominal = approach_options.get("nominal")
+    plan = spec.plan(runs, resampled_unit(spec, scheme), options, point)
+    nominal = options.nominal
     extra = {"nominal": None if nominal is None else list(nominal)}
-    return problem_from_plan(runs, spec.key, scheme, plan, dtype=dtype, hash_extra=extra)
+    return problem_from_plan(runs, spec.key, scheme, plan, dtype=options.dtype, hash_extra=extra)
 
 
 def resampled_unit(spec, scheme: str) -> str:
@@ -210,15 +228,6 @@ def _unit_chunk_fit(fit_chunk: Callable, dtype_name: str) -> Callable:
     identity = getattr(fit_chunk, "program_identity", None)
     fit.program_identity = None if identity is None else ("unit weights", dtype_name, identity)
     return fit
-
-
-def free_memory_bytes(device=None) -> float:
-    """Free memory of ``device`` (accelerator statistics, else the host's available RAM)."""
-    device = device or jax.local_devices()[0]
-    stats = device.memory_stats() if device.platform != "cpu" else None
-    if stats and "bytes_limit" in stats:
-        return float(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-    return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
 
 
 def default_chunk_size(
@@ -738,40 +747,35 @@ def run_bootstrap(
     return BootstrapResult(sweep, level, exclude_failed, jackknife)
 
 
-SWEEP_OPTIONS = (
-    "seed",
-    "chunk_size",
-    "checkpoint_dir",
-    "resume",
-    "progress",
-    "stop_after_chunks",
-    "mesh",
-)
-"""``run_sweep``'s keywords among ``bootstrap``'s options; the others go to ``prepare``."""
-
-
 def bootstrap(
     runs: Runs,
-    approach: str = "3",
+    approach: ApproachSpec | str = "3",
     scheme: str = "nonparametric",
     n_resamples: int = 1000,
     *,
     level: float = 0.95,
     exclude_failed: bool = False,
     bca: bool = True,
-    **options,
+    seed: int = 0,
+    progress: bool = True,
+    point=None,
+    options: ApproachOptions | None = None,
+    **keywords,
 ) -> BootstrapResult:
     """Bootstrap one approach on a validated table: ``prepare`` then ``run_bootstrap``.
 
-    ``options`` named in ``SWEEP_OPTIONS`` (seed, chunk_size, checkpoint_dir, resume,
-    progress) go to ``run_sweep``; the rest to ``prepare`` (dtype, point, and the approach's
-    own: mode, k_starts, options and ``law`` for Approach 3, where ``law`` is a ``Law``, a
-    registered name or ``FILE.py:NAME``; nominal for Approach 2; n_grid for Approach 1).
+    ``options`` (or its fields as ``keywords``) and ``point`` go to ``prepare``; ``seed`` and
+    ``progress`` to the sweep (``run_sweep`` has the checkpoint and chunk settings).
     """
-    sweep_options = {name: options.pop(name) for name in SWEEP_OPTIONS if name in options}
-    problem = prepare(runs, approach, scheme, **options)
+    problem = prepare(runs, approach, scheme, point=point, options=options, **keywords)
     return run_bootstrap(
-        problem, n_resamples, level=level, exclude_failed=exclude_failed, bca=bca, **sweep_options
+        problem,
+        n_resamples,
+        level=level,
+        exclude_failed=exclude_failed,
+        bca=bca,
+        seed=seed,
+        progress=progress,
     )
 
 
