@@ -17,7 +17,7 @@ import sys
 from scalinglaw_jax.cli import config as config_file
 from scalinglaw_jax.cli import template
 from scalinglaw_jax.cli.commands import BY_NAME, COMMANDS
-from scalinglaw_jax.cli.options import nearest, people, specs
+from scalinglaw_jax.cli.options import helps, nearest, people, specs
 from scalinglaw_jax.core.compile_cache import (
     CACHE_DIR_ENV,
     OFF,
@@ -45,22 +45,23 @@ def _argparse_type(parse):
     return convert
 
 
-def _help(spec, default) -> str:
+def _help(text: str, spec, default) -> str:
     """The option's help with the value it takes when not given, for people."""
     if spec.kind == "switch":
-        return spec.help
+        return text
     shown = people(default, spec.unset)
-    return f"{spec.help} (default: {shown})" if spec.help else f"default: {shown}"
+    return f"{text} (default: {shown})" if text else f"default: {shown}"
 
 
 def add_options(parser: argparse.ArgumentParser, record_type: type) -> None:
     """One argument per option field with flags; ``None`` default: "not given"."""
-    groups = {}
+    groups, texts = {}, helps(record_type)
     for name, (spec, default) in specs(record_type).items():
+        text = texts.get(name, "").replace("%", "%%")
         if not spec.flags:
             continue  # config only
         if not spec.flags[0].startswith("-"):  # positional
-            parser.add_argument(name, choices=spec.choices, help=spec.help)
+            parser.add_argument(name, choices=spec.choices, help=text)
             continue
         target = parser
         if spec.exclusive:
@@ -73,7 +74,7 @@ def add_options(parser: argparse.ArgumentParser, record_type: type) -> None:
         elif spec.kind == "list":
             extra["action"] = "append"
         target.add_argument(
-            *spec.flags, dest=name, default=None, help=_help(spec, default), **extra
+            *spec.flags, dest=name, default=None, help=_help(text, spec, default), **extra
         )
 
 

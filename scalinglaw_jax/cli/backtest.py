@@ -7,20 +7,21 @@ from dataclasses import dataclass
 
 from scalinglaw_jax.cli.heldout import HeldOut, check, split_of
 from scalinglaw_jax.cli.inputs import load_table, out_option
-from scalinglaw_jax.cli.options import option
+from scalinglaw_jax.cli.options import switch
 from scalinglaw_jax.cli.template import Command, Outcome
 from scalinglaw_jax.core.data import DataError
 
 
 @dataclass(frozen=True)
 class Options(HeldOut):
+    """``scalinglaw backtest``.
+
+    rolling: repeat at one cutoff per half-decade of FLOPs; error against extrapolation
+        distance
+    """
+
     out: object = out_option("scalinglaw-backtest")
-    rolling: bool = option(
-        False,
-        "--rolling",
-        kind="switch",
-        help="repeat at one cutoff per half-decade of FLOPs; error against extrapolation distance",
-    )
+    rolling: bool = switch("--rolling")
 
 
 def isoflop_sections(runs, split, options, report) -> list:

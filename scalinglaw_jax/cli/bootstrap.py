@@ -7,96 +7,88 @@ from dataclasses import dataclass
 
 from scalinglaw_jax.approaches import parametric_spec, registry
 from scalinglaw_jax.cli.inputs import OneLaw, Output, Table, load_table, out_option
-from scalinglaw_jax.cli.options import SEED, choice, integer, number, option, parse_int, specs
+from scalinglaw_jax.cli.options import (
+    GAPS,
+    SEED,
+    number,
+    option,
+    parse_int,
+    pick,
+    real,
+    specs,
+    switch,
+    whole,
+)
 from scalinglaw_jax.cli.template import Command, Outcome
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.uncertainty.resample import COORDINATOR_ENV, SCHEMES
 
 APPROACHES = (*registry.KEYS, "all")
-OWN_SCHEMES = ", ".join(f"{k}: {registry.get(k).default_scheme}" for k in registry.KEYS)
+NOMINAL = ("chinchilla", "none")
+OWN_SCHEMES = (
+    "each approach's own ("
+    + ", ".join(f"{key}: {registry.get(key).default_scheme}" for key in registry.KEYS)
+    + ")"
+)
+DEFAULT_MODE = parametric_spec.BOOTSTRAP_DEFAULTS["mode"]
+DEFAULT_K = parametric_spec.BOOTSTRAP_DEFAULTS["k_starts"]
 
 
-def _flag(default, name, check, parse=parse_int, config=True, **spec):
-    """A valued option, read from config ``[bootstrap]`` under its own name."""
-    where = f"bootstrap.{name.removeprefix('--').replace('-', '_')}" if config else None
-    return option(default, name, parse=parse, check=check, config=where, **spec)
+def _config(name: str, **spec) -> dict:
+    """Read from config ``[bootstrap]`` under the option's own name."""
+    return {"config": f"bootstrap.{name}", **spec}
 
 
 @dataclass(frozen=True)
 class Options(Table, Output, OneLaw):
+    """``scalinglaw bootstrap`` (config: a [bootstrap] table with the long option names).
+
+    approach: the approach to bootstrap, or all that the table supports
+    scheme: weights per resample: rows (nonparametric), Dirichlet (bayesian), 80% subsamples
+        (subsample), whole budgets or curves (block), residual signs or Gaussian multipliers
+        within curves (wild, wild-gaussian; Approach 1)
+    resamples: resamples per approach
+    seed: PRNG seed
+    mode: Approach 3: fast = warm start from the full-data optimum plus the best --k-starts
+        grid starts; full = all grid starts per resample
+    k_starts: Approach 3's grid starts per resample in fast mode
+    level: interval level
+    chunk_size: resamples per chunk (a multiple of the devices)
+    nominal_budgets: Approach 2: match rows to Chinchilla's nine budgets, or cluster FLOPs
+    resume: continue the sweep in --out from its finished chunks
+    exclude_failed: leave Approach-3 resamples that stopped at max-steps out of the intervals
+        (they are always counted)
+    no_bca: skip the BCa jackknife
+    float32: the float32 fast path (default float64)
+    no_progress: no progress bar
+    exhaustive: Approach 3 without multi-start screening
+    coordinator: multi-host: the jax.distributed coordinator HOST:PORT (or
+        $SCALINGLAW_COORDINATOR), with --num-processes and --process-id
+    num_processes: multi-host: how many processes
+    process_id: multi-host: this process's index
+    """
+
     out: object = out_option("scalinglaw-bootstrap")
-    approach: str = _flag(
-        "3", "--approach", choice(*APPROACHES, integers_as_text=True), None, choices=APPROACHES
+    approach: str = pick("3", "--approach", APPROACHES, **_config("approach"))
+    scheme: str | None = pick(None, "--scheme", SCHEMES, **_config("scheme"), unset=OWN_SCHEMES)
+    resamples: int = whole(1000, "--resamples", 2, **_config("resamples"))
+    seed: int = option(0, "--seed", parse=parse_int, check=SEED, **_config("seed"))
+    mode: str = pick(DEFAULT_MODE, "--mode", parametric_spec.MODES, **_config("mode"))
+    k_starts: int = whole(DEFAULT_K, "--k-starts", 0, **_config("k_starts"))
+    level: float = real(
+        0.95, "--level", number(0, 1, open_low=True, open_high=True), **_config("level")
     )
-    scheme: str | None = _flag(
-        None,
-        "--scheme",
-        choice(*SCHEMES),
-        None,
-        choices=SCHEMES,
-        unset=f"each approach's own ({OWN_SCHEMES})",
-        help="weights per resample: rows (nonparametric), Dirichlet "
-        "(bayesian), 80%% subsamples, whole budgets or curves (block), residual signs or "
-        "Gaussian multipliers within curves (wild, wild-gaussian; Approach 1)",
-    )
-    resamples: int = _flag(1000, "--resamples", integer(2), metavar="N")
-    seed: int = _flag(0, "--seed", SEED, metavar="S", help="PRNG seed")
-    mode: str = _flag(
-        parametric_spec.BOOTSTRAP_DEFAULTS["mode"],
-        "--mode",
-        choice(*parametric_spec.MODES),
-        None,
-        choices=parametric_spec.MODES,
-        help="Approach 3: fast = warm start from the "
-        "full-data optimum plus the best --k-starts grid starts; full = all grid starts",
-    )
-    k_starts: int = _flag(parametric_spec.BOOTSTRAP_DEFAULTS["k_starts"], "--k-starts", integer(0))
-    level: float = _flag(0.95, "--level", number(0, 1, open_low=True, open_high=True), float)
-    chunk_size: int | None = _flag(
-        None,
-        "--chunk-size",
-        integer(1),
-        config=False,
-        metavar="K",
-        unset="sized from free memory",
-        help="resamples per chunk (a multiple of the devices)",
-    )
-    nominal_budgets: str | None = _flag(
-        None,
-        "--nominal-budgets",
-        choice("chinchilla", "none"),
-        None,
-        config=False,
-        choices=("chinchilla", "none"),
-        unset="the budget column, else gaps in log FLOPs",
-        help="Approach 2: match rows to Chinchilla's nine budgets, or cluster FLOPs by gaps",
-    )
-    resume: bool = option(False, "--resume", kind="switch", help="continue the sweep in --out")
-    exclude_failed: bool = option(
-        False,
-        "--exclude-failed",
-        kind="switch",
-        help="leave Approach-3 resamples that "
-        "stopped at max-steps out of the intervals (they are always counted)",
-    )
-    no_bca: bool = option(False, "--no-bca", kind="switch", help="skip the BCa jackknife")
-    float32: bool = option(False, "--float32", kind="switch", help="the float32 fast path")
-    no_progress: bool = option(False, "--no-progress", kind="switch", help="no progress bar")
-    exhaustive: bool = option(
-        False, "--exhaustive", kind="switch", help="Approach 3 without multi-start screening"
-    )
-    coordinator: str | None = _flag(
-        None,
-        "--coordinator",
-        None,
-        str,
-        config=False,
-        metavar="HOST:PORT",
-        unset="one process",
-        help=f"multi-host: jax.distributed coordinator (or ${COORDINATOR_ENV})",
-    )
-    num_processes: int | None = _flag(None, "--num-processes", integer(1), config=False)
-    process_id: int | None = _flag(None, "--process-id", integer(0), config=False)
+    chunk_size: int | None = whole(None, "--chunk-size", 1, unset="sized from free memory")
+    nominal_budgets: str | None = pick(None, "--nominal-budgets", NOMINAL, unset=GAPS)
+    resume: bool = switch("--resume")
+    exclude_failed: bool = switch("--exclude-failed")
+    no_bca: bool = switch("--no-bca")
+    float32: bool = switch("--float32")
+    no_progress: bool = switch("--no-progress")
+    exhaustive: bool = switch("--exhaustive")
+    coordinator: str | None = option(None, "--coordinator", metavar="HOST:PORT", unset="none")
+    num_processes: int | None = whole(None, "--num-processes", 1, unset="one process")
+    process_id: int | None = whole(None, "--process-id", 0, unset="none")
 
 
 DEFAULTS = {name: default for name, (_, default) in specs(Options).items()}

@@ -5,70 +5,51 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.cli.inputs import OneLaw, out_option
-from scalinglaw_jax.cli.options import (
-    SEED,
-    integer,
-    learning_rate,
-    number,
-    option,
-    parse_int,
-    parse_sandwich_or_number,
-)
+from scalinglaw_jax.approaches import registry
+from scalinglaw_jax.cli.inputs import OneLaw, eta, out_option
+from scalinglaw_jax.cli.options import SEED, number, option, parse_int, real, switch, whole
 from scalinglaw_jax.cli.template import Command, Outcome
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.uncertainty.resample import SCHEMES
 
 
-def _count(default, name, low, **spec):
-    return option(default, name, parse=parse_int, check=integer(low), **spec)
-
-
 @dataclass(frozen=True)
 class Options(OneLaw):
+    """``scalinglaw calibrate``.
+
+    out: output folder
+    studies: simulated studies per approach
+    approach: an approach to calibrate (repeatable)
+    noise: log-normal loss noise of the simulated studies
+    points_per_budget: runs per IsoFLOP budget of the simulated studies
+    span_dex: decades of model size each budget spans
+    resamples: bootstrap resamples
+    chains: NUTS chains
+    draws: NUTS draws per chain
+    warmup: NUTS warmup steps per chain
+    seed: PRNG seed
+    scheme: also measure this bootstrap scheme beside each approach's default (repeatable)
+    learning_rate: also measure Approach 3's posterior with this likelihood power eta beside
+        the default, 'sandwich' (repeatable)
+    no_progress: no progress bar
+    """
+
     out: object = out_option("calibration")
-    studies: int = _count(20, "--studies", 1, help="studies per approach")
+    studies: int = whole(20, "--studies", 1)
     approach: tuple | None = option(
-        None,
-        "--approach",
-        kind="list",
-        choices=registry.KEYS,
-        unset="all three",
-        help="repeat for several",
+        None, "--approach", kind="list", choices=registry.KEYS, unset="all three"
     )
-    noise: float = option(
-        0.01,
-        "--noise",
-        parse=float,
-        check=number(0.0, 1.0, open_low=True),
-        help="log-normal loss noise",
-    )
-    points_per_budget: int = _count(9, "--points-per-budget", 3)
-    span_dex: float = option(1.2, "--span-dex", parse=float, check=number(0.0, 6.0, open_low=True))
-    resamples: int = _count(200, "--resamples", 2, help="bootstrap resamples")
-    chains: int = _count(4, "--chains", 1)
-    draws: int = _count(500, "--draws", 1)
-    warmup: int = _count(500, "--warmup", 1)
+    noise: float = real(0.01, "--noise", number(0.0, 1.0, open_low=True))
+    points_per_budget: int = whole(9, "--points-per-budget", 3)
+    span_dex: float = real(1.2, "--span-dex", number(0.0, 6.0, open_low=True))
+    resamples: int = whole(200, "--resamples", 2)
+    chains: int = whole(4, "--chains", 1)
+    draws: int = whole(500, "--draws", 1)
+    warmup: int = whole(500, "--warmup", 1)
     seed: int = option(0, "--seed", parse=parse_int, check=SEED)
-    scheme: tuple = option(
-        (),
-        "--scheme",
-        kind="list",
-        choices=SCHEMES,
-        unset="none",
-        help="also measure this bootstrap scheme beside each approach's default (repeatable)",
-    )
-    learning_rate: tuple = option(
-        (),
-        "--learning-rate",
-        kind="list",
-        parse=parse_sandwich_or_number,
-        check=learning_rate,
-        help="also measure Approach 3's posterior with this likelihood power eta beside the "
-        f"default, {parametric_spec.POSTERIOR_DEFAULTS['learning_rate']!r} (repeatable)",
-    )
-    no_progress: bool = option(False, "--no-progress", kind="switch", help="no progress bar")
+    scheme: tuple = option((), "--scheme", kind="list", choices=SCHEMES, unset="none")
+    learning_rate: tuple = eta((), kind="list", unset="none")
+    no_progress: bool = switch("--no-progress")
 
 
 def check(options, tables) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from scalinglaw_jax.cli.heldout import HeldOut, check, split_of
 from scalinglaw_jax.cli.inputs import load_table, out_option
-from scalinglaw_jax.cli.options import integer, option, parse_int
+from scalinglaw_jax.cli.options import whole
 from scalinglaw_jax.cli.template import Command, Outcome
 
 META = ("ranking", "ranking_rule", "rankings_agree", "cutoff_flops")
@@ -15,14 +15,17 @@ META = ("ranking", "ranking_rule", "rankings_agree", "cutoff_flops")
 
 @dataclass(frozen=True)
 class Options(HeldOut):
+    """``scalinglaw compare``.
+
+    chains: NUTS chains (PSIS-LOO)
+    draws: NUTS draws per chain
+    warmup: NUTS warmup steps
+    """
+
     out: object = out_option("scalinglaw-compare")
-    chains: int = option(4, "--chains", parse=parse_int, check=integer(1), help="NUTS chains")
-    draws: int = option(
-        500, "--draws", parse=parse_int, check=integer(1), help="NUTS draws per chain"
-    )
-    warmup: int = option(
-        500, "--warmup", parse=parse_int, check=integer(0), help="NUTS warmup steps"
-    )
+    chains: int = whole(4, "--chains", 1)
+    draws: int = whole(500, "--draws", 1)
+    warmup: int = whole(500, "--warmup", 0)
 
 
 def run(inputs, report):

@@ -10,7 +10,9 @@ from scalinglaw_jax.cli.template import Command
 
 @dataclass(frozen=True)
 class Options:
-    action: str = option(None, "action", choices=("list",), help="'list' shows every dataset")
+    """action: 'list' shows every dataset"""
+
+    action: str = option(None, "action", choices=("list",))
 
 
 def run(inputs, report):

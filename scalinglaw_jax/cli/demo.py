@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalinglaw_jax.cli.inputs import ConfigFile, Output, out_option
-from scalinglaw_jax.cli.options import SEED, at_least, number, option, parse_int
+from scalinglaw_jax.cli.options import SEED, at_least, number, option, parse_int, switch
 from scalinglaw_jax.cli.study import band_sections, print_study, study_outcome
 from scalinglaw_jax.cli.template import Command
 from scalinglaw_jax.evaluate.workflow import demo_tables, fit_study
@@ -21,28 +21,23 @@ and too many failures leave the band out)."""
 
 @dataclass(frozen=True)
 class Options(ConfigFile, Output):
+    """``scalinglaw demo``.
+
+    seed: PRNG seed of the simulation
+    noise: multiplicative log-normal noise on every loss (config only)
+    resamples: bootstrap resamples per approach for the bands (Approach 3 in fast mode,
+        Approach 1 with wild residual signs within curves)
+    posterior: posterior bands instead (NUTS for Approaches 2 and 3, Gaussian residual
+        multipliers for Approach 1; slower)
+    """
+
     out: object = out_option("scalinglaw-demo")
-    seed: int = option(
-        0, "--seed", parse=parse_int, check=SEED, config="demo.seed", help="simulation seed"
-    )
+    seed: int = option(0, "--seed", parse=parse_int, check=SEED, config="demo.seed")
     noise: float = option(0.01, config="demo.noise", check=number(0.0, 1.0))
     resamples: int = option(
-        100,
-        "--resamples",
-        parse=parse_int,
-        check=at_least(2),
-        config="demo.resamples",
-        metavar="N",
-        help="bootstrap resamples per approach for the bands (Approach 3 in fast mode, "
-        "Approach 1 with wild residual signs within curves)",
+        100, "--resamples", parse=parse_int, check=at_least(2), config="demo.resamples"
     )
-    posterior: bool = option(
-        False,
-        "--posterior",
-        kind="switch",
-        help="posterior bands instead (NUTS for Approaches 2 and 3, Gaussian residual "
-        "multipliers for Approach 1; slower)",
-    )
+    posterior: bool = switch("--posterior")
 
 
 def simulate(options):

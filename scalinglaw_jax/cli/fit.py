@@ -6,49 +6,45 @@ from dataclasses import dataclass
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli.inputs import OneLaw, Output, Table, load_table, out_option
-from scalinglaw_jax.cli.options import at_least, choice, nominal_budgets, option, parse_int
+from scalinglaw_jax.cli.options import (
+    GAPS,
+    at_least,
+    nominal_budgets,
+    option,
+    parse_int,
+    pick,
+    switch,
+)
 from scalinglaw_jax.cli.study import band_sections, print_study, study_outcome
 from scalinglaw_jax.cli.template import Command
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate.workflow import fit_study, tables_for
 
 APPROACHES = (*registry.KEYS, "all")
-EXHAUSTIVE_HELP = (
-    "Approach 3: solve every start of the grid to convergence instead of screening all and "
-    "finishing the most promising (slower; the optimum is the same on well-posed tables)"
-)
 
 
 @dataclass(frozen=True)
 class Options(Table, Output, OneLaw):
+    """``scalinglaw fit``.
+
+    approach: the approach to fit, or all that the table supports
+    isoflop_nominal: 'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows
+        around
+    bootstrap: also bootstrap every fitted approach with N resamples and draw the bands
+        (nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)
+    exhaustive: Approach 3: solve every start of the grid to convergence instead of screening
+        all and finishing the most promising (slower; the same optimum on well-posed tables)
+    """
+
     out: object = out_option("scalinglaw-out")
-    approach: str = option(
-        "all",
-        "--approach",
-        choices=APPROACHES,
-        check=choice(*APPROACHES, integers_as_text=True),
-        config="approach",
-        help="the approach to fit, or all that the table supports",
-    )
+    approach: str = pick("all", "--approach", APPROACHES, config="approach")
     isoflop_nominal: object = option(
-        None,
-        "--isoflop-nominal",
-        check=nominal_budgets,
-        config="isoflop.nominal",
-        unset="the budget column, else gaps in log FLOPs",
-        help="'chinchilla' or comma-separated nominal IsoFLOP budgets to cluster rows around",
+        None, "--isoflop-nominal", check=nominal_budgets, config="isoflop.nominal", unset=GAPS
     )
     bootstrap: int | None = option(
-        None,
-        "--bootstrap",
-        parse=parse_int,
-        check=at_least(2, "resamples"),
-        metavar="N",
-        unset="no bootstrap",
-        help="also bootstrap every fitted approach with N resamples and draw the bands "
-        "(nonparametric over runs; Approach 1: whole curves; Approach 3: fast mode)",
+        None, "--bootstrap", parse=parse_int, check=at_least(2, "resamples"), unset="none"
     )
-    exhaustive: bool = option(False, "--exhaustive", kind="switch", help=EXHAUSTIVE_HELP)
+    exhaustive: bool = switch("--exhaustive")
 
 
 def nominal(value):

@@ -5,22 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalinglaw_jax.cli.inputs import Output, Table
-from scalinglaw_jax.cli.options import (
-    at_least,
-    inside,
-    option,
-    parse_int,
-    positive,
-    text,
-)
+from scalinglaw_jax.cli.options import at_least, inside, option, parse_int, positive, real, text
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate.backtest import DEFAULT_RESAMPLES
 from scalinglaw_jax.laws import DEFAULT_LAW, get_law
 
+FIFTH = "0.2 (the largest fifth of the runs by FLOPs)"
+
 
 @dataclass(frozen=True)
 class HeldOut(Table, Output):
-    """The laws to test, where the split falls, and the bootstrap behind the intervals."""
+    """The laws to test, where the split falls, and the bootstrap behind the intervals.
+
+    law: a law to test (repeatable): a registered name or path/to/file.py:NAME
+    holdout_fraction: hold out the largest-FLOPs fraction F of the runs
+    cutoff_flops: hold out every run with at least C FLOPs
+    resamples: bootstrap refits behind the predictive intervals
+    seed: PRNG seed
+    """
 
     law: tuple = option(
         (DEFAULT_LAW,),
@@ -29,34 +31,15 @@ class HeldOut(Table, Output):
         check=text,
         resolve=get_law,
         metavar="NAME|FILE.py:NAME",
-        help="a law to test (repeatable): a registered name or path/to/file.py:NAME",
     )
-    holdout_fraction: float | None = option(
-        None,
-        "--holdout-fraction",
-        parse=float,
-        check=inside(0, 1),
-        exclusive="cutoff",
-        unset="0.2 (the largest fifth of the runs by FLOPs)",
-        help="hold out the largest-FLOPs fraction F of runs",
+    holdout_fraction: float | None = real(
+        None, "--holdout-fraction", inside(0, 1), exclusive="cutoff", unset=FIFTH
     )
-    cutoff_flops: float | None = option(
-        None,
-        "--cutoff-flops",
-        parse=float,
-        check=positive,
-        exclusive="cutoff",
-        unset="from the holdout fraction",
-        help="hold out every run with >= C FLOPs",
+    cutoff_flops: float | None = real(
+        None, "--cutoff-flops", positive, exclusive="cutoff", unset="from the holdout fraction"
     )
-    resamples: int = option(
-        DEFAULT_RESAMPLES,
-        "--resamples",
-        parse=parse_int,
-        check=at_least(2),
-        help="bootstrap refits behind the predictive intervals",
-    )
-    seed: int = option(0, "--seed", parse=parse_int, check=at_least(0), help="PRNG seed")
+    resamples: int = option(DEFAULT_RESAMPLES, "--resamples", parse=parse_int, check=at_least(2))
+    seed: int = option(0, "--seed", parse=parse_int, check=at_least(0))
 
 
 def split_of(options, runs):

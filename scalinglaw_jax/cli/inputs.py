@@ -1,5 +1,5 @@
-"""Option records several commands share (the table, the output folder, the laws, NUTS) and
-the one way a table is read. A command's own record inherits the groups it takes."""
+"""Option records several commands share (the config file, the table, the output folder, the
+law) and the one way a table is read. A command's own record inherits the groups it takes."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 from scalinglaw_jax.cli.options import (
     columns_table,
     figure_formats,
-    integer,
+    learning_rate,
     option,
     out_path,
-    parse_int,
+    parse_sandwich_or_number,
+    switch,
     text,
+    whole,
 )
 from scalinglaw_jax.laws import DEFAULT_LAW, get_law
-from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS, FIGURE_FORMATS
+from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS
 
 
 def column_pair(value) -> tuple[str, str]:
@@ -29,91 +31,69 @@ def column_pair(value) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class ConfigFile:
-    """``--config FILE.toml``: flags win over its values, its values over the defaults."""
+    """config: TOML config file; flags win over its values, its values over the defaults"""
 
-    config: Path | None = option(
-        None, "--config", parse=Path, unset="none", help="TOML config file"
-    )
+    config: Path | None = option(None, "--config", parse=Path, unset="none")
 
 
 @dataclass(frozen=True)
 class Table(ConfigFile):
-    """The table of runs and how to read it (``data`` is positional)."""
+    """The table of runs and how to read it.
 
-    data: str | None = option(None, "data", help="CSV or Parquet table of runs")
+    data: CSV or Parquet table of runs
+    column: map a canonical column (params, tokens, flops, loss, run, budget, unique_tokens)
+        to a column of the file, e.g. --column params='Model Size' (repeatable; on top of
+        config [data.columns])
+    drop_highest_loss: drop the K highest-loss rows (Epoch AI drop 5 on the Chinchilla
+        data); reported
+    skip_bad_rows: leave out rows with missing, non-numeric or non-positive values (each one
+        is listed with its reasons) instead of stopping at the first table with bad cells
+    """
+
+    data: str | None = option(None, "data")
     column: tuple = option(
-        (),
-        "--column",
-        kind="list",
-        check=column_pair,
-        metavar="CANONICAL=USER",
-        unset="none",
-        help="map a canonical column (params, tokens, flops, loss, run, budget) to a column of "
-        "the file, e.g. --column params='Model Size' (repeatable; on top of config "
-        "[data.columns])",
+        (), "--column", kind="list", check=column_pair, metavar="CANONICAL=USER", unset="none"
     )
     columns: dict | None = option(
         None, config="data.columns", check=columns_table, unset="the table's own names"
     )
-    drop_highest_loss: int = option(
-        0,
-        "--drop-highest-loss",
-        parse=parse_int,
-        check=integer(0),
-        config="data.drop_highest_loss",
-        metavar="K",
-        help="drop the K highest-loss rows (Epoch AI drop 5 on the Chinchilla data); reported",
-    )
-    skip_bad_rows: bool = option(
-        False,
-        "--skip-bad-rows",
-        kind="switch",
-        help="leave out rows with missing, non-numeric or non-positive values (each one is "
-        "listed with its reasons) instead of stopping at the first table with bad cells",
-    )
+    drop_highest_loss: int = whole(0, "--drop-highest-loss", 0, config="data.drop_highest_loss")
+    skip_bad_rows: bool = switch("--skip-bad-rows")
 
 
 @dataclass(frozen=True)
 class Output:
-    """``--out`` (config ``out``), ``--figure-formats`` and ``--overwrite``. A command
-    redeclares ``out`` with its own default folder."""
+    """Where results go. A command redeclares ``out`` with its own default folder.
+
+    out: output directory (config 'out')
+    figure_formats: comma-separated figure formats out of png, svg, pdf (report.html shows
+        the SVGs; each format costs a draw of every figure)
+    overwrite: replace the results in --out even when they came from other data (the files
+        this package wrote there are removed first)
+    """
 
     out: Path = option(Path("scalinglaw-out"), "--out", parse=Path, config="out", check=out_path)
     figure_formats: tuple = option(
-        DEFAULT_FIGURE_FORMATS,
-        "--figure-formats",
-        check=figure_formats,
-        metavar="LIST",
-        help=f"comma-separated figure formats out of {','.join(FIGURE_FORMATS)} (report.html "
-        "shows the SVGs; each format costs a draw of every figure)",
+        DEFAULT_FIGURE_FORMATS, "--figure-formats", check=figure_formats, metavar="LIST"
     )
-    overwrite: bool = option(
-        False,
-        "--overwrite",
-        kind="switch",
-        help="replace the results in --out even when they came from other data (the files "
-        "this package wrote there are removed first)",
-    )
-
-
-LAW_HELP = (
-    "Approach 3's law: a registered name (scalinglaw laws list) or a Law defined in your own "
-    "file, path/to/file.py:NAME (config 'law')"
-)
+    overwrite: bool = switch("--overwrite")
 
 
 @dataclass(frozen=True)
 class OneLaw:
-    """``--law NAME|FILE.py:NAME`` (config ``law``), resolved to its ``Law`` once."""
+    """law: Approach 3's law, a registered name (scalinglaw laws list) or a Law in your own
+    file, path/to/file.py:NAME (config 'law')
+    """
 
     law: object = option(
-        DEFAULT_LAW,
-        "--law",
-        check=text,
-        config="law",
-        resolve=get_law,
-        metavar="NAME|FILE.py:NAME",
-        help=LAW_HELP,
+        DEFAULT_LAW, "--law", check=text, config="law", resolve=get_law, metavar="NAME|FILE.py:NAME"
+    )
+
+
+def eta(default, **spec):
+    """``--learning-rate``: a likelihood power (a number > 0) or ``sandwich``."""
+    return option(
+        default, "--learning-rate", parse=parse_sandwich_or_number, check=learning_rate, **spec
     )
 
 
@@ -134,6 +114,4 @@ def load_table(options: Table):
 
 def out_option(default: str):
     """``--out`` with ``default`` as the folder (config ``out``)."""
-    return option(
-        Path(default), "--out", parse=Path, config="out", check=out_path, help="output directory"
-    )
+    return option(Path(default), "--out", parse=Path, config="out", check=out_path)

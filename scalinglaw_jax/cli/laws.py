@@ -10,9 +10,9 @@ from scalinglaw_jax.cli.template import Command
 
 @dataclass(frozen=True)
 class Options:
-    action: str = option(
-        None, "action", choices=("list",), help="list: formula, parameters, source"
-    )
+    """action: list: formula, parameters, source"""
+
+    action: str = option(None, "action", choices=("list",))
 
 
 def run(inputs, report):

@@ -14,6 +14,7 @@ and ``draws = 0`` get the same words.
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -29,7 +30,8 @@ class Spec:
     ``check``: the value check (flag and config alike); ``config``: its key in the TOML file
     (``"table.key"``); ``kind``: ``"value"``, ``"switch"`` (a flag without value) or
     ``"list"`` (a repeatable flag); ``unset``: what a None value means, for people;
-    ``exclusive``: options sharing this name may not be given together; ``resolve``: the
+    ``exclusive``: options sharing this name may not be given together (the help text is
+    the record's docstring line ``name: text``, see ``helps``); ``resolve``: the
     checked value -> what the command receives (a law's name -> its ``Law``), once, here."""
 
     flags: tuple[str, ...]
@@ -38,7 +40,6 @@ class Spec:
     choices: tuple | None = None
     config: str | None = None
     kind: str = "value"
-    help: str = ""
     metavar: str | None = None
     unset: str | None = None
     exclusive: str | None = None
@@ -50,9 +51,49 @@ def option(default=None, *flags: str, **spec):
     return field(default=default, metadata={"option": Spec(tuple(flags), **spec)})
 
 
+def switch(flag: str, **spec):
+    """A flag without a value: False unless given."""
+    return option(False, flag, kind="switch", **spec)
+
+
+def whole(default, flag: str, low: int, **spec):
+    """An integer option ``>= low``."""
+    return option(default, flag, parse=parse_int, check=integer(low), **{"metavar": "N", **spec})
+
+
+def real(default, flag: str, check: Check, **spec):
+    """A number option with its check."""
+    return option(default, flag, parse=float, check=check, **spec)
+
+
+def pick(default, flag: str, choices: tuple, **spec):
+    """One of ``choices`` (a config may write an integer choice as a TOML integer)."""
+    return option(
+        default, flag, choices=choices, check=choice(*choices, integers_as_text=True), **spec
+    )
+
+
 def specs(record_type) -> dict[str, tuple[Spec, object]]:
     """Field name -> (``Spec``, default) of an options record type, in declaration order."""
     return {f.name: (f.metadata["option"], f.default) for f in fields(record_type)}
+
+
+def helps(record_type) -> dict[str, str]:
+    """Field name -> help text, from the docstrings of the record and the groups it inherits:
+    a paragraph starting ``name: text`` (the lines up to the next such line or blank line)
+    documents field ``name``."""
+    found: dict[str, str] = {}
+    for cls in reversed(record_type.__mro__):
+        name = None
+        for line in inspect.cleandoc(cls.__doc__ or "").splitlines():
+            head, sep, text = line.strip().partition(": ")
+            if sep and head.isidentifier() and not line.startswith(" "):
+                name, found[head] = head, text.strip()
+            elif name and line.strip():
+                found[name] += " " + line.strip()
+            else:
+                name = None
+    return found
 
 
 def nearest(name: str, known) -> str:
@@ -239,6 +280,8 @@ positive_number = number(0.0, open_low=True)
 learning_rate = either(choice("sandwich"), positive_number, wanted="'sandwich' or a number > 0")
 init_starts = either(integer(1), choice("chinchilla"), wanted="an integer >= 1 or 'chinchilla'")
 SEED = integer(0, 2**32 - 1)
+GAPS = "the budget column, else gaps in log FLOPs"
+"""What an unset nominal-budgets option means."""
 LIKELIHOODS = ("huber", "student")
 """Posterior likelihoods on residuals (``bayes.LIKELIHOODS``, the same two: a test holds them
 equal), here so that parsing offers them without importing numpyro."""

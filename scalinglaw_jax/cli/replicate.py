@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalinglaw_jax.cli.inputs import out_option
-from scalinglaw_jax.cli.options import SEED, integer, option, parse_int
+from scalinglaw_jax.cli.options import SEED, option, parse_int, whole
 from scalinglaw_jax.cli.template import Command, Outcome
 
 DATASET = "chinchilla_epoch"
@@ -13,25 +13,25 @@ DATASET = "chinchilla_epoch"
 
 @dataclass(frozen=True)
 class Options:
-    study: str = option(None, "study", choices=("chinchilla",), help="the published study")
+    """``scalinglaw replicate``.
+
+    study: the published study
+    out: output directory
+    resamples: bootstrap resamples
+    draws: NUTS draws (and warmup) per chain; 0 skips
+    chains: NUTS chains
+    seed: PRNG seed
+    data_dir: directory holding the data file (else $SCALINGLAW_DATA_DIR, else download)
+    """
+
+    study: str = option(None, "study", choices=("chinchilla",))
     out: object = out_option("replication")
-    resamples: int = option(
-        400, "--resamples", parse=parse_int, check=integer(2), help="bootstrap resamples"
-    )
-    draws: int = option(
-        500,
-        "--draws",
-        parse=parse_int,
-        check=integer(0),
-        help="NUTS draws (and warmup) per chain; 0 skips",
-    )
-    chains: int = option(2, "--chains", parse=parse_int, check=integer(1), help="NUTS chains")
+    resamples: int = whole(400, "--resamples", 2)
+    draws: int = whole(500, "--draws", 0)
+    chains: int = whole(2, "--chains", 1)
     seed: int = option(0, "--seed", parse=parse_int, check=SEED)
     data_dir: str | None = option(
-        None,
-        "--data-dir",
-        unset="$SCALINGLAW_DATA_DIR, else the download cache",
-        help="directory holding the data file (else $SCALINGLAW_DATA_DIR, else download)",
+        None, "--data-dir", unset="$SCALINGLAW_DATA_DIR, else the download cache"
     )
 
 

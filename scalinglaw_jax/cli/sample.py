@@ -6,77 +6,73 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scalinglaw_jax.approaches import parametric_spec, registry
-from scalinglaw_jax.cli.inputs import OneLaw, Output, Table, load_table, out_option
+from scalinglaw_jax.cli.inputs import OneLaw, Output, Table, eta, load_table, out_option
 from scalinglaw_jax.cli.options import (
     LIKELIHOODS,
     SEED,
     boolean,
-    choice,
     init_starts,
-    integer,
-    learning_rate,
     number,
     option,
     parse_int,
-    parse_sandwich_or_number,
+    pick,
     positive_number,
     priors_table,
+    switch,
+    whole,
 )
 from scalinglaw_jax.cli.template import Command, Outcome
 
+LEARNING_RATE = parametric_spec.POSTERIOR_DEFAULTS["learning_rate"]
+ACCEPT = number(0, 1, open_low=True, open_high=True)
 
-def _posterior(default, name, check, parse=parse_int, **spec):
-    """An option read from config ``[posterior]`` under its own name (flag or config only)."""
-    key = name.removeprefix("--").replace("-", "_")
-    flags = (name,) if name.startswith("--") else ()
-    return option(default, *flags, parse=parse, check=check, config=f"posterior.{key}", **spec)
+
+def _posterior(name: str, **spec) -> dict:
+    """Read from config ``[posterior]`` under the option's own name."""
+    return {"config": f"posterior.{name}", **spec}
 
 
 @dataclass(frozen=True)
 class Options(Table, Output, OneLaw):
+    """``scalinglaw sample`` (config: a [posterior] table with the long option names).
+
+    approach: the approach whose posterior to sample
+    chains: NUTS chains
+    draws: draws per chain
+    warmup: warmup steps per chain
+    seed: PRNG seed
+    likelihood: robust likelihood on residuals
+    nominal_budgets: Approach 2: match rows to Chinchilla's nine budgets, or (none) the budget
+        column if any, else cluster FLOPs by gaps
+    e_below_min_loss: Approach 3: E < min(loss)
+    learning_rate: Approach 3: likelihood power eta, or 'sandwich': eta calibrated by a pilot
+        run so that the (alpha, beta) covariance matches the sandwich covariance; 1 gives the
+        plain likelihood
+    no_progress: no progress bar
+    """
+
     out: object = out_option("posterior")
-    approach: str = option("3", "--approach", choices=registry.KEYS, help="the approach")
-    chains: int = _posterior(4, "--chains", integer(1), help="NUTS chains")
-    draws: int = _posterior(1000, "--draws", integer(1), help="draws per chain")
-    warmup: int = _posterior(500, "--warmup", integer(1), help="warmup steps")
-    seed: int = _posterior(0, "--seed", SEED, help="PRNG seed")
-    likelihood: str = _posterior(
-        "huber",
-        "--likelihood",
-        choice(*LIKELIHOODS),
-        None,
-        choices=LIKELIHOODS,
-        help="robust likelihood on residuals",
+    approach: str = option("3", "--approach", choices=registry.KEYS)
+    chains: int = whole(4, "--chains", 1, **_posterior("chains"))
+    draws: int = whole(1000, "--draws", 1, **_posterior("draws"))
+    warmup: int = whole(500, "--warmup", 1, **_posterior("warmup"))
+    seed: int = option(0, "--seed", parse=parse_int, check=SEED, **_posterior("seed"))
+    likelihood: str = pick("huber", "--likelihood", LIKELIHOODS, **_posterior("likelihood"))
+    nominal_budgets: str = pick(
+        "none", "--nominal-budgets", ("chinchilla", "none"), **_posterior("nominal_budgets")
     )
-    nominal_budgets: str = _posterior(
-        "none",
-        "--nominal-budgets",
-        choice("chinchilla", "none"),
-        None,
-        choices=("chinchilla", "none"),
-        help="Approach 2: match rows to Chinchilla's nine "
-        "budgets, or (none) the budget column if any, else cluster FLOPs by gaps",
+    e_below_min_loss: bool = switch(
+        "--e-below-min-loss", check=boolean, **_posterior("e_below_min_loss")
     )
-    e_below_min_loss: bool = _posterior(
-        False, "--e-below-min-loss", boolean, None, kind="switch", help="Approach 3: E < min(loss)"
+    learning_rate: object = eta(LEARNING_RATE, **_posterior("learning_rate"))
+    no_progress: bool = switch("--no-progress")
+    target_accept: float = option(0.8, check=ACCEPT, **_posterior("target_accept"))
+    huber_k: float = option(0.5, check=positive_number, **_posterior("huber_k"))
+    student_df: float = option(4.0, check=positive_number, **_posterior("student_df"))
+    init_starts: object = option(64, check=init_starts, **_posterior("init_starts"))
+    priors: dict | None = option(
+        None, check=priors_table, unset="the built-in priors", **_posterior("priors")
     )
-    learning_rate: object = _posterior(
-        parametric_spec.POSTERIOR_DEFAULTS["learning_rate"],
-        "--learning-rate",
-        learning_rate,
-        parse_sandwich_or_number,
-        help="Approach 3: likelihood power eta, or 'sandwich': eta "
-        "calibrated by a pilot run so that the (alpha, beta) covariance matches the sandwich "
-        "covariance; 1 gives the plain likelihood",
-    )
-    no_progress: bool = option(False, "--no-progress", kind="switch", help="no progress bar")
-    target_accept: float = _posterior(
-        0.8, "target_accept", number(0, 1, open_low=True, open_high=True)
-    )
-    huber_k: float = _posterior(0.5, "huber_k", positive_number)
-    student_df: float = _posterior(4.0, "student_df", positive_number)
-    init_starts: object = _posterior(64, "init_starts", init_starts)
-    priors: dict | None = _posterior(None, "priors", priors_table, unset="the built-in priors")
 
 
 def run(inputs, report):
