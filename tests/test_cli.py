@@ -258,3 +258,23 @@ def test_option_defaults_match_the_library():
     assert defaults["huber_k"] == bayes.DEFAULT_HUBER_K
     assert defaults["student_df"] == bayes.DEFAULT_STUDENT_DF
     assert LIKELIHOODS == bayes.LIKELIHOODS
+
+
+def test_every_command_declares_help_and_config_keys_the_schema_accepts():
+    """Each flag has its help text (the options record's docstring); each config key a
+    command reads is in the schema, with the flag's check."""
+    from scalinglaw_jax.cli import config
+    from scalinglaw_jax.cli.commands import COMMANDS
+    from scalinglaw_jax.cli.options import helps, specs
+
+    schema = config.schema()
+    for command in COMMANDS:
+        texts = helps(command.options)
+        for name, (spec, _) in specs(command.options).items():
+            if spec.flags:
+                assert texts.get(name), (command.name, name)
+            if spec.config:
+                node = schema
+                for part in spec.config.split("."):
+                    node = node[part]
+                assert callable(node), (command.name, name)
