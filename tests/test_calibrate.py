@@ -13,6 +13,7 @@ import pytest
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.core.data import DataError, load_runs
+from scalinglaw_jax.laws import LAWS
 from scalinglaw_jax.laws.simulate import simulate_training_curves
 from scalinglaw_jax.uncertainty import bayes, calibrate, resample
 
@@ -122,7 +123,7 @@ def test_approach1_calibration_redraws_residuals():
     # Per study, both default kinds of draws spread (the curves carry 1% noise) alike.
     runs = load_runs(simulate_training_curves(jax.random.key(5), noise=0.01))
     wild, _, posterior = calibrate.methods("1", schemes=("block",))
-    point = calibrate._point_fit("1", runs, "chinchilla")
+    point = calibrate._point_fit("1", runs, LAWS["chinchilla"])
     boot = calibrate._bootstrap_draws("1", runs, point, wild, 0, 30)
     post = calibrate._posterior_draws("1", runs, jax.random.key(1), TINY, posterior)
     for draws in (boot, post):

@@ -56,7 +56,7 @@ def simulate(options):
 
 
 def run(inputs, report):
-    from scalinglaw_jax.uncertainty.bands import bootstrap_study, posterior_study
+    from scalinglaw_jax.evaluate.workflow import bootstrap_study, posterior_study
 
     options = inputs.options
     study = fit_study(inputs.tables)

@@ -63,7 +63,7 @@ def nominal(value):
 def run(inputs, report):
     from scalinglaw_jax.approaches.spec import ApproachOptions
     from scalinglaw_jax.core.solvers import DEFAULT_SCREENING
-    from scalinglaw_jax.uncertainty.bands import bootstrap_study
+    from scalinglaw_jax.evaluate.workflow import bootstrap_study
 
     options = inputs.options
     approach_options = ApproachOptions(

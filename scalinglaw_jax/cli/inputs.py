@@ -17,8 +17,8 @@ from scalinglaw_jax.cli.options import (
     text,
     whole,
 )
+from scalinglaw_jax.figures import DEFAULT_FIGURE_FORMATS
 from scalinglaw_jax.laws import DEFAULT_LAW, get_law
-from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS
 
 
 def column_pair(value) -> tuple[str, str]:

@@ -306,7 +306,7 @@ parse_sandwich_or_number.__name__ = "'sandwich' or a number"
 
 def figure_formats(value) -> tuple[str, ...]:
     """``"svg,png"`` (or a tuple) -> ``("svg", "png")``, each one known."""
-    from scalinglaw_jax.report.outputs import figure_formats as parse
+    from scalinglaw_jax.figures import figure_formats as parse
 
     return parse(value if isinstance(value, str) else ",".join(value))
 

@@ -45,6 +45,7 @@ def load(options):
 
 def run(inputs, report):
     from scalinglaw_jax.evaluate.replicate import replicate_chinchilla, save_report
+    from scalinglaw_jax.figures.study import write_replication_figures as figures
 
     options = inputs.options
     replication, fits = replicate_chinchilla(
@@ -55,7 +56,7 @@ def run(inputs, report):
         seed=options.seed,
     )
     report.table("Replication of Hoffmann et al. (2022) on Epoch AI's data", replication.report())
-    return Outcome(figures=lambda out, formats: save_report(replication, fits, out))
+    return Outcome(figures=lambda out, formats: save_report(replication, out) + figures(fits, out))
 
 
 HELP = "replicate a published study on its public data"

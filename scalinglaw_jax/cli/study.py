@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli.template import Outcome
-from scalinglaw_jax.evaluate.workflow import write_figures
+
+
+def write_figures(study, out, *, bands=None, formats=()):
+    """``figures.study.write_figures`` (matplotlib is imported when drawing)."""
+    from scalinglaw_jax.figures.study import write_figures as draw
+
+    return draw(study, out, bands=bands, formats=formats)
 
 
 def print_study(study, report) -> None:

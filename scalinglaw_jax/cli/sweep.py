@@ -90,7 +90,7 @@ def frontier_figures(frontiers: dict, bands: dict, runs):
     """A ``figures(out, formats)`` drawing the two seed figures, each frontier with its band."""
 
     def figures(out, formats):
-        from scalinglaw_jax.evaluate.workflow import banded_lines, write_frontier_figures
+        from scalinglaw_jax.figures.study import banded_lines, write_frontier_figures
 
         lines = banded_lines(frontiers, bands)
         return write_frontier_figures(lines, out, runs=runs, formats=formats)
