@@ -99,6 +99,12 @@ def _check_split(runs: Runs, split: Split, n_params: int, what: str) -> None:
         )
 
 
+def check_split(runs: Runs, split: Split, law: Law) -> None:
+    """``DataError`` when ``split`` holds nothing out, or leaves too few distinct training
+    points for ``law``: what ``backtest_law`` refuses, said before any fit."""
+    _check_split(runs, split, law.n_params, f"law {law.name!r}")
+
+
 def _coverage(low, high, observed) -> float:
     return float(np.mean((low <= observed) & (observed <= high)))
 

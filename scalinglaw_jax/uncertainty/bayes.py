@@ -39,7 +39,6 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 from numpyro.infer import MCMC, NUTS, Predictive, init_to_value, log_likelihood
 
-from scalinglaw_jax.config import LIKELIHOODS
 from scalinglaw_jax.core.data import DataError, Runs, as_runs, check_weights
 from scalinglaw_jax.core.frontier import Frontier, log_coefficient_g
 from scalinglaw_jax.core.intervals import Band, band_from_draws, percentile_interval
@@ -47,6 +46,8 @@ from scalinglaw_jax.core.status import Status
 from scalinglaw_jax.laws import DEFAULT_LAW, LAWS, get_law
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA
 
+LIKELIHOODS = ("huber", "student")
+"""Likelihoods on residuals (the command line offers the same two: ``cli.options``)."""
 DEFAULT_HUBER_K = 0.5
 """Threshold of the Huber density on the standardised residual: near-Laplace tails, close to
 the point fit's Huber delta = 1e-3 at the residual scale of Epoch's data (sigma ~ 2e-3)."""
