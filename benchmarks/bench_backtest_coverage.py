@@ -20,6 +20,7 @@ import numpy as np
 
 import scalinglaw_jax as sl
 from scalinglaw_jax.evaluate import backtest
+from scalinglaw_jax.laws import LAWS
 from scalinglaw_jax.laws.simulate import simulate_law
 
 TRUTH = {"A": 406.4, "B": 410.7, "E": 1.69, "alpha": 0.34, "beta": 0.28}
@@ -38,11 +39,11 @@ def main() -> None:
     started = time.perf_counter()
     for k in range(args.studies):
         key = jax.random.fold_in(jax.random.key(args.seed), k)
-        frame = simulate_law(key, "chinchilla", TRUTH, n.ravel(), d.ravel(), noise=args.noise)
+        frame = simulate_law(key, LAWS["chinchilla"], TRUTH, n.ravel(), d.ravel(), noise=args.noise)
         runs = sl.load_runs(frame)
         split = backtest.split_by_flops(runs)
         result = backtest.backtest_law(
-            runs, "chinchilla", split, n_resamples=args.resamples, seed=k
+            runs, LAWS["chinchilla"], split, n_resamples=args.resamples, seed=k
         )
         for level in per_study:
             per_study[level].append(result.metrics[f"coverage_{level}"])

@@ -107,17 +107,18 @@ def main() -> None:
     sys.path.insert(0, str(REPO_ROOT))
 
     start = (time.perf_counter(), time.process_time())
-    from scalinglaw_jax import cli, cli_bootstrap
-    from scalinglaw_jax.report.page import page as report
+    from scalinglaw_jax import cli
+    from scalinglaw_jax.evaluate import workflow
+    from scalinglaw_jax.report import page as report
     from scalinglaw_jax.uncertainty import resample
 
     imports = since(start)
     counts, seconds = jax_events()
     phases = timed_phases(
         [
-            (cli, "fit_study", "fit: all approaches"),
-            (cli, "write_figures", "fit: figures (matplotlib import included)"),
-            (cli_bootstrap, "write_frontier_figures", "bootstrap: figures (import included)"),
+            (cli.fit, "fit_study", "fit: all approaches"),
+            (cli.study, "write_figures", "fit: figures (matplotlib import included)"),
+            (workflow, "write_frontier_figures", "bootstrap: figures (import included)"),
             (resample, "prepare", "bootstrap: full-data fit and starts"),
             (resample, "run_sweep", "bootstrap: sweep"),
             (resample, "fit_weights", "bootstrap: BCa jackknife"),

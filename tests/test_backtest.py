@@ -12,6 +12,7 @@ import scalinglaw_jax as sl
 from scalinglaw_jax.cli import main
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.evaluate import backtest
+from scalinglaw_jax.laws import LAWS
 from scalinglaw_jax.laws.simulate import repeated_epoch_design, simulate_law
 from scalinglaw_jax.uncertainty.posterior import NutsSettings
 from tests.test_report import assert_self_contained
@@ -28,7 +29,7 @@ def study():
     """A Chinchilla-law table over sizes x tokens, 1% noise."""
     n, d = np.meshgrid(np.geomspace(5e7, 1e10, 7), np.geomspace(1e9, 3e11, 7), indexing="ij")
     frame = simulate_law(
-        jax.random.key(0), "chinchilla", CHINCHILLA_TRUTH, n.ravel(), d.ravel(), noise=NOISE
+        jax.random.key(0), LAWS["chinchilla"], CHINCHILLA_TRUTH, n.ravel(), d.ravel(), noise=NOISE
     )
     return sl.load_runs(frame)
 
@@ -39,7 +40,7 @@ def repeated_epochs():
     truth = {**CHINCHILLA_TRUTH, "R_N": 5.3, "R_D": 15.4}
     design = repeated_epoch_design(sizes=np.geomspace(1e8, 3e9, 3), epochs=(1, 2, 4, 8, 16, 32))
     return sl.load_runs(
-        simulate_law(jax.random.key(1), "data_constrained", truth, **design, noise=NOISE)
+        simulate_law(jax.random.key(1), LAWS["data_constrained"], truth, **design, noise=NOISE)
     )
 
 
@@ -67,15 +68,15 @@ def test_bad_split_settings(study, kwargs, words):
 def test_cutoffs_that_cannot_backtest_are_refused(study):
     above_all = backtest.split_by_flops(study, cutoff_flops=study.flops.max() * 2)
     with pytest.raises(DataError, match="nothing is held out"):
-        backtest.backtest_law(study, "chinchilla", above_all, n_resamples=4)
+        backtest.backtest_law(study, LAWS["chinchilla"], above_all, n_resamples=4)
     too_low = backtest.split_by_flops(study, cutoff_flops=np.sort(study.flops)[4])
     with pytest.raises(DataError, match="too few for law 'chinchilla' with 5 parameters"):
-        backtest.backtest_law(study, "chinchilla", too_low, n_resamples=4)
+        backtest.backtest_law(study, LAWS["chinchilla"], too_low, n_resamples=4)
 
 
 def test_backtest_of_the_true_law(study):
     split = backtest.split_by_flops(study)
-    result = backtest.backtest_law(study, "chinchilla", split, n_resamples=STUDY_RESAMPLES)
+    result = backtest.backtest_law(study, LAWS["chinchilla"], split, n_resamples=STUDY_RESAMPLES)
     m = result.metrics
     assert m["n_train"] + m["n_test"] == len(study)
     assert m["cutoff_flops"] == split.cutoff_flops
@@ -102,7 +103,7 @@ def test_repeated_epochs_rank_the_true_law_first(repeated_epochs):
     # starts (objective within 1e-15) for either law.
     comparison = backtest.compare_laws(
         repeated_epochs,
-        ["chinchilla", "data_constrained"],
+        [LAWS["chinchilla"], LAWS["data_constrained"]],
         split,
         n_resamples=10,
         nuts_settings=settings,
@@ -169,10 +170,10 @@ def test_rolling_backtest_reports_error_against_distance():
     # one more costs a compile), the fewest that can be out of order.
     n, d = np.meshgrid(np.geomspace(1e8, 1e9, 5), np.geomspace(2e9, 1e10, 5), indexing="ij")
     frame = simulate_law(
-        jax.random.key(2), "chinchilla", CHINCHILLA_TRUTH, n.ravel(), d.ravel(), noise=NOISE
+        jax.random.key(2), LAWS["chinchilla"], CHINCHILLA_TRUTH, n.ravel(), d.ravel(), noise=NOISE
     )
     study = sl.load_runs(frame)
-    results = backtest.rolling_backtest(study, "chinchilla", n_resamples=8, starts=32)
+    results = backtest.rolling_backtest(study, LAWS["chinchilla"], n_resamples=8, starts=32)
     cutoffs = [r.cutoff_flops for r in results]
     assert cutoffs == sorted(cutoffs) and len(cutoffs) == 2
     summary = backtest.rolling_summary(results)

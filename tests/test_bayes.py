@@ -143,35 +143,30 @@ def test_epoch_isoflop_posterior_contains_049(epoch_runs):
 
 
 def test_cli_sample_writes_summary(simulated_csv, tmp_path):
-    import argparse
+    from scalinglaw_jax.cli import main
 
-    from scalinglaw_jax.cli_bayes import register
-
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(
-        [
-            "sample",
-            str(simulated_csv),
-            "--approach",
-            "3",
-            "--chains",
-            "1",
-            "--draws",
-            "30",
-            "--warmup",
-            "30",
-            "--no-progress",
-            "--learning-rate",
-            "1",
-            "--out",
-            str(tmp_path),
-        ]
-    )
     config = tmp_path / "c.toml"
     config.write_text("[posterior]\ninit_starts = 4\n")
-    args.config = config
-    assert args.func(args) == 0
+    argv = [
+        "sample",
+        str(simulated_csv),
+        "--approach",
+        "3",
+        "--chains",
+        "1",
+        "--draws",
+        "30",
+        "--warmup",
+        "30",
+        "--no-progress",
+        "--learning-rate",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--config",
+        str(config),
+    ]
+    assert main(argv) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())["posterior"]["3"]
     for name in ("a", "b", "E", "A", "B", "alpha", "beta"):
         assert set(summary[name]) == {"mean", "sd", "interval"}

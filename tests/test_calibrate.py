@@ -135,7 +135,7 @@ def test_approach1_calibration_redraws_residuals():
 
 @pytest.mark.parametrize("approach", registry.KEYS)
 def test_default_methods_are_the_commands_defaults(approach):
-    from scalinglaw_jax import cli_bootstrap
+    from scalinglaw_jax.cli import bootstrap as cli_bootstrap
 
     spec = registry.get(approach)
     bootstrap, posterior = calibrate.methods(approach)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jax
@@ -189,3 +190,91 @@ def test_calibrate_writes_report(tmp_path):
     assert main([*args, "--out", str(tmp_path)]) == 0
     page = assert_self_contained(tmp_path / "report.html", n_figures=0)
     assert "coverage" in "".join(page.text)
+
+
+# -- the command template ----------------------------------------------------------------------
+
+
+def test_backtest_law_missing_a_column_exits_2_at_once_writing_nothing(
+    simulated_csv, tmp_path, capsys
+):
+    """README's two-law backtest on a table without ``unique_tokens``: refused before any fit
+    (every law's columns are checked against the table up front), nothing written."""
+    import time
+
+    out = tmp_path / "out"
+    argv = ["backtest", str(simulated_csv), "--law", "chinchilla", "--law", "data_constrained"]
+    started = time.perf_counter()
+    code = main([*argv, "--out", str(out)])
+    elapsed = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "law 'data_constrained' needs column 'unique_tokens'" in err
+    assert not out.exists()
+    assert elapsed < 3.0
+
+
+def test_a_misspelt_flag_names_the_nearest_one(simulated_csv, capsys):
+    assert main(["bootstrap", str(simulated_csv), "--resampels", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --resampels" in err and "'--resamples'" in err
+
+
+def test_settings_are_recorded_with_their_sources(simulated_csv, tmp_path):
+    """summary.json records each setting's value and source; report.html shows the resolved
+    values formatted for people, never "(default)"."""
+    config = tmp_path / "c.toml"
+    config.write_text('approach = "1"\n[data]\ndrop_highest_loss = 1\n')
+    out = tmp_path / "out"
+    argv = ["fit", str(simulated_csv), "--config", str(config), "--approach", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    settings = read_summary(out)["settings"]["fit"]
+    assert settings["approach"] == "2" and settings["sources"]["approach"] == "flag"
+    assert settings["drop_highest_loss"] == 1
+    assert settings["sources"]["drop_highest_loss"] == "config"
+    assert settings["law"] == "chinchilla" and settings["sources"]["law"] == "default"
+    assert settings["config_values"]["data"] == {"drop_highest_loss": 1}
+    page = (out / "report.html").read_text()
+    assert "(default)" not in page
+    row = r"<tr><td>{}</td><td>{}</td><td[^>]*>{}</td></tr>"
+    assert re.search(row.format("figure_formats", "svg", "default"), page)
+    assert re.search(row.format("drop_highest_loss", "1", "config"), page)
+    assert re.search(row.format("approach", "2", "flag"), page)
+    assert re.search(row.format("law", "chinchilla", "default"), page)
+    budgets = "the budget column, else gaps in log FLOPs"
+    assert re.search(row.format("isoflop_nominal", budgets, "default"), page)
+
+
+def test_option_defaults_match_the_library():
+    """Defaults the command line shows without importing numpyro are the library's."""
+    from scalinglaw_jax.cli import sample
+    from scalinglaw_jax.cli.options import specs
+    from scalinglaw_jax.uncertainty import posterior
+
+    defaults = {name: default for name, (_, default) in specs(sample.Options).items()}
+    nuts = posterior.NutsSettings()
+    for name in ("chains", "draws", "warmup", "target_accept"):
+        assert defaults[name] == getattr(nuts, name), name
+    assert defaults["huber_k"] == posterior.DEFAULT_HUBER_K
+    assert defaults["student_df"] == posterior.DEFAULT_STUDENT_DF
+    assert sample.LIKELIHOODS == posterior.LIKELIHOODS
+
+
+def test_every_command_declares_help_and_config_keys_the_schema_accepts():
+    """Each flag has its help text (the options record's docstring); each config key a
+    command reads is in the schema, with the flag's check."""
+    from scalinglaw_jax.cli import config
+    from scalinglaw_jax.cli.commands import COMMANDS
+    from scalinglaw_jax.cli.options import helps, specs
+
+    schema = config.schema()
+    for command in COMMANDS:
+        texts = helps(command.options)
+        for name, (spec, _) in specs(command.options).items():
+            if spec.flags:
+                assert texts.get(name), (command.name, name)
+            if spec.config:
+                node = schema
+                for part in spec.config.split("."):
+                    node = node[part]
+                assert callable(node), (command.name, name)

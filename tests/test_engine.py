@@ -16,6 +16,7 @@ from scalinglaw_jax.approaches.spec import ApproachSpec
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.status import SOLVER_CODES, Status, status_counts
+from scalinglaw_jax.laws import LAWS
 from scalinglaw_jax.laws.simulate import simulate_isoflop
 from scalinglaw_jax.uncertainty import resample
 
@@ -225,7 +226,7 @@ def test_calibration_bootstrap_is_the_sweep(isoflop_study):
     from scalinglaw_jax.uncertainty import calibrate
 
     bootstrap = calibrate.methods("2")[0]
-    point = calibrate._point_fit("2", isoflop_study, "chinchilla")
+    point = calibrate._point_fit("2", isoflop_study, LAWS["chinchilla"])
     draws = calibrate._bootstrap_draws("2", isoflop_study, point, bootstrap, 11, 24)
     problem = resample.prepare(isoflop_study, "2", "nonparametric")
     sweep = resample.run_sweep(problem, 24, seed=11, chunk_size=8, progress=False)

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaw_jax import cli, config
+from scalinglaw_jax import cli
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
 from scalinglaw_jax.approaches.parametric import fit_parametric
+from scalinglaw_jax.cli import config
 from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.errors import ConfigError
 from scalinglaw_jax.uncertainty import resample
@@ -265,7 +266,7 @@ def test_a_bug_exits_1_with_the_traceback_only_under_debug(
     def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(cli, "fit_study", broken)
+    monkeypatch.setattr(cli.fit, "fit_study", broken)
     code, output = run_cli(capsys, "fit", simulated_csv, "--out", tmp_path / "a")
     assert code == 1 and "internal error" in output and "--debug" in output
     assert "Traceback" not in output
@@ -327,7 +328,7 @@ def test_output_folder_belongs_to_one_data_set(table, tmp_path, capsys, monkeypa
     def failing_figures(*args, **kwargs):
         raise RuntimeError("figure failed")
 
-    monkeypatch.setattr(cli, "write_figures", failing_figures)
+    monkeypatch.setattr(cli.study, "write_figures", failing_figures)
     code, output = run_cli(capsys, "fit", second, "--approach", "2", "--out", out)
     assert code == 1
     after = json.loads((out / "summary.json").read_text())

@@ -47,6 +47,7 @@ def chinchilla_as_user_law() -> Law:
 
 def grid_table(law, truth, key=0, noise=NOISE):
     n, d = np.meshgrid(np.geomspace(5e7, 1e10, 8), np.geomspace(1e9, 3e11, 8), indexing="ij")
+    law = LAWS[law] if isinstance(law, str) else law
     frame = simulate_law(jax.random.key(key), law, truth, n.ravel(), d.ravel(), noise=noise)
     return sl.load_runs(frame)
 
@@ -221,4 +222,4 @@ def test_registry_lists_the_shipped_laws_with_formula_and_source():
 def test_a_missing_column_is_named():
     runs = grid_table("chinchilla", CHINCHILLA_TRUTH)
     with pytest.raises(LawError, match="needs column 'unique_tokens'.*'U_D'"):
-        fit_parametric(runs, law="data_constrained")
+        fit_parametric(runs, law=LAWS["data_constrained"])

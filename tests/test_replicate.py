@@ -10,6 +10,7 @@ import pytest
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.core.solvers import product_grid
 from scalinglaw_jax.evaluate import replicate
+from scalinglaw_jax.figures.study import write_replication_figures
 from scalinglaw_jax.uncertainty import bands
 
 REDUCED_GRID = product_grid(
@@ -44,7 +45,8 @@ def test_reproduces_epoch_optimum_and_standard_errors(replication):
 
 def test_report_files(replication, tmp_path):
     report, fits = replication
-    written = replicate.save_report(report, fits, tmp_path)
+    written = replicate.save_report(report, tmp_path)
+    written += write_replication_figures(fits, tmp_path)
     assert (tmp_path / "replication.md").read_text().startswith("# Chinchilla replication")
     content = json.loads((tmp_path / "replication.json").read_text())
     assert "Approach 1 is not fitted" in content["notes"][0]
@@ -76,7 +78,8 @@ def test_report_draws_the_posterior_bands_it_has(replication, tmp_path):
             "3": bands.ApproachBand("3", band, "95% posterior band (NUTS, 50 draws)"),
         },
     }
-    replicate.save_report(report, fits, tmp_path)
+    replicate.save_report(report, tmp_path)
+    write_replication_figures(fits, tmp_path)
     svg = (tmp_path / "replication_params_vs_flops.svg").read_text()
     assert '<g id="band-posterior-approach-3-parametric">' in svg
     assert 'id="band-posterior-approach-2' not in svg

@@ -12,7 +12,7 @@ import pytest
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.figures import plots
 from scalinglaw_jax.laws import closed_forms
-from scalinglaw_jax.report.page import Report, Setting, format_value, inline_svg, settings_of
+from scalinglaw_jax.report.page import Report, Setting, format_value, inline_svg
 
 EXTERNAL_TAGS = {"script", "link", "img", "iframe", "object", "embed", "source", "audio", "video"}
 
@@ -127,31 +127,21 @@ def test_inline_svg_suffixes_ids_and_their_references():
 
 
 def test_settings_show_the_value_that_ran_and_its_source(tmp_path):
-    """Flag, config file and default each named; values formatted for people, no reprs."""
-    import argparse
+    """Flag, config file and default each named; values formatted for people, no reprs.
+    (Settings are resolved by the command template, ``cli.template.resolve``.)"""
+    from scalinglaw_jax.cli import bootstrap, build_parser, config, template
 
-    config = tmp_path / "c.toml"
-    config.write_text('out = "from-config"\n[data]\ndrop_highest_loss = 5\n[demo]\nseed = 3\n')
-    args = argparse.Namespace(
-        command="demo",
-        func=print,
-        config=config,
-        out=None,
-        seed=None,
-        resamples=None,
-        drop_highest_loss=None,
-        figure_formats=("svg",),
-        posterior=False,
-        level=0.9,
-    )
-    settings = {
-        s.name: s for s in settings_of(args, argv=["demo", "--config", str(config), "--level=0.9"])
-    }
+    path = tmp_path / "c.toml"
+    path.write_text('out = "from-config"\n[data]\ndrop_highest_loss = 5\n[bootstrap]\nseed = 3\n')
+    argv = ["bootstrap", "runs.csv", "--config", str(path), "--level=0.9"]
+    parsed = vars(build_parser().parse_args(argv))
+    record, resolved = template.resolve(bootstrap.Options, parsed, config.read_config(path))
+    settings = {s.name: s for s in resolved}
     assert settings["config"].source == "flag" and settings["level"].source == "flag"
-    assert settings["out"] == Setting("out", "from-config", "config")
+    assert settings["out"] == Setting("out", Path("from-config"), "config")
     assert settings["drop_highest_loss"] == Setting("drop_highest_loss", 5, "config")
-    assert settings["seed"] == Setting("seed", 3, "config")
-    assert settings["resamples"] == Setting("resamples", 100, "default")
+    assert settings["seed"] == Setting("seed", 3, "config") and record.seed == 3
+    assert settings["resamples"] == Setting("resamples", 1000, "default")
     assert settings["figure_formats"].source == "default"
     assert "command" not in settings and "func" not in settings
     report = Report("t")

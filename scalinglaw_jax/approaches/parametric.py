@@ -2,11 +2,11 @@
 
 Objective (Hoffmann et al. 2022): the **sum** over runs of ``Huber_delta(log L_hat - log L)``,
 ``delta = 1e-3``, with per-row weights entering the sum, minimised from a grid of starts
-(Chinchilla's 4,500 by default). The law is a value (``law.Law``; registered names in
-``lawbook``): its closed-form derivatives, grid and frontier are used when it has them, autodiff
-and the numeric frontier otherwise. ``fit_parametric_arrays`` is the pure function of
-``(arrays, weights, starts)`` that bootstrap sweeps vmap over; ``fit_parametric`` is the
-validated, jitted entry point for one table.
+(Chinchilla's 4,500 by default). The law is a value (``core.law.Law``; names are resolved at
+the boundary by ``laws.get_law``): its closed-form derivatives, grid and frontier are used when
+it has them, autodiff and the numeric frontier otherwise. ``fit_parametric_arrays`` is the pure
+function of ``(arrays, weights, starts)`` that bootstrap sweeps vmap over; ``fit_parametric`` is
+the validated, jitted entry point for one table.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from scalinglaw_jax.core.solvers import (
     start_mesh,
 )
 from scalinglaw_jax.core.status import Status, status_counts
-from scalinglaw_jax.laws import DEFAULT_LAW, get_law, registered_name
+from scalinglaw_jax.laws import CHINCHILLA_LAW, registered_name
 from scalinglaw_jax.laws.closed_forms import frontier_summary
 
 DEFAULT_DELTA = 1e-3
@@ -75,10 +75,10 @@ class ParametricSolution(NamedTuple):
 
 
 def parametric_objective(
-    theta, arrays: ParametricArrays, weights, delta, law: Law | str = DEFAULT_LAW
+    theta, arrays: ParametricArrays, weights, delta, law: Law = CHINCHILLA_LAW
 ):
     """Weighted sum of Huber losses on log-loss residuals; weight-0 rows add exactly nothing."""
-    return huber_objective(get_law(law), theta, arrays, weights, delta)
+    return huber_objective(law, theta, arrays, weights, delta)
 
 
 def _best_of(per_start: SolveResult, axis=None):
@@ -195,7 +195,7 @@ def fit_parametric_arrays(
     delta=DEFAULT_DELTA,
     *,
     options: SolverOptions = DEFAULT_OPTIONS,
-    law: Law | str = DEFAULT_LAW,
+    law: Law = CHINCHILLA_LAW,
     keep_starts: bool = True,
     mesh=None,
     screening: Screening | None = DEFAULT_SCREENING,
@@ -223,7 +223,6 @@ def fit_parametric_arrays(
             keep_starts=keep_starts,
             screening=screening,
         )
-    law = get_law(law)
     full = _full_objective(law, arrays, weights, delta, starts.shape[0], options)
     per_start = shard_starts(
         lambda s: multistart_minimize(None, s, options, value_grad_hess=full), starts, mesh
@@ -238,14 +237,13 @@ def screen_parametric(
     delta=DEFAULT_DELTA,
     *,
     options: SolverOptions = DEFAULT_OPTIONS,
-    law: Law | str = DEFAULT_LAW,
+    law: Law = CHINCHILLA_LAW,
     mesh=None,
     screening: Screening = DEFAULT_SCREENING,
 ) -> SolveResult:
     """A screened fit's first stage: ``screening.steps`` steps from every start on the
     screening rows (``screening_rows``), split over ``mesh``."""
     TRACE_COUNTS["screen_parametric"] += 1
-    law = get_law(law)
     n_lanes = min(queue_lanes(options), starts.shape[0])
     per_row = resample_derivatives(law, arrays, weights[None], delta, n_lanes)
     cheap = screening_derivatives(law, arrays, weights[None], delta, n_lanes, screening, per_row)
@@ -259,14 +257,13 @@ def finish_parametric(
     delta=DEFAULT_DELTA,
     *,
     options: SolverOptions = DEFAULT_OPTIONS,
-    law: Law | str = DEFAULT_LAW,
+    law: Law = CHINCHILLA_LAW,
     keep_starts: bool = True,
     screening: Screening = DEFAULT_SCREENING,
 ) -> ParametricSolution:
     """A screened fit's second stage, on one device: the best screened starts solved on the
     whole table (``solvers.finish_candidates``), the best of them polished."""
     TRACE_COUNTS["finish_parametric"] += 1
-    law = get_law(law)
     full = _full_objective(law, arrays, weights, delta, screened.x.shape[0], options)
     per_start = finish_candidates(full, screened, options, screening)
     return _polished_best(law, arrays, full, per_start, keep_starts)
@@ -309,12 +306,9 @@ def row_blocked(n_rows: int, n_starts: int, itemsize: int, options: SolverOption
     return row_block_size(n_rows, n_lanes, itemsize) < n_rows
 
 
-def parametric_arrays(
-    runs: Runs, dtype=jnp.float64, law: Law | str = DEFAULT_LAW
-) -> ParametricArrays:
+def parametric_arrays(runs: Runs, dtype=jnp.float64, law: Law = CHINCHILLA_LAW) -> ParametricArrays:
     """Log-space arrays of a validated table, with the natural-scale columns ``law`` reads
     (none when it predicts in log space). Raises ``LawError`` when the table lacks one."""
-    law = get_law(law)
     inputs = None
     if law.log_prediction is None:
         inputs = {}
@@ -336,25 +330,23 @@ def parametric_arrays(
     )
 
 
-def placed_starts(starts, loss, *, key=None, law: Law | str = DEFAULT_LAW) -> np.ndarray:
+def placed_starts(starts, loss, *, key=None, law: Law = CHINCHILLA_LAW) -> np.ndarray:
     """``resolve_starts``, with the default grids (a name or a number of random starts) moved
     to the loss unit of ``loss`` (``solvers.loss_unit_offset``); given starts are used as
     they are."""
-    law = get_law(law)
     grid = resolve_starts(starts, key=key, law=law)
     if isinstance(starts, str | int):
         grid = grid + loss_unit_offset(loss, law.theta_names)
     return grid
 
 
-def resolve_starts(starts, *, key=None, law: Law | str = DEFAULT_LAW) -> np.ndarray:
+def resolve_starts(starts, *, key=None, law: Law = CHINCHILLA_LAW) -> np.ndarray:
     """Turn a start specification into a (n_starts, n_params) array in the law's coordinates.
 
     ``"grid"`` (or ``"chinchilla"``) gives the law's start grid (Chinchilla's 4,500 points for
     the Chinchilla law); an int ``k`` gives ``k`` uniform random starts in the grid's bounding
     box (needs ``key``); an array is used as given.
     """
-    law = get_law(law)
     if isinstance(starts, str):
         if starts not in ("grid", "chinchilla"):
             raise ValueError(f"unknown start grid {starts!r}; use 'grid', an int or an array")
@@ -478,14 +470,14 @@ def fit_parametric(
     delta: float = DEFAULT_DELTA,
     options: SolverOptions = DEFAULT_OPTIONS,
     dtype=jnp.float64,
-    law: Law | str = DEFAULT_LAW,
+    law: Law = CHINCHILLA_LAW,
     devices=None,
     screening: Screening | None = DEFAULT_SCREENING,
 ) -> ParametricFit:
     """Fit Approach 3 to a validated table (``data.load_runs``) from many starts.
 
-    ``law`` is a ``Law``, a registered name (``laws.LAWS``: chinchilla, kaplan, ...) or
-    ``path/to/file.py:NAME``. ``weights`` (one per row, >= 0) enter the Huber sum; ``starts``
+    ``law`` is a ``Law`` (default Chinchilla's; ``laws.get_law`` resolves a name or
+    ``path/to/file.py:NAME``). ``weights`` (one per row, >= 0) enter the Huber sum; ``starts``
     is ``"grid"`` (the law's start grid: Chinchilla's 4,500 points for ``chinchilla``), an int
     (random starts in the grid's box, needs ``key``) or an array of shape
     ``(n_starts, n_params)`` in the law's coordinates (``law.theta_names``).
@@ -497,7 +489,6 @@ def fit_parametric(
     Raises ``DataError`` for bad weights, too few rows or a column the law needs but the
     table lacks, before tracing.
     """
-    law = get_law(law)
     runs = as_runs(runs, min_points=law.n_params, what=f"Approach 3 ({law.name})")
     if not (np.isfinite(delta) and delta > 0):
         raise DataError(f"delta (the Huber threshold) must be a finite number > 0, got {delta}")

@@ -47,7 +47,7 @@ from scalinglaw_jax.core.solvers import (
     select_candidates,
 )
 from scalinglaw_jax.core.status import Status
-from scalinglaw_jax.laws import DEFAULT_LAW, get_law, registered_name
+from scalinglaw_jax.laws import CHINCHILLA_LAW, registered_name
 
 MODES = ("fast", "full")
 BOOTSTRAP_DEFAULTS = MappingProxyType(
@@ -66,7 +66,9 @@ def _grid_objectives(law: Law):
     return jax.jit(jax.vmap(objective, in_axes=(0, None, None, None)))
 
 
-def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW) -> np.ndarray:
+def fast_starts(
+    arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law: Law = CHINCHILLA_LAW
+) -> np.ndarray:
     """Fast-mode starts: the full-data optimum, then the ``k`` grid starts of lowest objective.
 
     The grid points are the law's start grid, ranked by the full-data objective at the start
@@ -75,7 +77,6 @@ def fast_starts(arrays, theta_hat, k: int, delta=DEFAULT_DELTA, law=DEFAULT_LAW)
     theta_hat = np.asarray(theta_hat, dtype=np.float64)[None, :]
     if k == 0:
         return theta_hat
-    law = get_law(law)
     grid = law.grid() + loss_unit_offset(np.exp(arrays.log_loss), law.theta_names)
     ones = jnp.ones_like(arrays.log_loss)
     values = np.asarray(
@@ -153,7 +154,7 @@ def parametric_chunk_fit(
     shares its compilations; its ``program_identity`` names it by those values for
     ``compile_cache.stored_program`` (None for a law that is not registered).
     """
-    law = get_law(DEFAULT_LAW if law is None else law)
+    law = CHINCHILLA_LAW if law is None else law
 
     def fit(data, weights):
         arrays, starts, delta = data

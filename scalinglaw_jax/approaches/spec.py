@@ -27,7 +27,7 @@ from scalinglaw_jax.core.solvers import (
     SolverOptions,
 )
 from scalinglaw_jax.core.status import Status
-from scalinglaw_jax.laws import DEFAULT_LAW, LAWS
+from scalinglaw_jax.laws import CHINCHILLA_LAW
 
 FRONTIER_NAMES = ("a", "b", "log_g_n", "log_g_d")
 RESIDUAL_SCHEMES = ("wild", "wild-gaussian")
@@ -57,7 +57,7 @@ class ApproachOptions:
       own solver settings).
     """
 
-    law: Law = field(default_factory=lambda: LAWS[DEFAULT_LAW])
+    law: Law = CHINCHILLA_LAW
     dtype: object = jnp.float64
     nominal: tuple[float, ...] | None = None
     budgets: object = None

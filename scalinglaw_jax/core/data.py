@@ -291,6 +291,74 @@ def _flop_warning(logged, formula_flops, rows, tolerance, formula_name) -> str |
     )
 
 
+def _check_load_options(flop_formula, flops_tolerance: float, drop_highest_loss: int) -> None:
+    """``load_runs``' own options, checked before the file is read."""
+    if not (flop_formula == "6nd" or callable(flop_formula)):
+        raise DataError(f"flop_formula must be '6nd' or a callable, got {flop_formula!r}")
+    if int(drop_highest_loss) != drop_highest_loss or drop_highest_loss < 0:
+        raise DataError(
+            f"drop_highest_loss must be a non-negative integer, got {drop_highest_loss}"
+        )
+    if flops_tolerance < 0:
+        raise DataError(f"flops_tolerance must be >= 0, got {flops_tolerance}")
+
+
+def _numeric_values(table: pd.DataFrame, mapping: dict, name: str) -> dict[str, np.ndarray]:
+    """The numeric columns as float arrays; every bad cell (and missing run id) is reported at
+    once, row and column named."""
+    values: dict[str, np.ndarray] = {}
+    problems: list = []
+    for canon in NUMERIC:
+        if canon in mapping:
+            values[canon], bad = _numeric_problems(table[mapping[canon]], canon, mapping[canon])
+            problems.extend(bad)
+    if "run" in mapping:
+        for i in np.flatnonzero(table[mapping["run"]].isna().to_numpy()):
+            label = _column_label("run", mapping["run"])
+            problems.append((int(i) + 1, f"row {int(i) + 1}, {label}: value is missing"))
+    _raise_problems(problems, name)
+    return values
+
+
+def _derive_flops_or_tokens(values: dict, flop_formula, formula_name: str, name: str):
+    """Fill in whichever of flops / tokens is missing (in place) and say how; None when both
+    were given (the caller checks them against each other)."""
+    params = values["params"]
+    if "tokens" in values and "flops" in values:
+        return None
+    if "tokens" in values:
+        values["flops"] = _apply_formula(flop_formula, params, values["tokens"], name)
+        return [f"flops = {formula_name}"]
+    if flop_formula == "6nd":
+        values["tokens"] = values["flops"] / (6.0 * params)
+        return ["tokens = flops / (6·params)"]
+    values["tokens"] = np.full(len(params), np.nan)
+    return ["tokens unavailable (custom flop_formula, no tokens column): NaN"]
+
+
+def _drop_highest_loss(loss, rows, k: int, min_rows: int, name: str):
+    """The rows kept after dropping the ``k`` highest losses, and an ``Exclusion`` for each
+    dropped one."""
+    keep = np.ones(len(loss), dtype=bool)
+    if not k:
+        return keep, []
+    if k >= len(loss):
+        raise DataError(f"{name}: drop_highest_loss={k} would drop all {len(loss)} rows")
+    order = np.argsort(-loss, kind="stable")[:k]
+    keep[order] = False
+    exclusions = [
+        Exclusion(
+            int(rows[i]),
+            f"one of the {k} highest-loss rows (loss={loss[i]:.4g}), dropped by "
+            f"drop_highest_loss={k}",
+        )
+        for i in order
+    ]
+    if keep.sum() < min_rows:
+        raise _too_few(name, min_rows, int(keep.sum()), f"drop_highest_loss={k}")
+    return keep, exclusions
+
+
 def load_runs(
     source,
     *,
@@ -318,14 +386,7 @@ def load_runs(
     unknown, repeated or missing columns, non-numeric / missing / non-positive values, a bad
     ``flop_formula`` or ``flops_tolerance``, or fewer than ``min_rows`` rows left.
     """
-    if not (flop_formula == "6nd" or callable(flop_formula)):
-        raise DataError(f"flop_formula must be '6nd' or a callable, got {flop_formula!r}")
-    if int(drop_highest_loss) != drop_highest_loss or drop_highest_loss < 0:
-        raise DataError(
-            f"drop_highest_loss must be a non-negative integer, got {drop_highest_loss}"
-        )
-    if flops_tolerance < 0:
-        raise DataError(f"flops_tolerance must be >= 0, got {flops_tolerance}")
+    _check_load_options(flop_formula, flops_tolerance, drop_highest_loss)
     table, name = _read_table(source)
     if table.shape[0] == 0:
         raise DataError(f"{name}: the table is empty (no data rows)")
@@ -343,66 +404,25 @@ def load_runs(
     if n_rows < min_rows:
         raise _too_few(name, min_rows, n_rows)
 
-    values: dict[str, np.ndarray] = {}
-    problems: list = []
-    for canon in NUMERIC:
-        if canon in mapping:
-            values[canon], bad = _numeric_problems(table[mapping[canon]], canon, mapping[canon])
-            problems.extend(bad)
-    if "run" in mapping:
-        for i in np.flatnonzero(table[mapping["run"]].isna().to_numpy()):
-            label = _column_label("run", mapping["run"])
-            problems.append((int(i) + 1, f"row {int(i) + 1}, {label}: value is missing"))
-    _raise_problems(problems, name)
-
+    values = _numeric_values(table, mapping, name)
     rows = np.arange(1, n_rows + 1, dtype=np.int64)
     formula_name = (
         "6nd (6·params·tokens)" if flop_formula == "6nd" else _callable_name(flop_formula)
     )
-    derived: list[str] = []
     recorded: list[str] = []
-    params = values["params"]
-    if "tokens" in values and "flops" in values:
-        formula_flops = _apply_formula(flop_formula, params, values["tokens"], name)
+    derived = _derive_flops_or_tokens(values, flop_formula, formula_name, name)
+    if derived is None:  # both given: the logged FLOPs are checked against the formula
+        formula_flops = _apply_formula(flop_formula, values["params"], values["tokens"], name)
         message = _flop_warning(values["flops"], formula_flops, rows, flops_tolerance, formula_name)
         if message:
             warnings.warn(f"{name}: {message}", UserWarning, stacklevel=2)
             recorded.append(message)
-    elif "tokens" in values:
-        values["flops"] = _apply_formula(flop_formula, params, values["tokens"], name)
-        derived.append(f"flops = {formula_name}")
-    elif flop_formula == "6nd":
-        values["tokens"] = values["flops"] / (6.0 * params)
-        derived.append("tokens = flops / (6·params)")
-    else:
-        values["tokens"] = np.full(n_rows, np.nan)
-        derived.append("tokens unavailable (custom flop_formula, no tokens column): NaN")
+        derived = []
 
     if "unique_tokens" in values:
         _check_unique_tokens(values["unique_tokens"], values["tokens"], mapping, name)
 
-    keep = np.ones(n_rows, dtype=bool)
-    exclusions: list[Exclusion] = []
-    if drop_highest_loss:
-        if drop_highest_loss >= n_rows:
-            raise DataError(
-                f"{name}: drop_highest_loss={drop_highest_loss} would drop all {n_rows} rows"
-            )
-        order = np.argsort(-values["loss"], kind="stable")[:drop_highest_loss]
-        keep[order] = False
-        exclusions = [
-            Exclusion(
-                int(rows[i]),
-                f"one of the {drop_highest_loss} highest-loss rows (loss={values['loss'][i]:.4g}),"
-                f" dropped by drop_highest_loss={drop_highest_loss}",
-            )
-            for i in order
-        ]
-        if keep.sum() < min_rows:
-            raise _too_few(
-                name, min_rows, int(keep.sum()), f"drop_highest_loss={drop_highest_loss}"
-            )
-
+    keep, exclusions = _drop_highest_loss(values["loss"], rows, drop_highest_loss, min_rows, name)
     kept = {name: values[name][keep] for name in ("params", "tokens", "loss")}
     check_not_degenerate(kept["params"], kept["tokens"], kept["loss"], name, min_rows)
     for message in unit_warnings(kept["params"], kept["tokens"], kept["loss"]):
@@ -421,7 +441,7 @@ def load_runs(
         "min_rows": min_rows,
     }
     return Runs(
-        params=_frozen(params[keep]),
+        params=_frozen(values["params"][keep]),
         tokens=_frozen(values["tokens"][keep]),
         flops=_frozen(values["flops"][keep]),
         loss=_frozen(values["loss"][keep]),

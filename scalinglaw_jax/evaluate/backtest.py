@@ -41,8 +41,8 @@ from scalinglaw_jax.approaches.parametric import (
 )
 from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.core.intervals import percentile_interval, tail_percents
+from scalinglaw_jax.core.law import Law
 from scalinglaw_jax.core.status import Status
-from scalinglaw_jax.laws import get_law
 from scalinglaw_jax.uncertainty import resample
 
 INTERVAL_METHOD = "bootstrap+residuals"
@@ -97,6 +97,12 @@ def _check_split(runs: Runs, split: Split, n_params: int, what: str) -> None:
             f"({distinct} distinct (N, D) points), too few for {what} with {n_params} "
             "parameters; raise the cutoff or lower the holdout fraction"
         )
+
+
+def check_split(runs: Runs, split: Split, law: Law) -> None:
+    """``DataError`` when ``split`` holds nothing out, or leaves too few distinct training
+    points for ``law``: what ``backtest_law`` refuses, said before any fit."""
+    _check_split(runs, split, law.n_params, f"law {law.name!r}")
 
 
 def _coverage(low, high, observed) -> float:
@@ -210,7 +216,7 @@ def _law_bootstrap(runs: Runs, law, n_resamples: int, seed: int, starts, point=N
 
 def backtest_law(
     runs: Runs,
-    law,
+    law: Law,
     split: Split,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -226,7 +232,6 @@ def backtest_law(
     Raises ``DataError`` when the split leaves no held-out run or fewer distinct training
     points than the law has parameters (plus one).
     """
-    law = get_law(law)
     _check_split(runs, split, law.n_params, f"law {law.name!r}")
     held_out = runs.row[split.test]
     train_runs = exclude_rows(runs, held_out, f"held out (FLOPs >= {split.cutoff_flops:.3g})")
@@ -293,11 +298,10 @@ def rolling_cutoffs(runs: Runs, min_train: int) -> list[float]:
 
 
 def rolling_backtest(
-    runs: Runs, law, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, starts="grid"
+    runs: Runs, law: Law, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, starts="grid"
 ):
     """``backtest_law`` at every ``rolling_cutoffs`` cutoff whose training runs determine the
     law (cutoffs that do not are skipped); a list of ``LawBacktest``, smallest cutoff first."""
-    law = get_law(law)
     results = []
     for cutoff in rolling_cutoffs(runs, law.n_params + 1):
         split = split_by_flops(runs, cutoff_flops=cutoff)
@@ -407,7 +411,7 @@ RANKING_RULE = (
 
 def compare_laws(
     runs: Runs,
-    laws,
+    laws: list[Law],
     split: Split,
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -437,7 +441,6 @@ def compare_laws(
     from scalinglaw_jax.uncertainty.posterior import NutsSettings, sample_parametric
 
     settings = nuts_settings or NutsSettings(draws=500, warmup=500, progress_bar=False)
-    laws = [get_law(spec) for spec in laws]
     entries, backtests = {}, {}
     if progress is None:
         progress = sys.stderr.isatty()

@@ -33,8 +33,6 @@ from scalinglaw_jax.core.datasets import load_dataset
 from scalinglaw_jax.core.frontier import huber
 from scalinglaw_jax.core.intervals import percentile_interval
 from scalinglaw_jax.core.io import to_jsonable
-from scalinglaw_jax.evaluate.workflow import banded_lines
-from scalinglaw_jax.figures import plots
 from scalinglaw_jax.laws import LAWS, closed_forms
 from scalinglaw_jax.uncertainty import resample
 from scalinglaw_jax.uncertainty.bands import posterior_band
@@ -273,25 +271,14 @@ def replicate_chinchilla(
     return report, fits
 
 
-def save_report(report: Replication, fits: dict, out: Path) -> list[Path]:
-    """Write ``replication.md``, ``replication.json`` and the frontier / profile figures."""
+def save_report(report: Replication, out: Path) -> list[Path]:
+    """Write ``replication.md`` and ``replication.json`` (the figures:
+    ``figures.study.write_replication_figures``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "replication.md", out / "replication.json"]
     written[0].write_text(report.report())
     written[1].write_text(json.dumps(to_jsonable(report.to_dict()), indent=2))
-    frontiers = {key: fits[f"approach{key}"].frontier for key in ("2", "3")}
-    lines = banded_lines(frontiers, fits.get("bands"))
-    lines.append(
-        plots.FrontierLine(
-            "Paper Approach 3 (TeX params)", _PAPER_FRONTIER, color="0.4", linestyle="--"
-        )
-    )
-    figure = plots.plot_params_vs_flops(lines, runs=fits["runs"])
-    written += plots.save_figure(figure, out, "replication_params_vs_flops")
-    result2 = fits["approach2"]
-    figure = plots.plot_isoflop_profiles(result2.profiles(), frontier=result2.frontier)
-    written += plots.save_figure(figure, out, "replication_isoflop_profiles")
     return written
 
 

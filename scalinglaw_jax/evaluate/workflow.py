@@ -1,18 +1,17 @@
-"""Run the approaches a table supports, compare them, and draw the paper's figures.
+"""Run the approaches a table supports, compare them, and put bands on their lines.
 
 Shared by ``scalinglaw fit``, ``scalinglaw demo`` and the notebooks: given the table(s) for each
-approach it fits what it can, records why it skipped the rest, and writes figures and
-``summary.json``.
+approach it fits what it can, records why it skipped the rest, and bootstraps or samples every
+fitted approach (``figures.study`` draws the result).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jax
-import pandas as pd
 
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.approaches.spec import DEFAULT_APPROACH_OPTIONS, ApproachOptions
@@ -20,10 +19,11 @@ from scalinglaw_jax.core.data import DataError, Runs, load_runs
 from scalinglaw_jax.core.frontier import frontier_to_dict
 from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.laws.simulate import simulate_chinchilla_study
-from scalinglaw_jax.report.outputs import DEFAULT_FIGURE_FORMATS
+from scalinglaw_jax.uncertainty import resample
+from scalinglaw_jax.uncertainty.bands import ApproachBand, bootstrap_band, posterior_band
 
-if TYPE_CHECKING:  # plots (matplotlib) is imported by the functions that draw
-    from scalinglaw_jax.figures import plots
+if TYPE_CHECKING:  # annotations only: numpyro and arviz load when a posterior is sampled
+    from scalinglaw_jax.uncertainty.posterior import NutsSettings
 
 
 @dataclass
@@ -33,17 +33,6 @@ class StudyFit:
     results: dict = field(default_factory=dict)
     skipped: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
-
-    def frontier_lines(self, bands: dict | None = None) -> list[plots.FrontierLine]:
-        """One line per fitted approach, with its band when ``bands`` (key -> ApproachBand,
-        see :mod:`scalinglaw_jax.uncertainty.bands`) holds a drawn one."""
-        law_names = {
-            key: law.name
-            for key, result in self.results.items()
-            if (law := getattr(result, "law", None)) is not None and hasattr(law, "name")
-        }
-        frontiers = {key: r.frontier for key, r in self.results.items()}
-        return banded_lines(frontiers, bands, law_names=law_names)
 
     def comparison_table(self) -> str:
         """Exponents and projections side by side with the paper's Table 2 and Kaplan."""
@@ -107,79 +96,6 @@ def fit_study(
     return study
 
 
-def banded_lines(
-    frontiers: dict, bands: dict | None = None, *, law_names: dict | None = None
-) -> list[plots.FrontierLine]:
-    """One line per approach key in its colour; ``bands`` maps keys to ``ApproachBand``s, and
-    a drawn band goes on its line with its legend text; ``law_names`` (key -> name, Approach
-    3's law) names the law in the line's legend entry."""
-    from scalinglaw_jax.figures import plots
-
-    bands = bands or {}
-    lines = []
-    for key, frontier in sorted(frontiers.items()):
-        entry = bands.get(key)
-        drawn = entry is not None and entry.band is not None
-        lines.append(
-            plots.FrontierLine(
-                registry.get(key).name,
-                frontier,
-                bands=(entry.band,) if drawn else (),
-                color=registry.get(key).color,
-                band_labels=(entry.label,) if drawn else (),
-                law=(law_names or {}).get(key),
-            )
-        )
-    return lines
-
-
-def write_frontier_figures(
-    lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS
-) -> list[Path]:
-    """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``; a figure
-    whose axes leave runs out says so (``plots.figure_notes``, printed)."""
-    from scalinglaw_jax.figures import plots
-
-    written = []
-    for stem, draw in (
-        ("params_vs_flops", plots.plot_params_vs_flops),
-        ("params_vs_tokens", plots.plot_params_vs_tokens),
-    ):
-        figure = draw(lines, runs=runs)
-        _print_notes(plots, figure, stem)
-        written += plots.save_figure(figure, out_dir, stem, formats)
-    return written
-
-
-def _print_notes(plots, figure, stem: str) -> None:
-    for note in plots.figure_notes(figure):
-        print(f"WARNING: {stem}: {note}")
-
-
-def write_figures(
-    study: StudyFit,
-    out_dir: Path,
-    *,
-    bands: dict | None = None,
-    formats=DEFAULT_FIGURE_FORMATS,
-) -> list[Path]:
-    """The paper's figures for whatever was fitted, in ``formats`` (default SVG only),
-    with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
-    from scalinglaw_jax.figures import plots
-    from scalinglaw_jax.figures.study import approach_figures
-
-    runs = next(iter(study.tables.values()))
-    dots = study.tables.get("3") or study.tables.get("2") or runs
-    written = write_frontier_figures(
-        study.frontier_lines(bands), out_dir, runs=dots, formats=formats
-    )
-    for key, result in sorted(study.results.items()):
-        for name, figure in approach_figures(key, result, study.tables[key]):
-            _print_notes(plots, figure, name)
-            written += plots.save_figure(figure, out_dir, name, formats)
-    return written
-
-
 def demo_tables(seed: int = 0, noise: float = 0.01) -> dict[str, Runs]:
     """The built-in study: the paper's design simulated from its own Approach-3 law."""
     study = simulate_chinchilla_study(jax.random.key(seed), noise=noise)
@@ -195,10 +111,61 @@ def tables_for(runs: Runs) -> dict[str, Runs]:
     return {"1": runs, "2": runs, "3": runs}
 
 
-def projection_frame(study: StudyFit) -> pd.DataFrame:
-    """The paper's Table 3 for every fitted approach: FLOPs and tokens per model size."""
-    rows = []
-    for key, result in sorted(study.results.items()):
-        for entry in closed_forms.projection_table(result.frontier):
-            rows.append({"approach": key, **entry})
-    return pd.DataFrame(rows)
+def bootstrap_study(
+    study: StudyFit,
+    n_resamples: int,
+    *,
+    seed: int = 0,
+    k_starts: int = 8,
+    level: float = 0.95,
+    isoflop_nominal=None,
+) -> tuple[dict, dict[str, ApproachBand]]:
+    """Bootstrap every fitted approach of ``study`` with its record's ``default_scheme``.
+
+    Each approach resamples the rows it fits (Approach 3: the final losses); Approach 3 runs in
+    fast mode from the study's own fit and law (``k_starts`` grid starts besides it). Returns
+    ``(results, bands)``: the ``BootstrapResult`` per approach bootstrapped, and an
+    ``ApproachBand`` per fitted approach (one the scheme cannot resample gets a missing band
+    saying why).
+    """
+    results, bands = {}, {}
+    for key, fit in sorted(study.results.items()):
+        spec = registry.get(key)
+        runs, _ = spec.rows(study.tables[key])
+        options = ApproachOptions.from_keywords(k_starts=k_starts, nominal=isoflop_nominal)
+        if hasattr(fit, "law"):
+            options = dataclasses.replace(options, law=fit.law)
+        try:
+            problem = resample.prepare(runs, spec, spec.default_scheme, point=fit, options=options)
+        except DataError as error:
+            note = f"no bootstrap band for Approach {key}: {str(error).splitlines()[0]}"
+            bands[key] = ApproachBand(key, None, f"{spec.default_scheme} bootstrap band", note)
+            continue
+        result = resample.run_bootstrap(
+            problem, n_resamples, level=level, bca=False, seed=seed, progress=False
+        )
+        results[key] = result
+        bands[key] = bootstrap_band(result)
+    return results, bands
+
+
+def posterior_study(
+    study: StudyFit, settings: NutsSettings, *, seed: int = 0, isoflop_nominal=None
+) -> tuple[dict, dict[str, ApproachBand]]:
+    """Posterior of every fitted approach of ``study`` (``posterior.POSTERIORS``): NUTS for
+    Approaches 2 and 3 (Approach 3 with the plain likelihood and the study's law), Approach 1's
+    default resampling posterior (Gaussian residual multipliers). Returns ``(posteriors,
+    bands)`` keyed by approach."""
+    from scalinglaw_jax.uncertainty.posterior import POSTERIORS, PosteriorOptions
+
+    key = jax.random.key(seed)
+    posteriors = {}
+    for name, fit in sorted(study.results.items()):
+        runs, _ = registry.get(name).rows(study.tables[name])
+        options = PosteriorOptions(nominal=isoflop_nominal, learning_rate=1.0)
+        if hasattr(fit, "law"):
+            options = dataclasses.replace(options, law=fit.law)
+        posteriors[name] = POSTERIORS[name](
+            runs, key=jax.random.fold_in(key, int(name)), settings=settings, options=options
+        )
+    return posteriors, {name: posterior_band(p) for name, p in posteriors.items()}

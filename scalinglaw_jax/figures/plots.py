@@ -41,7 +41,8 @@ from matplotlib.ticker import (
 
 from scalinglaw_jax.core.frontier import Frontier
 from scalinglaw_jax.core.intervals import BAND_KINDS, Band
-from scalinglaw_jax.laws import get_law
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.laws import CHINCHILLA_LAW
 from scalinglaw_jax.laws.closed_forms import REFERENCE_MODELS
 
 # Bootstrap bands are plain translucent fills; posterior bands are hatched and outlined so that
@@ -434,7 +435,7 @@ def plot_isoflop_profiles(
 def plot_parametric_contours(
     theta,
     *,
-    law="chinchilla",
+    law: Law = CHINCHILLA_LAW,
     runs=None,
     flops_range: tuple[float, float] | None = None,
     params_range: tuple[float, float] | None = None,
@@ -443,7 +444,7 @@ def plot_parametric_contours(
 ) -> Figure:
     """Iso-loss contours of a fitted loss law over (FLOPs, Parameters), like Figure 4 (left).
 
-    The loss at ``(C, N)`` is the law (a ``Law`` or registered name, ``theta`` in its
+    The loss at ``(C, N)`` is the law (a ``Law`` value, ``theta`` in its
     coordinates) at ``D = C / (6N)``. Its efficient frontier (``law.frontier_of(theta)``) is
     drawn on top, and the law's name heads the legend. ``runs`` are dots coloured by loss
     when they carry one (``.loss`` or a third tuple element), grey otherwise.
@@ -455,7 +456,6 @@ def plot_parametric_contours(
     colour scale spans the contour levels and every plotted run's loss. Contour lines are
     drawn whole; each is labelled in the margin where it leaves the axes (top or right edge).
     """
-    law = get_law(law)
     fresh = ax is None
     fig, ax = _figure_and_axes(ax, (6.4, 4.8), _CONTOUR_AXES)
     ax.set_gid("axes-parametric-contours")

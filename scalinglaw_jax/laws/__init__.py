@@ -29,6 +29,9 @@ def _discover() -> dict[str, Law]:
 LAWS: dict[str, Law] = _discover()
 """Registered laws by name."""
 DEFAULT_LAW = "chinchilla"
+"""The name of the law every command and function fits unless told otherwise."""
+CHINCHILLA_LAW: Law = LAWS[DEFAULT_LAW]
+"""Chinchilla's law as a value: the default of every function that takes a ``Law``."""
 
 
 def registered_name(law: Law) -> str | None:
@@ -55,4 +58,4 @@ def get_law(spec: Law | str) -> Law:
     )
 
 
-__all__ = ["DEFAULT_LAW", "LAWS", "get_law"]
+__all__ = ["CHINCHILLA_LAW", "DEFAULT_LAW", "LAWS", "get_law"]

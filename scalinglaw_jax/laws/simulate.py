@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from scalinglaw_jax.core import frontier
-from scalinglaw_jax.laws import closed_forms, get_law
+from scalinglaw_jax.core.law import Law
+from scalinglaw_jax.laws import closed_forms
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 
 DEFAULT_SIZES = tuple(float(n) for n in np.geomspace(7e7, 1.6e10, 12))
@@ -203,7 +204,7 @@ def simulate_chinchilla_study(
 
 def simulate_law(
     key,
-    law,
+    law: Law,
     truth: Mapping[str, float],
     params,
     tokens,
@@ -211,13 +212,12 @@ def simulate_law(
     unique_tokens=None,
     noise: float = 0.0,
 ) -> pd.DataFrame:
-    """Losses of any law (``law.Law`` or a registered name) at the given rows, with noise.
+    """Losses of any ``Law`` at the given rows, with noise.
 
     ``params``, ``tokens`` (and ``unique_tokens`` for laws that read it) are broadcast together;
     ``truth`` holds the law's parameters by name. Flops are ``6 N D``. Multiplicative log-normal
     noise of scale ``noise`` (one standard normal per row).
     """
-    law = get_law(law)
     columns = {"params": params, "tokens": tokens}
     if unique_tokens is not None:
         columns["unique_tokens"] = unique_tokens

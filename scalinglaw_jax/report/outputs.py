@@ -21,17 +21,12 @@ import numpy as np
 
 from scalinglaw_jax.core.data import DataError, Runs
 from scalinglaw_jax.core.datasets import file_sha256
+from scalinglaw_jax.figures import FIGURE_FORMATS
 
 SUMMARY_FILE = "summary.json"
 FIGURE_STEMS = ("params_vs_flops", "params_vs_tokens", "isoflop_profiles", "parametric_contours")
 """Figures of ``fit`` and ``demo``, one per approach or view: a rerun removes those it no longer
 draws."""
-FIGURE_FORMATS = ("png", "svg", "pdf")
-"""Formats a figure can be written in (``--figure-formats``)."""
-DEFAULT_FIGURE_FORMATS = ("svg",)
-"""What the commands write unless told: SVG, which report.html inlines and any browser shows.
-PNG and PDF are on request (``--figure-formats svg,png``): every format costs a full draw of
-the figure, and a second format made drawing the figures half the time of a warm ``fit``."""
 FIGURE_SUFFIXES = tuple(f".{fmt}" for fmt in FIGURE_FORMATS)
 OTHER_FIGURE_STEMS = ("backtest", "extrapolation_error")
 OWNED_GLOBS = (
@@ -47,18 +42,6 @@ OWNED_GLOBS = (
     ),
 )
 """What ``--overwrite`` may delete: only names this package writes, never anything else."""
-
-
-def figure_formats(text: str) -> tuple[str, ...]:
-    """``"svg,png"`` -> ``("svg", "png")``; ``ValueError`` naming an unknown or empty entry."""
-    formats = tuple(part.strip().lower() for part in text.split(","))
-    unknown = [fmt for fmt in formats if fmt not in FIGURE_FORMATS]
-    if unknown or not all(formats):
-        raise ValueError(
-            f"figure formats must be a comma-separated list of {', '.join(FIGURE_FORMATS)}, "
-            f"got {text!r}"
-        )
-    return tuple(dict.fromkeys(formats))
 
 
 def write_json_atomic(path: Path, content) -> Path:

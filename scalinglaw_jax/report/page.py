@@ -13,7 +13,6 @@ import math
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,119 +182,6 @@ def inline_svg(svg: str, suffix: str) -> str:
     svg = _ID.sub(lambda m: f'id="{m.group(1)}--{suffix}"', svg)
     svg = _FRAGMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}--{suffix}", svg)
     return svg.strip()
-
-
-def settings_of(args, *, config: Mapping | None = None, argv: Sequence[str] | None = None):
-    """The parsed command line as resolved settings (``Setting`` records), best effort.
-
-    A value is from a ``flag`` when its option (or positional argument) is on the command
-    line ``argv`` (default ``sys.argv``); else from the ``config`` file (``config``: the
-    parsed TOML; default: read from ``args.config``) when it holds the key at the top level,
-    in the command's table (``[demo]``, ``[bootstrap]``, ``[posterior]``), in ``[data]`` or
-    ``[isoflop]``; else a ``default``: the parsed value, or for an option left ``None`` the
-    default its ``--help`` text names (``out`` is filled in by ``Report.write``).
-    """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    given = {
-        token[2:].split("=", 1)[0].replace("-", "_") for token in argv if token.startswith("--")
-    }
-    command = getattr(args, "command", None)
-    if config is None:
-        config = _read_toml(getattr(args, "config", None))
-    helps = _help_defaults(command)
-    positional = {"data"}
-    settings = []
-    for name, value in sorted(vars(args).items()):
-        if callable(value) or name == "command":
-            continue
-        if name in given or (name in positional and value is not None):
-            settings.append(Setting(name, value, "flag"))
-            continue
-        found, config_value = _config_value(config, command, name)
-        if found:
-            settings.append(Setting(name, config_value, "config"))
-        elif value is None and (command, name) in _BUILT_IN:
-            settings.append(Setting(name, _BUILT_IN[command, name], "default"))
-        elif value is None and name in _BUILT_IN_ANY:
-            settings.append(Setting(name, _BUILT_IN_ANY[name], "default"))
-        elif value is None and name in helps:
-            settings.append(Setting(name, helps[name], "default"))
-        else:
-            settings.append(Setting(name, value, "default"))
-    return settings
-
-
-_BUILT_IN = {("demo", "seed"): 0, ("demo", "resamples"): 100, ("fit", "approach"): "all"}
-"""Defaults that commands apply to options left ``None`` and that their ``--help`` does not
-name (read from ``cli.run_demo`` and ``cli.run_fit``)."""
-_BUILT_IN_ANY = {"drop_highest_loss": 0}
-
-_CONFIG_TABLES = {"demo": "demo", "bootstrap": "bootstrap", "sample": "posterior"}
-_CONFIG_ALIASES = {"isoflop_nominal": ("isoflop", "nominal"), "column": ("data", "columns")}
-
-
-def _config_value(config: Mapping, command, name: str):
-    """``(True, value)`` where ``config`` sets ``name`` for ``command``, else ``(False, None)``."""
-    if not config:
-        return False, None
-    places = [(name,)]
-    if command in _CONFIG_TABLES:
-        places.append((_CONFIG_TABLES[command], name))
-    places += [("data", name), _CONFIG_ALIASES.get(name, ())]
-    for place in places:
-        table = config
-        for key in place:
-            if not isinstance(table, Mapping) or key not in table:
-                break
-            table = table[key]
-        else:
-            if place:
-                return True, table
-    return False, None
-
-
-def _read_toml(path) -> dict:
-    if path is None or not Path(path).is_file():
-        return {}
-    try:
-        with Path(path).open("rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
-
-
-_DEFAULT_IN_HELP = re.compile(
-    r"\(default:?\s+([^;()]+?)\)|default:?\s+([^\s;,()]+)\)?$|\(([0-9.e+-]+)\)$"
-)
-
-
-def _help_defaults(command) -> dict:
-    """``{dest: default text}`` for options of ``command`` whose ``--help`` names a default
-    (e.g. ``"default 1000"``, ``"(0.95)"``). Read from the command-line parser, imported
-    here only to read it (the report does not depend on it otherwise)."""
-    if command is None:
-        return {}
-    try:
-        from scalinglaw_jax.cli import build_parser
-
-        parser = build_parser()
-    except Exception:  # noqa: BLE001 - a report is written even when this cannot be read
-        return {}
-    sub = None
-    for action in parser._actions:
-        if getattr(action, "choices", None) and isinstance(action.choices, dict):
-            sub = action.choices.get(command)
-    if sub is None:
-        return {}
-    found = {}
-    for action in sub._actions:
-        match = _DEFAULT_IN_HELP.search((action.help or "").strip())
-        if match:
-            text = next(g for g in match.groups() if g).strip()
-            text = text.rpartition("else ")[2]  # "config 'law', else chinchilla" -> chinchilla
-            if not text.startswith("of "):
-                found[action.dest] = text
-    return found
 
 
 def format_value(value) -> str:

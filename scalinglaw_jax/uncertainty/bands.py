@@ -15,22 +15,15 @@ figure's band edges can be checked against the numbers.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, NamedTuple
 
-import jax
 import numpy as np
 
-from scalinglaw_jax.approaches import registry
-from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core import intervals
-from scalinglaw_jax.core.data import DataError
-from scalinglaw_jax.uncertainty import resample
 from scalinglaw_jax.uncertainty.resample import failed_mask
 
 if TYPE_CHECKING:  # annotations only: numpyro and arviz load when a posterior is sampled
-    from scalinglaw_jax.evaluate.workflow import StudyFit
-    from scalinglaw_jax.uncertainty.posterior import NutsSettings
+    pass
 
 BAND_FLOPS = 10.0 ** (np.arange(170, 261) / 10.0)
 """FLOPs grid of every band: 1e17 to 1e26 in steps of 0.1 dex (1e24 is a grid point)."""
@@ -100,63 +93,3 @@ def band_to_dict(entry: ApproachBand) -> dict:
         "n_opt": [band.n_low, band.n_high],
         "d_opt": [band.d_low, band.d_high],
     }
-
-
-def bootstrap_study(
-    study: StudyFit,
-    n_resamples: int,
-    *,
-    seed: int = 0,
-    k_starts: int = 8,
-    level: float = 0.95,
-    isoflop_nominal=None,
-) -> tuple[dict, dict[str, ApproachBand]]:
-    """Bootstrap every fitted approach of ``study`` with its record's ``default_scheme``.
-
-    Each approach resamples the rows it fits (Approach 3: the final losses); Approach 3 runs in
-    fast mode from the study's own fit and law (``k_starts`` grid starts besides it). Returns
-    ``(results, bands)``: the ``BootstrapResult`` per approach bootstrapped, and an
-    ``ApproachBand`` per fitted approach (one the scheme cannot resample gets a missing band
-    saying why).
-    """
-    results, bands = {}, {}
-    for key, fit in sorted(study.results.items()):
-        spec = registry.get(key)
-        runs, _ = spec.rows(study.tables[key])
-        options = ApproachOptions.from_keywords(k_starts=k_starts, nominal=isoflop_nominal)
-        if hasattr(fit, "law"):
-            options = dataclasses.replace(options, law=fit.law)
-        try:
-            problem = resample.prepare(runs, spec, spec.default_scheme, point=fit, options=options)
-        except DataError as error:
-            note = f"no bootstrap band for Approach {key}: {str(error).splitlines()[0]}"
-            bands[key] = ApproachBand(key, None, f"{spec.default_scheme} bootstrap band", note)
-            continue
-        result = resample.run_bootstrap(
-            problem, n_resamples, level=level, bca=False, seed=seed, progress=False
-        )
-        results[key] = result
-        bands[key] = bootstrap_band(result)
-    return results, bands
-
-
-def posterior_study(
-    study: StudyFit, settings: NutsSettings, *, seed: int = 0, isoflop_nominal=None
-) -> tuple[dict, dict[str, ApproachBand]]:
-    """Posterior of every fitted approach of ``study`` (``posterior.POSTERIORS``): NUTS for
-    Approaches 2 and 3 (Approach 3 with the plain likelihood and the study's law), Approach 1's
-    default resampling posterior (Gaussian residual multipliers). Returns ``(posteriors,
-    bands)`` keyed by approach."""
-    from scalinglaw_jax.uncertainty.posterior import POSTERIORS, PosteriorOptions
-
-    key = jax.random.key(seed)
-    posteriors = {}
-    for name, fit in sorted(study.results.items()):
-        runs, _ = registry.get(name).rows(study.tables[name])
-        options = PosteriorOptions(nominal=isoflop_nominal, learning_rate=1.0)
-        if hasattr(fit, "law"):
-            options = dataclasses.replace(options, law=fit.law)
-        posteriors[name] = POSTERIORS[name](
-            runs, key=jax.random.fold_in(key, int(name)), settings=settings, options=options
-        )
-    return posteriors, {name: posterior_band(p) for name, p in posteriors.items()}
