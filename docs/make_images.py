@@ -7,7 +7,9 @@
    ``docs/img/figures.json``; ``tests/test_readme_images.py`` fails when the demo no longer
    draws the same legends.
 3. Renders the demo's ``report.html`` with headless Chromium into ``docs/img/report.png``
-   (skipped, with a message, when no ``chromium`` is installed; ``--no-screenshot`` skips it).
+   (the top of the page) and ``docs/img/report_settings.png`` (its end: data and settings
+   with their sources); skipped, with a message, when no ``chromium`` is installed
+   (``--no-screenshot`` skips it too).
 
 Options: ``--resamples N`` (default 100, as the README says), ``--keep DIR`` to keep the demo's
 output folder.
@@ -86,6 +88,22 @@ def screenshot(page: Path, target: Path, size=(1200, 1600)) -> bool:
     return True
 
 
+def settings_screenshot(page: Path, target: Path, height: int = 700) -> None:
+    """The end of the page (data summary and settings table): a tall render, cropped to the
+    last ``height`` pixels above where the page's content ends."""
+    from PIL import Image, ImageOps
+
+    tall = target.with_suffix(".tall.png")
+    screenshot(page, tall, size=(1200, 12000))
+    with Image.open(tall) as image:
+        rgb = image.convert("RGB")
+        content = ImageOps.invert(rgb).getbbox()  # non-white region
+        bottom = content[3] + 20 if content else rgb.height
+        rgb.crop((0, max(0, bottom - height), rgb.width, bottom)).save(target)
+    tall.unlink()
+    print(f"wrote {target}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=100)
@@ -103,8 +121,8 @@ def main(argv=None) -> int:
             print(f"wrote {IMG / f'{stem}.png'}")
         FACTS_FILE.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
         print(f"wrote {FACTS_FILE}")
-        if not args.no_screenshot:
-            screenshot(out / "report.html", IMG / "report.png")
+        if not args.no_screenshot and screenshot(out / "report.html", IMG / "report.png"):
+            settings_screenshot(out / "report.html", IMG / "report_settings.png")
     return 0
 
 

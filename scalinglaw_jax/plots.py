@@ -1011,14 +1011,16 @@ def _count_axis(axis, subs=(1.0,)) -> None:
 
 def _finish(ax: Axes, band_entries, note: str | None = None) -> None:
     """Light grid and a legend right of the axes: lines, stars, then one swatch per band in
-    its line's colour (the line's label put before a band text several lines share), then
-    ``note`` (runs left outside the axes)."""
+    its line's colour, named after its line (``"Approach 2: 95% ..."``, the label up to its
+    first parenthesis) when bands of several lines are drawn, then ``note`` (runs left
+    outside the axes)."""
     ax.grid(True, which="major", alpha=0.25)
     handles, labels = ax.get_legend_handles_labels()
-    texts = [text for _, text, _, _ in band_entries]
+    several = len({line_label for line_label, _, _, _ in band_entries}) > 1
     for line_label, text, kind, color in band_entries:
         handles.append(Patch(**_band_kwargs(kind, color)))
-        labels.append(f"{line_label}: {text}" if texts.count(text) > 1 else text)
+        short = line_label.split(" (")[0]
+        labels.append(f"{short}: {text}" if several else text)
     if note:
         handles.append(Patch(facecolor="none", edgecolor="none"))
         labels.append(note)

@@ -265,7 +265,7 @@ def _read_toml(path) -> dict:
 
 
 _DEFAULT_IN_HELP = re.compile(
-    r"\(default:?\s+([^;()]+?)\)|default:?\s+([^\s;,()]+)\)?$|\(([0-9.e+-]+)\)$"
+    r"\(default:?\s+([^;()]+?)[;)]|default:?\s+([^\s;,()]+)\)?$|\(([0-9.e+-]+)\)$"
 )
 
 
