@@ -288,7 +288,7 @@ def _help_defaults(command) -> dict:
     if sub is None:
         return {}
     found = {}
-    for action in sub._actions:
+    for action in [*parser._actions, *sub._actions]:  # global options, then the command's
         match = _DEFAULT_IN_HELP.search((action.help or "").strip())
         if match:
             text = next(g for g in match.groups() if g).strip()
