@@ -588,7 +588,8 @@ def save_figure(
 def figure_facts(fig: Figure) -> dict:
     """What each named axes of ``fig`` shows, as numbers: ``{axes id: {"xlim", "ylim",
     "runs", "runs_inside", "legend", "color_range"}}`` (runs: points of the ``runs``
-    collection; color_range: the loss colour scale, where runs or contours are coloured)."""
+    collection, or of the IsoFLOP profiles' ``points``; color_range: the loss colour scale,
+    where runs or contours are coloured)."""
     facts = {}
     for ax in fig.axes:
         gid = ax.get_gid()
@@ -598,6 +599,11 @@ def figure_facts(fig: Figure) -> dict:
             "xlim": [float(v) for v in ax.get_xlim()],
             "ylim": [float(v) for v in ax.get_ylim()],
         }
+        points = [a for a in ax.collections if a.get_gid() == "points"]  # IsoFLOP profiles
+        if points:
+            xy = np.concatenate([np.asarray(a.get_offsets(), dtype=float) for a in points])
+            inside = _inside_mask(xy[:, 0], xy[:, 1], sorted(ax.get_xlim()), sorted(ax.get_ylim()))
+            entry["runs"], entry["runs_inside"] = int(len(xy)), int(np.count_nonzero(inside))
         for artist in ax.collections:
             if artist.get_gid() == "runs":
                 xy = np.asarray(artist.get_offsets(), dtype=float)
