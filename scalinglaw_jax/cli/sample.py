@@ -120,7 +120,9 @@ def run(inputs, report):
             + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors."
         )
         report.warn(band.note)
-    figures = frontier_figures({approach: posterior.frontier()}, {approach: band}, inputs.tables)
+    figures = frontier_figures(
+        {approach: posterior.frontier()}, {approach: band}, inputs.tables, report, options.law
+    )
     return Outcome(sections=(("posterior", approach, content),), figures=figures, files=(netcdf,))
 
 
