@@ -227,7 +227,9 @@ def test_calibration_bootstrap_is_the_sweep(isoflop_study):
 
     bootstrap = calibrate.methods("2")[0]
     point = calibrate._point_fit("2", isoflop_study, LAWS["chinchilla"])
-    draws = calibrate._bootstrap_draws("2", isoflop_study, point, bootstrap, 11, 24)
+    draws = calibrate._bootstrap_draws(
+        "2", isoflop_study, point, bootstrap, 11, 24, LAWS["chinchilla"]
+    )
     problem = resample.prepare(isoflop_study, "2", "nonparametric")
     sweep = resample.run_sweep(problem, 24, seed=11, chunk_size=8, progress=False)
     np.testing.assert_array_equal(draws, sweep.outputs["a"])

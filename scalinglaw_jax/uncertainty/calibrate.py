@@ -32,8 +32,7 @@ from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core.data import DataError, load_runs
 from scalinglaw_jax.core.intervals import covers
 from scalinglaw_jax.core.law import Law
-from scalinglaw_jax.laws import DEFAULT_LAW, get_law
-from scalinglaw_jax.laws.chinchilla import LAW as CHINCHILLA_LAW
+from scalinglaw_jax.laws import CHINCHILLA_LAW
 from scalinglaw_jax.laws.closed_forms import CHINCHILLA, PAPER_PARAMS, ChinchillaParams
 from scalinglaw_jax.laws.simulate import (
     DEFAULT_HORIZON_RATIOS,
@@ -285,7 +284,7 @@ def run_calibration(
     schemes=(),
     learning_rates=(),
     progress: bool = False,
-    parametric_law=DEFAULT_LAW,
+    parametric_law: Law = CHINCHILLA_LAW,
     law_truth: dict | None = None,
 ) -> CalibrationResult:
     """Coverage of nominal ``levels`` intervals for ``a`` and ``b`` (``b = 1 - a`` here).
@@ -297,7 +296,7 @@ def run_calibration(
     defaults (1,000 resamples; 4 x 1,000 draws) to keep studies cheap: the same methods, with
     more Monte-Carlo noise in each interval's ends.
 
-    Approach 3 fits ``parametric_law`` (a ``Law``, registered name or ``FILE.py:NAME``). For a
+    Approach 3 fits ``parametric_law`` (a ``Law``). For a
     law other than Chinchilla's its studies are drawn from that law at ``law_truth`` (its
     parameters by name; default: the law fitted to the noise-free IsoFLOP study of ``law``,
     its closest member to it) on the same IsoFLOP design, with fresh data
@@ -322,7 +321,6 @@ def run_calibration(
     truth = {"a": float(frontier.a), "b": float(frontier.b)}
     keys = jax.random.split(key, n_studies + 1)
     seed = resample.seed_from_key(keys[-1])
-    parametric_law = get_law(parametric_law)
     own_law = parametric_law is not STUDY_LAW
     design_args = dict(law=law, points_per_budget=points_per_budget, span_dex=span_dex)
     if own_law:

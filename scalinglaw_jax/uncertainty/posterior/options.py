@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from scalinglaw_jax.core.data import DataError
 from scalinglaw_jax.core.law import Law
-from scalinglaw_jax.laws.chinchilla import LAW as CHINCHILLA_LAW
+from scalinglaw_jax.laws import CHINCHILLA_LAW
 
 LIKELIHOODS = ("huber", "student")
 """Robust densities of the residuals (``likelihoods.likelihood``)."""

@@ -17,7 +17,7 @@ import numpy as np
 from scalinglaw_jax.approaches.parametric import fit_parametric
 from scalinglaw_jax.core.data import Runs, as_runs, check_weights
 from scalinglaw_jax.core.law import Law
-from scalinglaw_jax.laws.chinchilla import LAW as CHINCHILLA_LAW
+from scalinglaw_jax.laws import CHINCHILLA_LAW
 from scalinglaw_jax.uncertainty.posterior.chinchilla import chinchilla_problem
 from scalinglaw_jax.uncertainty.posterior.law_model import LawProblem, ProblemBuilder, law_problem
 from scalinglaw_jax.uncertainty.posterior.likelihoods import density_settings
