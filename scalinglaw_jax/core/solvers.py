@@ -280,15 +280,20 @@ def _newton(
         return jax.lax.while_loop(lambda s: ~s.done & (s.steps < options.max_steps), step, state)
 
     def result(state: _State) -> SolveResult:
-        finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.x), axis=-1)
         converged = gradient_small(state.value, state.grad) | (state.stall >= options.stall_steps)
-        status = jnp.where(
-            ~finite, Status.NON_FINITE, jnp.where(converged, Status.CONVERGED, Status.MAX_STEPS)
-        )
-        grad_norm = jnp.max(jnp.abs(state.grad), axis=-1)
-        return SolveResult(state.x, state.value, grad_norm, state.steps, status)
+        return _solve_result(state, converged)
 
     return _Newton(init, step, run, result)
+
+
+def _solve_result(state, converged) -> SolveResult:
+    """A lane's result: non-finite wins over converged, converged over out of steps."""
+    finite = jnp.isfinite(state.value) & jnp.all(jnp.isfinite(state.x), axis=-1)
+    status = jnp.where(
+        ~finite, Status.NON_FINITE, jnp.where(converged, Status.CONVERGED, Status.MAX_STEPS)
+    )
+    grad_norm = jnp.max(jnp.abs(state.grad), axis=-1)
+    return SolveResult(state.x, state.value, grad_norm, state.steps, status)
 
 
 def newton_minimize(
