@@ -182,6 +182,26 @@ def _stall_tolerances(options: SolverOptions, dtype) -> tuple[float, float]:
     return max(options.xtol, floor), max(options.ftol, floor)
 
 
+def _damped_newton_step(grad, hess, damping):
+    """The damped Newton step: the Hessian's eigenvalues taken in absolute value and shifted by
+    ``damping`` times their scale, so the model is convex and the step bounded."""
+    eigval, eigvec = symmetric_eigh(hess)
+    scale = jnp.maximum(1.0, jnp.max(jnp.abs(eigval)))
+    shifted = jnp.abs(eigval) + damping * scale
+    return -((eigvec.T @ grad) / shifted) @ eigvec.T
+
+
+def _stall_count(options: SolverOptions, state, p, predicted, actual, accept):
+    """Consecutive steps without progress worth having: a tiny step, or a predicted (or, for an
+    accepted step, achieved) relative decrease below ftol. Rejected steps with a large
+    predicted decrease do not count."""
+    xtol, ftol = _stall_tolerances(options, state.x.dtype)
+    tiny_step = jnp.max(jnp.abs(p)) <= xtol * (1.0 + jnp.max(jnp.abs(state.x)))
+    negligible = ftol * jnp.abs(state.value)
+    flat = (predicted <= negligible) | (accept & (actual <= negligible))
+    return jnp.where(tiny_step | flat, state.stall + 1, 0)
+
+
 def _newton(
     fun: Callable | None, value_grad_hess: Callable | None, options: SolverOptions
 ) -> _Newton:
@@ -219,10 +239,7 @@ def _newton(
         )
 
     def step(state: _State) -> _State:
-        eigval, eigvec = symmetric_eigh(state.hess)
-        scale = jnp.maximum(1.0, jnp.max(jnp.abs(eigval)))
-        shifted = jnp.abs(eigval) + state.damping * scale
-        p = -((eigvec.T @ state.grad) / shifted) @ eigvec.T
+        p = _damped_newton_step(state.grad, state.hess, state.damping)
         # The trial's Hessian is the next step's if the step is accepted: its model is blended
         # for the damping that step will then have.
         trial_value, trial_grad, trial_hess = value_grad_hess(
@@ -247,13 +264,7 @@ def _newton(
                 (trial_hess, state.hess),
             )
         )
-        xtol, ftol = _stall_tolerances(options, state.x.dtype)
-        tiny_step = jnp.max(jnp.abs(p)) <= xtol * (1.0 + jnp.max(jnp.abs(state.x)))
-        # No progress worth having: the model predicts (or the step achieved) a relative
-        # decrease below ftol. Rejected steps with a large predicted decrease do not count.
-        negligible = ftol * jnp.abs(state.value)
-        flat = (predicted <= negligible) | (accept & (actual <= negligible))
-        stall = jnp.where(tiny_step | flat, state.stall + 1, 0)
+        stall = _stall_count(options, state, p, predicted, actual, accept)
         done = (
             gradient_small(value_new, grad_new)
             | (stall >= options.stall_steps)

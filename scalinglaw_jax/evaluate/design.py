@@ -167,14 +167,3 @@ def residual_sigma(theta, runs: Runs) -> float:
     """Robust SD (1.4826 MAD) of loss-scale residuals of the law ``theta`` on ``runs``."""
     residual = runs.loss - _law_loss(theta, runs.params, runs.tokens)
     return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
-
-
-def design_report(runs: Runs, result: IsoflopResult, theta, new_budget: float, **bias) -> dict:
-    """Everything above for one study: per-budget design, bias, and sizes for ``new_budget``."""
-    sigma = residual_sigma(theta, runs)
-    return {
-        "budgets": budget_design(result),
-        "bias": design_bias(runs, result, theta, **bias),
-        "loss_sigma": sigma,
-        "next_budget": suggest_sizes(theta, new_budget, sigma=sigma),
-    }
