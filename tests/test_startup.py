@@ -20,7 +20,6 @@ from scalinglaw_jax.core.data import exclude_rows, load_runs
 from scalinglaw_jax.core.solvers import chinchilla_grid
 from scalinglaw_jax.laws import get_law, registered_name
 from scalinglaw_jax.laws.simulate import simulate_isoflop
-from scalinglaw_jax.report import outputs
 from scalinglaw_jax.uncertainty import resample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -321,10 +320,12 @@ def test_second_bootstrap_on_new_data_of_one_shape_compiles_nothing():
 
 
 def test_figure_formats_flag_parses_and_refuses(tmp_path, capsys):
-    assert outputs.figure_formats("svg, PNG,svg") == ("svg", "png")
+    from scalinglaw_jax.figures import figure_formats
+
+    assert figure_formats("svg, PNG,svg") == ("svg", "png")
     for bad in ("svg,gif", "", "png,,svg"):
         with pytest.raises(ValueError, match="png, svg, pdf"):
-            outputs.figure_formats(bad)
+            figure_formats(bad)
     assert main(["fit", "x.csv", "--figure-formats", "svg,jpeg", "--out", str(tmp_path)]) == 2
     assert "'svg,jpeg'" in capsys.readouterr().err
 

@@ -75,14 +75,14 @@ class Options(Table, Output, OneLaw):
     )
 
 
-def run(inputs, report):
+def draw_posterior(options, runs):
+    """The approach's posterior with the options' settings: the one call into the posterior
+    engine (the approach record's ``posterior`` today)."""
     import jax
 
-    from scalinglaw_jax.cli.sweep import frontier_figures, nominal_of
+    from scalinglaw_jax.cli.sweep import nominal_of
     from scalinglaw_jax.uncertainty import bayes  # numpyro and arviz: when sampling
-    from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
 
-    options, approach = inputs.options, inputs.options.approach
     settings = bayes.NutsSettings(
         chains=options.chains,
         draws=options.draws,
@@ -90,8 +90,8 @@ def run(inputs, report):
         target_accept=options.target_accept,
         progress_bar=not options.no_progress,
     )
-    posterior = registry.get(approach).posterior(
-        inputs.tables,
+    return registry.get(options.approach).posterior(
+        runs,
         law=options.law,
         init_starts=options.init_starts,
         e_below_min_loss=options.e_below_min_loss,
@@ -104,6 +104,14 @@ def run(inputs, report):
         student_df=options.student_df,
         priors=options.priors,
     )
+
+
+def run(inputs, report):
+    from scalinglaw_jax.cli.sweep import frontier_figures
+    from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
+
+    approach = inputs.options.approach
+    posterior = draw_posterior(inputs.options, inputs.tables)
     netcdf = inputs.out / f"posterior_approach{approach}.nc"
     posterior.save(netcdf)
     band = posterior_band(posterior)
