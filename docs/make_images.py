@@ -7,10 +7,12 @@
    ``docs/img/figures.json``; ``tests/test_readme_images.py`` fails when the demo no longer
    draws the same legends.
 3. Renders the demo's ``report.html`` with headless Chromium into ``docs/img/report.png``
-   (skipped, with a message, when no ``chromium`` is installed; ``--no-screenshot`` skips it).
+   (the top of the page) and ``docs/img/report_settings.png`` (its end: data and settings
+   with their sources); skipped, with a message, when no ``chromium`` is installed
+   (``--no-screenshot`` skips it too).
 
 Options: ``--resamples N`` (default 100, as the README says), ``--keep DIR`` to keep the demo's
-output folder.
+output folder (``DIR/scalinglaw-demo``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def svg_facts(path: Path) -> dict:
 
 
 def run_demo(out: Path, resamples: int) -> None:
+    """``scalinglaw demo`` run from ``out``'s parent with ``--out <out's name>``, so the
+    report shows the folder as a user's run shows it (``scalinglaw-demo``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
     command = [
         sys.executable,
@@ -56,7 +60,7 @@ def run_demo(out: Path, resamples: int) -> None:
         "scalinglaw_jax.cli",
         "demo",
         "--out",
-        str(out),
+        out.name,
         "--overwrite",
         "--figure-formats",
         "svg,png",
@@ -64,7 +68,8 @@ def run_demo(out: Path, resamples: int) -> None:
         str(resamples),
     ]
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, check=True, env=env, cwd=ROOT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(command, check=True, env=env, cwd=out.parent)
 
 
 def screenshot(page: Path, target: Path, size=(1200, 1600)) -> bool:
@@ -86,14 +91,34 @@ def screenshot(page: Path, target: Path, size=(1200, 1600)) -> bool:
     return True
 
 
+def settings_screenshot(page: Path, target: Path) -> None:
+    """The page's data summary and settings table: the page with everything between its
+    header and ``<h2>Data`` left out, rendered and cropped to its content."""
+    from PIL import Image, ImageOps
+
+    text = page.read_text(encoding="utf-8")
+    header_end = text.index("</p>", text.index('class="meta"')) + len("</p>")
+    short = page.with_name("report_settings.html")
+    short.write_text(text[:header_end] + text[text.index("<h2>Data</h2>") :], encoding="utf-8")
+    if not screenshot(short, target, size=(1200, 1000)):
+        return
+    with Image.open(target) as image:
+        rgb = image.convert("RGB")
+    box = ImageOps.invert(rgb).getbbox()  # the non-white region
+    if box:
+        rgb.crop((0, 0, rgb.width, min(rgb.height, box[3] + 24))).save(target)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resamples", type=int, default=100)
-    parser.add_argument("--keep", type=Path, default=None, help="keep the demo's folder here")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="run the demo in DIR/scalinglaw-demo and keep it"
+    )
     parser.add_argument("--no-screenshot", action="store_true")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        out = args.keep or Path(tmp) / "demo"
+        out = (args.keep or Path(tmp)).resolve() / "scalinglaw-demo"
         run_demo(out, args.resamples)
         IMG.mkdir(parents=True, exist_ok=True)
         facts = {}
@@ -103,8 +128,8 @@ def main(argv=None) -> int:
             print(f"wrote {IMG / f'{stem}.png'}")
         FACTS_FILE.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
         print(f"wrote {FACTS_FILE}")
-        if not args.no_screenshot:
-            screenshot(out / "report.html", IMG / "report.png")
+        if not args.no_screenshot and screenshot(out / "report.html", IMG / "report.png"):
+            settings_screenshot(out / "report.html", IMG / "report_settings.png")
     return 0
 
 

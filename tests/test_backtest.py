@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import jax
@@ -224,3 +225,67 @@ def test_cli_backtest_bad_input_is_exit_2(study, tmp_path, capsys, flags, words)
     study.to_frame().drop(columns="row").to_csv(table, index=False)
     assert main(["backtest", str(table), *flags, "--out", str(tmp_path / "o")]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_cli_compare_flags_a_failed_posterior_everywhere(study, tmp_path, monkeypatch, capsys):
+    """``compare`` with one law's posterior failing (the comparison itself stubbed): the
+    printed table, summary.json and report.html say so in the same words, and the backtest
+    figure is written."""
+    table = tmp_path / "runs.csv"
+    study.to_frame().drop(columns="row").to_csv(table, index=False)
+    observed = np.log([2.0, 2.1, 2.2])
+    tested = {
+        name: backtest.LawBacktest(
+            law=name,
+            cutoff_flops=1e20,
+            n_train=20,
+            test_rows=np.arange(3),
+            test_flops=np.array([1e20, 2e20, 3e20]),
+            observed=observed,
+            predicted=observed + 0.01,
+            intervals={level: (observed - 0.05, observed + 0.05) for level in backtest.LEVELS},
+            max_train_flops=5e19,
+            n_resamples=10,
+            n_failed=0,
+            metrics={"median_abs_log_error": 0.01, "coverage_50": 1.0, "coverage_90": 1.0},
+        )
+        for name in ("chinchilla", "kaplan")
+    }
+    failed = type("D", (), {"ok": False, "reasons": ("R-hat 1.0167 >= 1.01",)})()
+    flags = backtest.comparison_flags(failed, tested["kaplan"], 0, 10, 0)
+    entry = {
+        "n_params": 5,
+        "objective": 1e-3,
+        "elpd_loo": 10.0,
+        "elpd_loo_se": 1.0,
+        "pareto_k_over_0.7": 0,
+        "a": 0.5,
+        "a_interval_95": [0.49, 0.51],
+        "backtest": tested["kaplan"].metrics,
+    }
+    comparison = {
+        "laws": {
+            "chinchilla": {**entry, "rank": 1, "posterior_ok": True, "ok": True, "flags": []},
+            "kaplan": {**entry, "rank": 2, "posterior_ok": False, "ok": False, "flags": flags},
+        },
+        "ranking": ["chinchilla", "kaplan"],
+        "ranking_rule": backtest.RANKING_RULE,
+        "rankings_agree": True,
+        "cutoff_flops": 1e20,
+        "backtests": tested,
+    }
+    monkeypatch.setattr(backtest, "compare_laws", lambda *args, **kwargs: comparison)
+    out = tmp_path / "out"
+    argv = ["compare", str(table), "--law", "chinchilla", "--law", "kaplan", "--out", str(out)]
+    assert main(argv) == 0
+    warning = "kaplan: posterior failed its checks (R-hat 1.0167 >= 1.01): elpd_loo is not reliable"
+    assert f"WARNING: {warning}" in capsys.readouterr().out.splitlines()
+    summary = json.loads((out / "summary.json").read_text())["comparison"]
+    assert summary["kaplan"]["flags"] == [warning.removeprefix("kaplan: ")]
+    assert summary["kaplan"]["ok"] is False and summary["chinchilla"]["ok"] is True
+    assert (out / "backtest.svg").stat().st_size > 1000
+    page = (out / "report.html").read_text()
+    escaped = html.escape(warning)
+    assert f'<span class="warning-row">WARNING: {escaped}</span>' in page
+    assert f"<li>{escaped}</li>" in page
+    assert_self_contained(out / "report.html", n_figures=1)

@@ -204,3 +204,18 @@ def test_limits_given_that_leave_runs_out_are_counted(tmp_path):
         )
     (note,) = plots.figure_notes(contours)
     assert note.startswith("axes-parametric-contours:")
+
+
+def test_runs_left_out_reach_the_report(capsys):
+    from scalinglaw_jax.evaluate import workflow
+    from scalinglaw_jax.report.page import Report
+
+    runs = small_table(1e15, 1e19)
+    with pytest.warns(UserWarning):
+        figure = plots.plot_params_vs_flops(paper_lines(), runs=runs, flops_range=(1e17, 1e26))
+    report = Report("t")
+    workflow._print_notes(plots, figure, "params_vs_flops", report)
+    assert report.warnings == [
+        "params_vs_flops: axes-params-vs-flops: 16 of 40 runs outside the axes"
+    ]
+    assert "WARNING: params_vs_flops" in capsys.readouterr().err

@@ -212,8 +212,8 @@ def test_params_vs_tokens(lines, runs):
 
 
 def test_band_labels_name_bands_in_the_legend(lines):
-    """One legend swatch per band in its line's colour; a text several lines share is
-    prefixed with the line's label."""
+    """One legend swatch per band in its line's colour, named after its line when several
+    lines carry bands."""
     a2 = lines[0].frontier
     boot = lines[0].bands[0]
     other = intervals.band_from_draws(FLOPS, *_draws(a2, seed=3), kind="bootstrap")
@@ -227,10 +227,12 @@ def test_band_labels_name_bands_in_the_legend(lines):
     patches = dict(
         zip([t.get_text() for t in legend.get_texts()], legend.legend_handles, strict=True)
     )
-    np.testing.assert_allclose(patches["block bootstrap"].get_facecolor()[:3], to_rgba("C1")[:3])
+    np.testing.assert_allclose(patches["A: block bootstrap"].get_facecolor()[:3], to_rgba("C1")[:3])
     np.testing.assert_allclose(patches["B: rows"].get_facecolor()[:3], to_rgba("C2")[:3])
     np.testing.assert_allclose(patches["C: rows"].get_facecolor()[:3], to_rgba("C3")[:3])
-    np.testing.assert_allclose(patches["more"].get_facecolor()[:3], to_rgba("C2")[:3])
+    np.testing.assert_allclose(patches["B: more"].get_facecolor()[:3], to_rgba("C2")[:3])
+    single = plots.plot_params_vs_flops(banded[:1]).axes[0].get_legend().get_texts()
+    assert "block bootstrap" in [t.get_text() for t in single]
     ids = sorted(c.get_gid() for c in ax.collections if c.get_gid().startswith("band"))
     assert ids == ["band-bootstrap-a", "band-bootstrap-b", "band-bootstrap-b-1", "band-bootstrap-c"]
     with pytest.raises(ValueError, match="1 band_labels for 2 bands"):

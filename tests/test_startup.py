@@ -18,6 +18,7 @@ from scalinglaw_jax.cli import main
 from scalinglaw_jax.core import compile_cache
 from scalinglaw_jax.core.data import exclude_rows, load_runs
 from scalinglaw_jax.core.solvers import chinchilla_grid
+from scalinglaw_jax.figures import figure_formats
 from scalinglaw_jax.laws import get_law, registered_name
 from scalinglaw_jax.laws.simulate import simulate_isoflop
 from scalinglaw_jax.uncertainty import resample
@@ -320,8 +321,6 @@ def test_second_bootstrap_on_new_data_of_one_shape_compiles_nothing():
 
 
 def test_figure_formats_flag_parses_and_refuses(tmp_path, capsys):
-    from scalinglaw_jax.figures import figure_formats
-
     assert figure_formats("svg, PNG,svg") == ("svg", "png")
     for bad in ("svg,gif", "", "png,,svg"):
         with pytest.raises(ValueError, match="png, svg, pdf"):

@@ -595,8 +595,8 @@ def sweep_plan(
     (``unit="residual"``: every point of every curve, see ``fit_residual_resample``), on
     ``options.n_grid`` FLOPs; ``point`` reuses a ``fit_envelope`` of ``runs``."""
     dtype = options.dtype
-    if point is None:  # fit_envelope names the missing 'run' column for the sweep's user
-        point = fit_envelope(runs, n_grid=options.n_grid or DEFAULT_N_GRID, dtype=dtype)
+    n_grid = options.n_grid or DEFAULT_N_GRID
+    point = point if point is not None else fit_envelope(runs, n_grid=n_grid, dtype=dtype)
     if unit == "residual":
         arrays = residual_arrays(point.curves, dtype)
         n_curves, n_points = arrays.fitted.shape

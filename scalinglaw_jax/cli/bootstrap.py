@@ -139,7 +139,8 @@ def run(inputs, report):
     if not frontiers:
         raise DataError(f"no approach could be bootstrapped (skipped: {', '.join(approaches)})")
     return Outcome(
-        sections=tuple(sections), figures=frontier_figures(frontiers, bands, inputs.tables)
+        sections=tuple(sections),
+        figures=frontier_figures(frontiers, bands, inputs.tables, report, inputs.options.law),
     )
 
 

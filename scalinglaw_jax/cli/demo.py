@@ -72,7 +72,7 @@ def run(inputs, report):
             study, options.resamples, seed=options.seed, k_starts=DEMO_K_STARTS
         )
         section = "bootstrap"
-    return study_outcome(study, bands, band_sections(section, results, bands, report))
+    return study_outcome(study, report, bands, band_sections(section, results, bands, report))
 
 
 HELP = "run all approaches on a built-in simulated study"

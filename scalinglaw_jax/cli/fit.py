@@ -79,7 +79,7 @@ def run(inputs, report):
         raise DataError(f"no approach could be fitted: {reasons}")
     print_study(study, report)
     if options.bootstrap is None:
-        return study_outcome(study)
+        return study_outcome(study, report)
     results, bands = bootstrap_study(
         study,
         options.bootstrap,
@@ -87,7 +87,7 @@ def run(inputs, report):
         k_starts=8,
         isoflop_nominal=nominal(options.isoflop_nominal),
     )
-    return study_outcome(study, bands, band_sections("bootstrap", results, bands, report))
+    return study_outcome(study, report, bands, band_sections("bootstrap", results, bands, report))
 
 
 HELP = "fit the approaches a table supports"

@@ -110,8 +110,8 @@ def run(inputs, report):
     from scalinglaw_jax.cli.sweep import frontier_figures
     from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
 
-    approach = inputs.options.approach
-    posterior = draw_posterior(inputs.options, inputs.tables)
+    options, approach = inputs.options, inputs.options.approach
+    posterior = draw_posterior(options, inputs.tables)
     netcdf = inputs.out / f"posterior_approach{approach}.nc"
     posterior.save(netcdf)
     band = posterior_band(posterior)
@@ -124,7 +124,9 @@ def run(inputs, report):
             + ". Do not trust these intervals; run longer (--warmup, --draws) or change priors."
         )
         report.warn(band.note)
-    figures = frontier_figures({approach: posterior.frontier()}, {approach: band}, inputs.tables)
+    figures = frontier_figures(
+        {approach: posterior.frontier()}, {approach: band}, inputs.tables, report, options.law
+    )
     return Outcome(sections=(("posterior", approach, content),), figures=figures, files=(netcdf,))
 
 

@@ -6,11 +6,11 @@ from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli.template import Outcome
 
 
-def write_figures(study, out, *, bands=None, formats=()):
+def write_figures(study, out, *, bands=None, formats=(), report=None):
     """``figures.study.write_figures`` (matplotlib is imported when drawing)."""
     from scalinglaw_jax.figures.study import write_figures as draw
 
-    return draw(study, out, bands=bands, formats=formats)
+    return draw(study, out, bands=bands, formats=formats, report=report)
 
 
 def print_study(study, report) -> None:
@@ -40,13 +40,14 @@ def band_sections(section: str, results: dict, bands: dict, report) -> list:
     return sections
 
 
-def study_outcome(study, bands: dict | None = None, sections=()) -> Outcome:
-    """The study's figures (with ``bands``), its ``approaches`` section and ``sections``."""
+def study_outcome(study, report, bands: dict | None = None, sections=()) -> Outcome:
+    """The study's figures (with ``bands``; runs a figure leaves out are ``report``'s
+    warnings), its ``approaches`` section and ``sections``."""
 
     def figures(out, formats):
         from scalinglaw_jax.report.outputs import remove_stale_figures
 
-        written = write_figures(study, out, bands=bands, formats=formats)
+        written = write_figures(study, out, bands=bands, formats=formats, report=report)
         remove_stale_figures(out, written)
         return written
 

@@ -86,13 +86,14 @@ def sweep_one(inputs, key: str, problem, report):
     return band, ("bootstrap", key, content)
 
 
-def frontier_figures(frontiers: dict, bands: dict, runs):
-    """A ``figures(out, formats)`` drawing the two seed figures, each frontier with its band."""
+def frontier_figures(frontiers: dict, bands: dict, runs, report, law):
+    """A ``figures(out, formats)`` drawing the two seed figures, each frontier with its band
+    and Approach 3's ``law`` named; runs a figure leaves out are ``report``'s warnings."""
 
     def figures(out, formats):
         from scalinglaw_jax.figures.study import banded_lines, write_frontier_figures
 
-        lines = banded_lines(frontiers, bands)
-        return write_frontier_figures(lines, out, runs=runs, formats=formats)
+        lines = banded_lines(frontiers, bands, law_names={"3": law.name})
+        return write_frontier_figures(lines, out, runs=runs, formats=formats, report=report)
 
     return figures

@@ -589,7 +589,8 @@ def save_figure(
 def figure_facts(fig: Figure) -> dict:
     """What each named axes of ``fig`` shows, as numbers: ``{axes id: {"xlim", "ylim",
     "runs", "runs_inside", "legend", "color_range"}}`` (runs: points of the ``runs``
-    collection; color_range: the loss colour scale, where runs or contours are coloured)."""
+    collection, or of the IsoFLOP profiles' ``points``; color_range: the loss colour scale,
+    where runs or contours are coloured)."""
     facts = {}
     for ax in fig.axes:
         gid = ax.get_gid()
@@ -599,6 +600,11 @@ def figure_facts(fig: Figure) -> dict:
             "xlim": [float(v) for v in ax.get_xlim()],
             "ylim": [float(v) for v in ax.get_ylim()],
         }
+        points = [a for a in ax.collections if a.get_gid() == "points"]  # IsoFLOP profiles
+        if points:
+            xy = np.concatenate([np.asarray(a.get_offsets(), dtype=float) for a in points])
+            inside = _inside_mask(xy[:, 0], xy[:, 1], sorted(ax.get_xlim()), sorted(ax.get_ylim()))
+            entry["runs"], entry["runs_inside"] = int(len(xy)), int(np.count_nonzero(inside))
         for artist in ax.collections:
             if artist.get_gid() == "runs":
                 xy = np.asarray(artist.get_offsets(), dtype=float)
@@ -1012,14 +1018,16 @@ def _count_axis(axis, subs=(1.0,)) -> None:
 
 def _finish(ax: Axes, band_entries, note: str | None = None) -> None:
     """Light grid and a legend right of the axes: lines, stars, then one swatch per band in
-    its line's colour (the line's label put before a band text several lines share), then
-    ``note`` (runs left outside the axes)."""
+    its line's colour, named after its line (``"Approach 2: 95% ..."``, the label up to its
+    first parenthesis) when bands of several lines are drawn, then ``note`` (runs left
+    outside the axes)."""
     ax.grid(True, which="major", alpha=0.25)
     handles, labels = ax.get_legend_handles_labels()
-    texts = [text for _, text, _, _ in band_entries]
+    several = len({line_label for line_label, _, _, _ in band_entries}) > 1
     for line_label, text, kind, color in band_entries:
         handles.append(Patch(**_band_kwargs(kind, color)))
-        labels.append(f"{line_label}: {text}" if texts.count(text) > 1 else text)
+        short = line_label.split(" (")[0]
+        labels.append(f"{short}: {text}" if several else text)
     if note:
         handles.append(Patch(facecolor="none", edgecolor="none"))
         labels.append(note)

@@ -79,24 +79,28 @@ def banded_lines(
 
 
 def write_frontier_figures(
-    lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS
+    lines, out_dir: Path, runs=None, *, formats=DEFAULT_FIGURE_FORMATS, report=None
 ) -> list[Path]:
     """The two seed figures, params_vs_flops and params_vs_tokens, in ``formats``; a figure
-    whose axes leave runs out says so (``plots.figure_notes``, printed)."""
+    whose axes leave runs out says so (``plots.figure_notes``: printed, and recorded as a
+    warning of ``report``, a ``report.page.Report``, when given)."""
     written = []
     for stem, draw in (
         ("params_vs_flops", plots.plot_params_vs_flops),
         ("params_vs_tokens", plots.plot_params_vs_tokens),
     ):
         figure = draw(lines, runs=runs)
-        _print_notes(plots, figure, stem)
+        _print_notes(plots, figure, stem, report)
         written += plots.save_figure(figure, out_dir, stem, formats)
     return written
 
 
-def _print_notes(plots, figure, stem: str) -> None:
+def _print_notes(plots, figure, stem: str, report=None) -> None:
     for note in plots.figure_notes(figure):
-        print(f"WARNING: {stem}: {note}")
+        if report is not None:
+            report.warn(f"{stem}: {note}")  # prints it too
+        else:
+            print(f"WARNING: {stem}: {note}")
 
 
 def write_figures(
@@ -105,15 +109,18 @@ def write_figures(
     *,
     bands: dict | None = None,
     formats=DEFAULT_FIGURE_FORMATS,
+    report=None,
 ) -> list[Path]:
     """The paper's figures for whatever was fitted, in ``formats`` (default SVG only),
-    with ``bands`` (key -> ``ApproachBand``) on the frontier lines."""
+    with ``bands`` (key -> ``ApproachBand``) on the frontier lines; runs a figure leaves
+    out are printed and, with ``report``, recorded as its warnings."""
     runs = next(iter(study.tables.values()))
     dots = study.tables.get("3") or study.tables.get("2") or runs
-    written = write_frontier_figures(study_lines(study, bands), out_dir, runs=dots, formats=formats)
+    lines = study_lines(study, bands)
+    written = write_frontier_figures(lines, out_dir, runs=dots, formats=formats, report=report)
     for key, result in sorted(study.results.items()):
         for name, figure in approach_figures(key, result, study.tables[key]):
-            _print_notes(plots, figure, name)
+            _print_notes(plots, figure, name, report)
             written += plots.save_figure(figure, out_dir, name, formats)
     return written
 

@@ -757,6 +757,9 @@ def bootstrap(
     exclude_failed: bool = False,
     bca: bool = True,
     seed: int = 0,
+    chunk_size: int | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
     progress: bool = True,
     point=None,
     options: ApproachOptions | None = None,
@@ -764,8 +767,9 @@ def bootstrap(
 ) -> BootstrapResult:
     """Bootstrap one approach on a validated table: ``prepare`` then ``run_bootstrap``.
 
-    ``options`` (or its fields as ``keywords``) and ``point`` go to ``prepare``; ``seed`` and
-    ``progress`` to the sweep (``run_sweep`` has the checkpoint and chunk settings).
+    ``options`` (or its fields as ``keywords``) and ``point`` go to ``prepare``; ``seed``,
+    ``chunk_size``, ``checkpoint_dir``, ``resume`` and ``progress`` to the sweep
+    (``run_sweep``).
     """
     problem = prepare(runs, approach, scheme, point=point, options=options, **keywords)
     return run_bootstrap(
@@ -775,6 +779,9 @@ def bootstrap(
         exclude_failed=exclude_failed,
         bca=bca,
         seed=seed,
+        chunk_size=chunk_size,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
         progress=progress,
     )
 
