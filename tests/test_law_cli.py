@@ -24,9 +24,8 @@ TRUTH = {"E": 1.7, "A": 500.0, "B": 1500.0, "alpha": 0.33}
 @pytest.fixture(scope="module")
 def table(tmp_path_factory) -> Path:
     n, d = np.meshgrid(np.geomspace(5e7, 1e10, 6), np.geomspace(1e9, 3e11, 6), indexing="ij")
-    frame = simulate_law(
-        jax.random.key(0), get_law(USER_LAW), TRUTH, n.ravel(), d.ravel(), noise=0.005
-    )
+    law = get_law(USER_LAW)  # simulate_law takes a Law value
+    frame = simulate_law(jax.random.key(0), law, TRUTH, n.ravel(), d.ravel(), noise=0.005)
     path = tmp_path_factory.mktemp("law_cli") / "runs.csv"
     frame.to_csv(path, index=False)
     return path

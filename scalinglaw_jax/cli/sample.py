@@ -79,14 +79,14 @@ class Options(Table, Output, OneLaw):
     )
 
 
-def run(inputs, report):
+def draw_posterior(options, runs):
+    """The approach's posterior with the options' settings: the one call into the posterior
+    engine (``posterior.POSTERIORS``)."""
     import jax
 
-    from scalinglaw_jax.cli.sweep import frontier_figures, nominal_of
-    from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
+    from scalinglaw_jax.cli.sweep import nominal_of
     from scalinglaw_jax.uncertainty.posterior import POSTERIORS, NutsSettings  # numpyro, arviz
 
-    options, approach = inputs.options, inputs.options.approach
     settings = NutsSettings(
         chains=options.chains,
         draws=options.draws,
@@ -105,9 +105,17 @@ def run(inputs, report):
         student_df=options.student_df,
         priors=options.priors,
     )
-    posterior = POSTERIORS[approach](
-        inputs.tables, key=jax.random.key(options.seed), settings=settings, options=chosen
+    return POSTERIORS[options.approach](
+        runs, key=jax.random.key(options.seed), settings=settings, options=chosen
     )
+
+
+def run(inputs, report):
+    from scalinglaw_jax.cli.sweep import frontier_figures
+    from scalinglaw_jax.uncertainty.bands import band_to_dict, posterior_band
+
+    options, approach = inputs.options, inputs.options.approach
+    posterior = draw_posterior(options, inputs.tables)
     netcdf = inputs.out / f"posterior_approach{approach}.nc"
     posterior.save(netcdf)
     band = posterior_band(posterior)
