@@ -8,8 +8,6 @@ calibration, posteriors) looks an approach up by its key (the strings ``"1"``, `
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.core.errors import refuse_unknown_fields
 from scalinglaw_jax.core.law import Law
 from scalinglaw_jax.core.solvers import (
     BOOTSTRAP_SCREENING,
@@ -74,14 +73,7 @@ class ApproachOptions:
     def from_keywords(cls, **keywords) -> ApproachOptions:
         """The record of ``keywords``; ``DataError`` for an unknown name (nearest named) or a
         law given by name (resolve it with ``laws.get_law`` first)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for name in keywords:
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise DataError(
-                    f"unknown approach option {name!r}{hint}; options: {', '.join(names)}"
-                )
+        refuse_unknown_fields(cls, keywords, "approach option")
         if "law" in keywords and not isinstance(keywords["law"], Law):
             raise DataError(
                 f"law must be a Law value, got {keywords['law']!r}: resolve a name with "

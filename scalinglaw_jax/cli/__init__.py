@@ -17,14 +17,14 @@ import sys
 from scalinglaw_jax.cli import config as config_file
 from scalinglaw_jax.cli import template
 from scalinglaw_jax.cli.commands import BY_NAME, COMMANDS
-from scalinglaw_jax.cli.options import helps, nearest, people, specs
+from scalinglaw_jax.cli.options import helps, people, specs
 from scalinglaw_jax.core.compile_cache import (
     CACHE_DIR_ENV,
     OFF,
     compile_cache,
     disabled_by_environment,
 )
-from scalinglaw_jax.core.errors import print_error, run_command
+from scalinglaw_jax.core.errors import nearest, print_error, run_command
 from scalinglaw_jax.core.solvers import use_cpu_devices
 from scalinglaw_jax.report.page import Setting
 

@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from scalinglaw_jax.cli.commands import COMMANDS
-from scalinglaw_jax.cli.options import nearest, specs
-from scalinglaw_jax.core.errors import ConfigError
+from scalinglaw_jax.cli.options import specs
+from scalinglaw_jax.core.errors import ConfigError, nearest
 
 
 @lru_cache(maxsize=1)

@@ -13,11 +13,12 @@ and ``draws = 0`` get the same words.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+
+from scalinglaw_jax.core.errors import nearest
 
 Check = Callable[[object], object]
 """A value check: returns the (normalised) value or raises ``ValueError`` with the reason."""
@@ -94,12 +95,6 @@ def helps(record_type) -> dict[str, str]:
             else:
                 name = None
     return found
-
-
-def nearest(name: str, known) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``known``, or ``""``."""
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # -- checks -----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ needed). Anything else escaping a command is a bug.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import sys
 import tomllib
 import traceback
@@ -24,6 +26,23 @@ EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+def nearest(name: str, known) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``known``, or ``""``."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def refuse_unknown_fields(record_class, keywords, what: str) -> None:
+    """``DataError`` for the first of ``keywords`` that is no field of the dataclass
+    ``record_class``, naming the nearest field and listing them all."""
+    names = [f.name for f in dataclasses.fields(record_class)]
+    for name in keywords:
+        if name not in names:
+            raise DataError(
+                f"unknown {what} {name!r}{nearest(name, names)}; options: {', '.join(names)}"
+            )
 
 
 class ConfigError(DataError):

@@ -9,9 +9,9 @@ file).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 
+from scalinglaw_jax.core.errors import nearest
 from scalinglaw_jax.core.law import Law, LawError, load_law_file
 
 SHIPPED = ("chinchilla", "data_constrained", "kaplan", "shared_exponent")
@@ -50,8 +50,7 @@ def get_law(spec: Law | str) -> Law:
         return LAWS[spec]
     if ":" in spec:
         return load_law_file(spec)
-    close = difflib.get_close_matches(spec, list(LAWS), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = nearest(spec, LAWS)
     raise LawError(
         f"unknown law {spec!r}{hint}; registered laws: {', '.join(LAWS)}; a law of your own is "
         "path/to/file.py:NAME"

@@ -6,13 +6,12 @@ without loading them.
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from scalinglaw_jax.core.data import DataError
+from scalinglaw_jax.core.errors import refuse_unknown_fields
 from scalinglaw_jax.core.law import Law
 from scalinglaw_jax.laws import CHINCHILLA_LAW
 
@@ -79,14 +78,7 @@ class PosteriorOptions:
     @classmethod
     def from_keywords(cls, **keywords) -> PosteriorOptions:
         """The record of ``keywords``; ``DataError`` for an unknown name (nearest named)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for name in keywords:
-            if name not in names:
-                close = difflib.get_close_matches(name, names, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise DataError(
-                    f"unknown posterior option {name!r}{hint}; options: {', '.join(names)}"
-                )
+        refuse_unknown_fields(cls, keywords, "posterior option")
         return cls(**keywords)
 
     def __post_init__(self):
