@@ -166,16 +166,7 @@ def plot_params_vs_flops(
                 _within(band.n_high, band.flops, flops_range),
             ]
         n_opt = _n_opt(line.frontier, flops)
-        ax.plot(
-            flops,
-            n_opt,
-            color=color,
-            linestyle=line.linestyle,
-            linewidth=2.0,
-            label=_line_label(line),
-            gid="frontier",
-            zorder=4,
-        )
+        _plot_frontier(ax, flops, n_opt, line, color)
         y_values.append(n_opt)
     if kaplan:
         n_kaplan = _n_opt(KAPLAN_FIGURE_FRONTIER, flops)
@@ -195,6 +186,20 @@ def plot_params_vs_flops(
     _count_axis(ax.yaxis)
     _finish(ax, band_entries, _outside_note(ax, run_flops, run_params))
     return fig
+
+
+def _plot_frontier(ax: Axes, x, y, line: FrontierLine, color) -> None:
+    """One approach's frontier line, labelled (with its law) for the legend."""
+    ax.plot(
+        x,
+        y,
+        color=color,
+        linestyle=line.linestyle,
+        linewidth=2.0,
+        label=_line_label(line),
+        gid="frontier",
+        zorder=4,
+    )
 
 
 def plot_params_vs_tokens(
@@ -259,16 +264,7 @@ def plot_params_vs_tokens(
             x_values.append(verts[:, 0])
             y_values.append(verts[:, 1])
         n_opt, d_opt = _n_opt(line.frontier, flops), _d_opt(line.frontier, flops)
-        ax.plot(
-            d_opt,
-            n_opt,
-            color=color,
-            linestyle=line.linestyle,
-            linewidth=2.0,
-            label=_line_label(line),
-            gid="frontier",
-            zorder=4,
-        )
+        _plot_frontier(ax, d_opt, n_opt, line, color)
         bn, bd = _n_opt(line.frontier, budgets), _d_opt(line.frontier, budgets)
         ax.plot(bd, bn, "o", color=color, markersize=3.5, gid="budget-markers", zorder=5)
         x_values.append(d_opt)
