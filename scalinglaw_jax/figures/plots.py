@@ -299,41 +299,9 @@ def plot_params_vs_tokens(
     return fig
 
 
-def plot_isoflop_profiles(
-    profiles,
-    *,
-    frontier: Frontier | None = None,
-    ax: Axes | Sequence[Axes] | None = None,
-) -> Figure:
-    """IsoFLOP profiles (loss against parameters per budget), like the paper's Figure 3.
-
-    Each profile has ``flops``, ``log_n`` (natural log of N), ``loss``, ``coef`` (``c0, c1,
-    c2`` of ``loss = c0 + c1 x + c2 x^2``, ``x = ln N``), ``vertex_log_n`` and ``valid``, as
-    ``IsoflopResult.profiles()`` returns. Invalid profiles are greyed and marked "excluded";
-    profiles without points are skipped. With ``frontier``, two more panels show the valid
-    vertices' N_opt and D_opt = C / (6 N_opt) against FLOPs with the fitted power laws; ``ax``
-    is then a sequence of three axes.
-    """
-    if not profiles:
-        raise ValueError("plot_isoflop_profiles: no profiles to draw")
-    n_panels = 1 if frontier is None else 3
-    if ax is None:
-        fig = Figure(figsize=(4.6 * n_panels, 4.0))
-        axes = fig.subplots(1, n_panels, squeeze=False)[0]
-        _place_panels(fig, n_panels)
-    else:
-        axes = [ax] if isinstance(ax, Axes) else list(ax)
-        if len(axes) != n_panels:
-            raise ValueError(f"expected {n_panels} axes, got {len(axes)}")
-        fig = axes[0].figure
-    profiles = sorted(profiles, key=lambda p: p.flops)
-    log_c = np.log10([p.flops for p in profiles])
-    norm = Normalize(log_c.min(), log_c.max())
-
-    def color_of(p):
-        return _BUDGET_CMAP(0.85 * norm(np.log10(p.flops))) if p.valid else "0.6"
-
-    ax0 = axes[0]
+def _draw_profiles(ax0: Axes, profiles, color_of) -> None:
+    """The profile panel: each budget's points, its parabola (dashed where excluded) and its
+    vertex, or an "excluded" note at its lowest point."""
     ax0.set_gid("axes-isoflop-profiles")
     for p in profiles:
         color = color_of(p)
@@ -384,47 +352,90 @@ def plot_isoflop_profiles(
     _count_axis(ax0.xaxis)
     ax0.grid(True, which="major", alpha=0.25)
     ax0.legend(title="FLOPs", fontsize=7, title_fontsize=8, loc="best", framealpha=0.8)
-    if frontier is not None:
-        valid = [p for p in profiles if p.valid]
-        c_vertex = np.array([p.flops for p in valid], dtype=float)
-        n_vertex = np.exp(np.array([p.vertex_log_n for p in valid], dtype=float))
-        d_vertex = c_vertex / (6.0 * n_vertex)
-        colors = [color_of(p) for p in valid]
-        c_all = np.array([p.flops for p in profiles])
-        c_line = np.geomspace(c_all.min() / 3.0, c_all.max() * 3.0, 100)
-        panels = (
-            (axes[1], n_vertex, _n_opt(frontier, c_line), "Parameters", "N", frontier.a),
-            (axes[2], d_vertex, _d_opt(frontier, c_line), "Tokens", "D", frontier.b),
+
+
+def _draw_vertex_panels(axes, profiles, frontier: Frontier, color_of) -> None:
+    """The two vertex panels: the valid vertices' N_opt and D_opt = C / (6 N_opt) against
+    FLOPs, with the fitted power laws."""
+    valid = [p for p in profiles if p.valid]
+    c_vertex = np.array([p.flops for p in valid], dtype=float)
+    n_vertex = np.exp(np.array([p.vertex_log_n for p in valid], dtype=float))
+    d_vertex = c_vertex / (6.0 * n_vertex)
+    colors = [color_of(p) for p in valid]
+    c_all = np.array([p.flops for p in profiles])
+    c_line = np.geomspace(c_all.min() / 3.0, c_all.max() * 3.0, 100)
+    panels = (
+        (axes[0], n_vertex, _n_opt(frontier, c_line), "Parameters", "N", frontier.a),
+        (axes[1], d_vertex, _d_opt(frontier, c_line), "Tokens", "D", frontier.b),
+    )
+    for axis, y_vertex, y_line, ylabel, sym, exponent in panels:
+        axis.set_gid(f"axes-isoflop-{sym.lower()}-opt")
+        axis.plot(
+            c_line,
+            y_line,
+            color="black",
+            linewidth=1.5,
+            label=rf"${sym}_{{opt}} \propto C^{{{float(exponent):.2f}}}$",
+            gid="power-law",
         )
-        for axis, y_vertex, y_line, ylabel, sym, exponent in panels:
-            axis.set_gid(f"axes-isoflop-{sym.lower()}-opt")
-            axis.plot(
-                c_line,
-                y_line,
-                color="black",
-                linewidth=1.5,
-                label=rf"${sym}_{{opt}} \propto C^{{{float(exponent):.2f}}}$",
-                gid="power-law",
-            )
-            axis.scatter(
-                c_vertex,
-                y_vertex,
-                c=colors,
-                s=30,
-                edgecolors="black",
-                linewidths=0.6,
-                zorder=3,
-                gid="vertices",
-            )
-            axis.set_xscale("log")
-            axis.set_yscale("log")
-            _log_axis(axis.xaxis)
-            axis.set_ylim(*_log_limits(np.concatenate([y_vertex, y_line]), pad=1.5))
-            axis.set_xlabel("FLOPs")
-            axis.set_ylabel(ylabel)
-            _count_axis(axis.yaxis, subs=(1.0, 3.0))
-            axis.grid(True, which="major", alpha=0.25)
-            axis.legend(loc="upper left", frameon=False)
+        axis.scatter(
+            c_vertex,
+            y_vertex,
+            c=colors,
+            s=30,
+            edgecolors="black",
+            linewidths=0.6,
+            zorder=3,
+            gid="vertices",
+        )
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        _log_axis(axis.xaxis)
+        axis.set_ylim(*_log_limits(np.concatenate([y_vertex, y_line]), pad=1.5))
+        axis.set_xlabel("FLOPs")
+        axis.set_ylabel(ylabel)
+        _count_axis(axis.yaxis, subs=(1.0, 3.0))
+        axis.grid(True, which="major", alpha=0.25)
+        axis.legend(loc="upper left", frameon=False)
+
+
+def plot_isoflop_profiles(
+    profiles,
+    *,
+    frontier: Frontier | None = None,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
+    """IsoFLOP profiles (loss against parameters per budget), like the paper's Figure 3.
+
+    Each profile has ``flops``, ``log_n`` (natural log of N), ``loss``, ``coef`` (``c0, c1,
+    c2`` of ``loss = c0 + c1 x + c2 x^2``, ``x = ln N``), ``vertex_log_n`` and ``valid``, as
+    ``IsoflopResult.profiles()`` returns. Invalid profiles are greyed and marked "excluded";
+    profiles without points are skipped. With ``frontier``, two more panels show the valid
+    vertices' N_opt and D_opt = C / (6 N_opt) against FLOPs with the fitted power laws; ``ax``
+    is then a sequence of three axes.
+    """
+    if not profiles:
+        raise ValueError("plot_isoflop_profiles: no profiles to draw")
+    n_panels = 1 if frontier is None else 3
+    if ax is None:
+        fig = Figure(figsize=(4.6 * n_panels, 4.0))
+        axes = fig.subplots(1, n_panels, squeeze=False)[0]
+        _place_panels(fig, n_panels)
+    else:
+        axes = [ax] if isinstance(ax, Axes) else list(ax)
+        if len(axes) != n_panels:
+            raise ValueError(f"expected {n_panels} axes, got {len(axes)}")
+        fig = axes[0].figure
+    profiles = sorted(profiles, key=lambda p: p.flops)
+    log_c = np.log10([p.flops for p in profiles])
+    norm = Normalize(log_c.min(), log_c.max())
+
+    def color_of(p):
+        return _BUDGET_CMAP(0.85 * norm(np.log10(p.flops))) if p.valid else "0.6"
+
+    _draw_profiles(axes[0], profiles, color_of)
+    if frontier is not None:
+        _draw_vertex_panels(axes[1:], profiles, frontier, color_of)
     return fig
 
 
