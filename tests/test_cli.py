@@ -196,22 +196,32 @@ def test_calibrate_writes_report(tmp_path):
 
 
 def test_backtest_law_missing_a_column_exits_2_at_once_writing_nothing(
-    simulated_csv, tmp_path, capsys
+    simulated_csv, tmp_path, capsys, monkeypatch
 ):
     """README's two-law backtest on a table without ``unique_tokens``: refused before any fit
     (every law's columns are checked against the table up front), nothing written."""
-    import time
+    from scalinglaw_jax.evaluate import backtest
 
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit started before the table was checked")
+
+    monkeypatch.setattr(backtest, "backtest_law", no_fit)
     out = tmp_path / "out"
     argv = ["backtest", str(simulated_csv), "--law", "chinchilla", "--law", "data_constrained"]
-    started = time.perf_counter()
     code = main([*argv, "--out", str(out)])
-    elapsed = time.perf_counter() - started
     err = capsys.readouterr().err
     assert code == 2, err
     assert "law 'data_constrained' needs column 'unique_tokens'" in err
     assert not out.exists()
-    assert elapsed < 3.0
+
+
+def test_an_approach_missing_its_column_exits_2_writing_nothing(simulated_csv, tmp_path, capsys):
+    """Approach 1 asked for alone on a table without training curves: refused before any fit,
+    nothing written (``--approach all`` skips it instead)."""
+    out = tmp_path / "out"
+    assert main(["fit", str(simulated_csv), "--approach", "1", "--out", str(out)]) == 2
+    assert "needs a 'run' column grouping rows into training curves" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_a_misspelt_flag_names_the_nearest_one(simulated_csv, capsys):

@@ -654,6 +654,7 @@ SPEC = ApproachSpec(
     },
     default_scheme="wild",
     study="curves",
+    columns={"run": "grouping rows into training curves"},
     rows=all_rows,
     fit=_fit,
     plan=sweep_plan,

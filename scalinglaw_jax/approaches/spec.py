@@ -127,10 +127,12 @@ class ApproachSpec:
     - ``fit(runs, options)``: the full-data fit (raises ``DataError`` when impossible);
     - ``plan(runs, unit, options, point=None) -> SweepPlan``;
 
-    ``bootstrap_defaults`` are the options ``plan`` takes when a user sets none: the one place
-    ``scalinglaw bootstrap`` and ``scalinglaw calibrate`` read them from, so that calibration
-    measures what users run. Posteriors are not here (approaches import no posterior):
-    ``uncertainty.posterior.POSTERIORS`` maps the same keys to them.
+    ``columns`` maps each optional table column the approach cannot do without (beyond
+    params, tokens or flops, and loss) to what it is for, so that a command can refuse a table
+    before any fit. ``bootstrap_defaults`` are the options ``plan`` takes when a user sets
+    none: the one place ``scalinglaw bootstrap`` and ``scalinglaw calibrate`` read them from,
+    so that calibration measures what users run. Posteriors are not here (approaches import
+    no posterior): ``uncertainty.posterior.POSTERIORS`` maps the same keys to them.
     """
 
     key: str
@@ -144,6 +146,7 @@ class ApproachSpec:
     rows: Callable
     fit: Callable
     plan: Callable
+    columns: Mapping[str, str] = field(default_factory=dict)
     bootstrap_defaults: Mapping = field(default_factory=dict)
 
 

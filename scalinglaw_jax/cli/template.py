@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.cli.options import Spec, specs
 from scalinglaw_jax.core.data import DataError, Runs
 from scalinglaw_jax.core.errors import ConfigError
@@ -157,6 +158,21 @@ def check_law_columns(laws, tables) -> None:
         raise DataError("; ".join(problems) + ". Nothing was fitted.")
 
 
+def check_approach_columns(approach, tables) -> None:
+    """The one approach asked for (not ``all``, which skips what a table cannot support) finds
+    the columns it cannot do without in the table, before any fit."""
+    if approach == "all" or not isinstance(tables, Runs):
+        return
+    spec = registry.get(approach)
+    missing = [
+        f"{spec.name} needs a {column!r} column {purpose}"
+        for column, purpose in spec.columns.items()
+        if getattr(tables, column, None) is None
+    ]
+    if missing:
+        raise DataError(f"{'; '.join(missing)}; {tables.source} has none. Nothing was fitted.")
+
+
 # -- the output folder and summary.json -----------------------------------------------------
 
 
@@ -239,6 +255,7 @@ def execute(command: Command, parsed: Mapping, config: Mapping, extra_settings=(
     if described:
         print(described)
     check_law_columns(laws_of(options), tables)
+    check_approach_columns(getattr(options, "approach", "all"), tables)
     if command.check is not None:
         command.check(options, tables)
     out = prepare_out(command, options, settings, config, tables)
