@@ -43,7 +43,6 @@ PAPER_THETA = dict(
     zip(("log_A", "log_B", "log_E", "alpha", "beta"), closed_forms.PAPER_THETA, strict=True)
 )
 _PAPER = closed_forms.CHINCHILLA.to_params(np.asarray(closed_forms.PAPER_THETA))
-_PAPER_FRONTIER = closed_forms.CHINCHILLA.frontier(np.asarray(closed_forms.PAPER_THETA))
 
 # Published values per quantity: (source, value, interval or None). REFERENCE.md.
 PUBLISHED: dict[str, list[tuple[str, float, tuple | None]]] = {
@@ -51,12 +50,12 @@ PUBLISHED: dict[str, list[tuple[str, float, tuple | None]]] = {
     "approach2 b": [("paper Table 2", 0.51, (0.483, 0.529))],
     "approach3 a": [
         ("paper Table 2", 0.46, (0.454, 0.455)),
-        ("paper TeX params", float(_PAPER_FRONTIER.a), None),
+        ("paper TeX params", float(closed_forms.PAPER_FRONTIER.a), None),
         ("Epoch refit", 0.513, None),
     ],
     "approach3 b": [
         ("paper Table 2", 0.54, (0.542, 0.543)),
-        ("paper TeX params", float(_PAPER_FRONTIER.b), None),
+        ("paper TeX params", float(closed_forms.PAPER_FRONTIER.b), None),
     ],
     "E": [("paper TeX params", float(_PAPER.E), None), ("Epoch refit", 1.8172, (1.769, 1.871))],
     "A": [("paper TeX params", float(_PAPER.A), None), ("Epoch refit", 482.01, (285.0, 744.0))],

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from scalinglaw_jax.approaches import registry
 from scalinglaw_jax.core.data import Runs
 from scalinglaw_jax.evaluate.workflow import StudyFit
@@ -27,9 +25,6 @@ def parametric_figures(result, runs: Runs) -> list:
     figure = plots.plot_parametric_contours(result.theta, law=result.law, runs=runs)
     return [("parametric_contours", figure)]
 
-
-PAPER_FRONTIER = closed_forms.CHINCHILLA.frontier(np.asarray(closed_forms.PAPER_THETA))
-"""The frontier of the paper's unrounded Approach-3 estimate, drawn beside a replication."""
 
 APPROACH_FIGURES = {"2": isoflop_figures, "3": parametric_figures}
 """Approach key -> ``(result, runs) -> [(name, Figure)]``."""
@@ -134,7 +129,7 @@ def write_replication_figures(fits: dict, out: Path) -> list[Path]:
     lines.append(
         plots.FrontierLine(
             "Paper Approach 3 (TeX params)",
-            closed_forms.CHINCHILLA.frontier(np.asarray(closed_forms.PAPER_THETA)),
+            closed_forms.PAPER_FRONTIER,
             color="0.4",
             linestyle="--",
         )

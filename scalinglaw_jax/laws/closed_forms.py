@@ -154,6 +154,8 @@ def chinchilla_huber_derivatives(theta, arrays, weights, delta, majorize=0.0):
 
 
 PAPER_PARAMS = ChinchillaForm.to_params(np.asarray(PAPER_THETA))
+PAPER_FRONTIER = CHINCHILLA.frontier(np.asarray(PAPER_THETA))
+"""The frontier of the paper's unrounded Approach-3 estimate (drawn beside a replication)."""
 
 
 # Kaplan et al. (2020): N_opt = 1.3e9 * C_pf^0.73, D_opt = 2e10 * C_pf^0.27, C in PF-days.
