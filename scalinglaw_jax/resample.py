@@ -463,25 +463,28 @@ def _fit_program(fit_chunk: Callable, mesh: Mesh):
 
 @lru_cache(maxsize=16)
 def _draw_program(scheme: str, n_units: int):
-    """``draw(seed_and_index) -> (weights, weight sums)`` for a chunk of ``(seed, index)``
-    rows: each row's weights are ``draw_unit_weights(key(seed), index, ...)``, the same bits
-    whatever the chunk, the device or the program that fits them."""
+    """``draw(seed_and_index, columns) -> (weights, weight sums)`` for a chunk of ``(seed,
+    index)`` rows: each row's weights are ``draw_unit_weights(key(seed), index, ...)``, the same
+    bits whatever the chunk, the device or the program that fits them, followed by zeros up to
+    ``columns`` (``Problem.weight_columns``)."""
 
     def draw_one(seed_and_index):
         key = jax.random.key(seed_and_index[0])
         weights = draw_unit_weights(key, seed_and_index[1], scheme, n_units)
         return weights, jnp.sum(weights)
 
-    def draw(seed_and_index):
+    def draw(seed_and_index, columns):
         TRACE_COUNTS["draw"] += 1
         # Counts and masks are integers in floating point, exact however they are batched, so
         # those draws are vmapped. Dirichlet draws go one resample at a time: vmapped, their
         # normalisation would round differently for different chunk sizes.
         if scheme == "bayesian":
-            return jax.lax.map(draw_one, seed_and_index)
-        return jax.vmap(draw_one)(seed_and_index)
+            weights, sums = jax.lax.map(draw_one, seed_and_index)
+        else:
+            weights, sums = jax.vmap(draw_one)(seed_and_index)
+        return jnp.pad(weights, ((0, 0), (0, columns - n_units))), sums
 
-    return jax.jit(draw)
+    return jax.jit(draw, static_argnames="columns")
 
 
 def _stored(program, which: str, problem: Problem, host_array: np.ndarray, mesh: Mesh):
@@ -556,6 +559,7 @@ def run_sweep(
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     draw, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
     weights_like = np.zeros((program_chunk(chunk_size, n_devices), problem.weight_columns))
+    draw = partial(draw, columns=problem.weight_columns)
     by_weights = _stored(by_weights, "by_weights", problem, weights_like, mesh)
     shapes = {
         **output_shapes(by_weights, problem.data, weights_like),
@@ -584,11 +588,12 @@ def run_sweep(
             resumed += 1
             arrays = stored
         else:
-            # Pad the last chunk to full size so one compiled program serves every chunk.
-            index = np.minimum(np.arange(c * chunk_size, (c + 1) * chunk_size), n_resamples - 1)
+            # Pad the chunk to the program's size (``program_chunk``) with its last resample, so
+            # one compiled program serves every chunk.
+            last = min((c + 1) * chunk_size, n_resamples) - 1
+            index = np.minimum(np.arange(c * chunk_size, c * chunk_size + len(weights_like)), last)
             rows = np.stack([np.full_like(index, seed), index], axis=1).astype(np.int64)
-            weights, weight_sum = (np.asarray(v) for v in draw(rows))
-            weights = _pad_chunk(weights, weights_like.shape)
+            weights, weight_sum = jax.device_get(draw(rows))
             result = _run_global(by_weights, problem.data, weights, mesh)
             result["weight_sum"] = weight_sum
             arrays = {name: value[:size] for name, value in result.items()}
