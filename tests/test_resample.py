@@ -165,7 +165,9 @@ def test_padded_rows_change_nothing_and_nearby_tables_share_one_program(runs, po
         np.testing.assert_allclose(padded[name], exact[name], rtol=1e-6, err_msg=name)
     traces = resample.TRACE_COUNTS["sweep"]
     smaller = exclude_rows(runs, runs.row[:11], "test")
-    other = resample.prepare(smaller, "3", "nonparametric", k_starts=2)
+    # Its point fit from REDUCED_GRID reuses the program of ``point``'s (128 rows too).
+    fit = fit_parametric(smaller, starts=REDUCED_GRID)
+    other = resample.prepare(smaller, "3", "nonparametric", k_starts=2, point=fit)
     assert other.n_units == 70 and other.data[0][0].log_loss.shape == (128,)
     resample.run_sweep(other, 20, seed=8, chunk_size=20, progress=False)
     resample.fit_weights(other, resample.jackknife_weights(other.n_units)[:30], chunk_size=30)
