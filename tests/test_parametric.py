@@ -163,6 +163,45 @@ def test_same_shape_does_not_retrace(simulated_runs):
     assert parametric.TRACE_COUNTS["fit_parametric_arrays"] == before
 
 
+def test_tables_are_fitted_padded_to_their_row_bucket(simulated_runs):
+    """81 rows are summed as 128 (copies of the last row at weight 0): the unpadded table's
+    optimum to rounding, and a table of 70 rows runs the same program."""
+    from scalinglaw_jax.core.data import exclude_rows
+    from scalinglaw_jax.core.solvers import DEFAULT_OPTIONS, DEFAULT_SCREENING, Screening
+
+    assert [parametric.padded_rows(n, None) for n in (5, 49, 81, 2048, 2049)] == [
+        16,
+        64,
+        128,
+        2048,
+        2049,
+    ]
+    assert parametric.padded_rows(81, Screening(rows=64)) == 81  # screened on strided rows
+    fit = fit_parametric(simulated_runs, starts=REDUCED_GRID)
+    arrays = parametric.parametric_arrays(simulated_runs)
+    grid = parametric.placed_starts(REDUCED_GRID, simulated_runs.loss)
+    unpadded = parametric._fit_jit(
+        arrays,
+        jnp.ones(len(simulated_runs)),
+        jnp.asarray(grid),
+        jnp.asarray(parametric.DEFAULT_DELTA),
+        options=DEFAULT_OPTIONS,
+        law=fit.law,
+        keep_starts=False,
+        mesh=None,
+        screening=DEFAULT_SCREENING,
+    )
+    assert arrays.log_loss.shape == (81,)
+    assert fit.objective == pytest.approx(float(unpadded.objective), rel=1e-12)
+    np.testing.assert_allclose(fit.theta, unpadded.theta, rtol=1e-7)
+    before = parametric.TRACE_COUNTS["fit_parametric_arrays"]
+    smaller = fit_parametric(
+        exclude_rows(simulated_runs, simulated_runs.row[:11], "test"), starts=REDUCED_GRID
+    )
+    assert parametric.TRACE_COUNTS["fit_parametric_arrays"] == before
+    assert np.isfinite(smaller.objective) and smaller.status == Status.CONVERGED
+
+
 def test_same_inputs_same_bits(simulated_runs):
     first = fit_parametric(simulated_runs, starts=REDUCED_GRID)
     second = fit_parametric(simulated_runs, starts=REDUCED_GRID)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from scipy.stats import kurtosis
 
+from scalinglaw_jax.approaches import parametric_spec
 from scalinglaw_jax.approaches.parametric import ParametricArrays, fit_parametric
 from scalinglaw_jax.approaches.parametric_spec import fast_starts, parametric_chunk_fit
 from scalinglaw_jax.core import intervals
@@ -138,6 +139,40 @@ def test_zero_weight_is_removal(runs, point, fast):
     a = problem.fit_chunk(problem.data, jnp.asarray(weights))["a"]
     b = other.fit_chunk(other.data, jnp.ones((1, kept.size)))["a"]
     np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_row_buckets():
+    sizes = [1, 16, 17, 25, 49, 81, 128, 245, 256, 257, 321, 1000, 240_000]
+    buckets = [resample.row_bucket(n) for n in sizes]
+    assert buckets == [16, 16, 32, 32, 64, 128, 128, 256, 256, 320, 384, 1024, 262_144]
+    assert all(n <= b and (n <= 256 or b <= 1.25 * n) for n, b in zip(sizes, buckets, strict=True))
+
+
+def test_padded_rows_change_nothing_and_nearby_tables_share_one_program(runs, point, fast):
+    """Approach 3's sweep fits its table padded to the row bucket (81 rows -> 128, the padded
+    rows at weight 0): its draws are an unpadded sweep's to rounding, and a table of another
+    size in that bucket runs the same compiled fit, as does the jackknife of a chunk the size
+    of the sweep's."""
+    assert fast.data[0][0].log_loss.shape == (128,) and fast.n_units == len(runs)
+    plan = parametric_spec.sweep_plan(runs, "row", point=point, k_starts=2)
+    unpadded = resample.problem_from_plan(runs, "3", "nonparametric", plan._replace(pad_rows=None))
+    assert unpadded.data[0][0].log_loss.shape == (len(runs),)
+    padded = resample.run_sweep(fast, 24, seed=8, chunk_size=24, progress=False).outputs
+    exact = resample.run_sweep(unpadded, 24, seed=8, chunk_size=24, progress=False).outputs
+    np.testing.assert_array_equal(padded["weight_sum"], exact["weight_sum"])
+    np.testing.assert_array_equal(padded["status"], exact["status"])
+    np.testing.assert_allclose(padded["objective"], exact["objective"], rtol=1e-12)
+    for name in ("a", "b", "E", "A", "B", "alpha", "beta"):
+        np.testing.assert_allclose(padded[name], exact[name], rtol=1e-6, err_msg=name)
+    traces = resample.TRACE_COUNTS["sweep"]
+    smaller = exclude_rows(runs, runs.row[:11], "test")
+    # Its point fit from REDUCED_GRID reuses the program of ``point``'s (128 rows too).
+    fit = fit_parametric(smaller, starts=REDUCED_GRID)
+    other = resample.prepare(smaller, "3", "nonparametric", k_starts=2, point=fit)
+    assert other.n_units == 70 and other.data[0][0].log_loss.shape == (128,)
+    resample.run_sweep(other, 20, seed=8, chunk_size=20, progress=False)
+    resample.fit_weights(other, resample.jackknife_weights(other.n_units)[:30], chunk_size=30)
+    assert resample.TRACE_COUNTS["sweep"] == traces
 
 
 @pytest.mark.parametrize("problem_name", ["fast", "isoflop_block"])
@@ -308,7 +343,8 @@ def test_intervals_bands_and_netcdf(isoflop_block, tmp_path):
 
 
 def test_failed_resamples_are_counted_and_excluded_only_on_request(warm):
-    sweep = resample.run_sweep(warm, 40, seed=2, chunk_size=40, progress=False)
+    # Chunks of 32, the resume test's: one compiled sweep for both.
+    sweep = resample.run_sweep(warm, 40, seed=2, chunk_size=32, progress=False)
     status = sweep.outputs["status"].copy()
     status[:3] = 1  # pretend three resamples stopped at max-steps
     sweep = sweep._replace(outputs={**sweep.outputs, "status": status})

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from scalinglaw_jax.approaches.spec import row_bucket
 from scalinglaw_jax.core.compile_cache import (
     mesh_identity,
     release_programs_near_map_limit,
@@ -108,6 +109,31 @@ def row_block_size(n_rows: int, n_lanes: int, itemsize: int) -> int:
         budget = ACCELERATOR_MEMORY_FRACTION * free_memory_bytes()
         rows = int(budget // (max(n_lanes, 1) * TEMPORARIES_PER_ROW * itemsize))
     return int(min(n_rows, max(rows, 256)))
+
+
+PAD_ROWS_LIMIT = 2048
+"""Tables up to this many rows are fitted padded to their bucket (``spec.row_bucket``); above
+it a fit's steps, not its compilation, take the time, and padding would add to them."""
+
+
+def padded_rows(n_rows: int, screening: Screening | None) -> int:
+    """The rows a fit of ``n_rows`` sums: ``row_bucket(n_rows)`` (copies of the last row at
+    weight 0 after the table's own) up to ``PAD_ROWS_LIMIT``, else ``n_rows``; a screened fit
+    pads only while it screens every row (its strided screening rows follow the length)."""
+    bucket = row_bucket(n_rows)
+    if bucket > PAD_ROWS_LIMIT or (screening is not None and bucket > screening.rows):
+        return n_rows
+    return bucket
+
+
+def pad_rows(arrays: ParametricArrays, n_rows: int) -> ParametricArrays:
+    """``arrays`` with every row array padded to ``n_rows`` by copies of its last row: finite
+    values, which a weight of 0 removes exactly from the Huber sum and its derivatives."""
+
+    def pad(leaf):
+        return jnp.pad(leaf, [(0, 0)] * (leaf.ndim - 1) + [(0, n_rows - leaf.shape[-1])], "edge")
+
+    return jax.tree_util.tree_map(pad, arrays)
 
 
 def row_blocks(tree, block_rows: int, pad_mode: str = "edge"):
@@ -506,6 +532,11 @@ def fit_parametric(
     release_programs_near_map_limit()  # a process fitting many table shapes (backtests)
     if screening is not None and grid.shape[0] <= screening.candidates:
         screening = None  # every start is solved anyway
+    if padded_rows(n_rows, screening) > n_rows:
+        # Copies of a row at weight 0 add nothing: tables of nearby sizes share one program.
+        arrays = pad_rows(arrays, padded_rows(n_rows, screening))
+        weights = np.concatenate([weights, np.zeros(arrays.log_loss.shape[-1] - n_rows)])
+    fitted_rows = arrays.log_loss.shape[-1]
 
     name = registered_name(law)
 
@@ -523,8 +554,8 @@ def fit_parametric(
     def solve(screening):
         args = (arrays, *(jnp.asarray(v, dtype) for v in (weights, grid, delta)))
         itemsize = arrays.log_loss.dtype.itemsize
-        mesh = fit_mesh(grid.shape[0], n_rows, itemsize, options, devices, screening)
-        if screening is None or not row_blocked(n_rows, grid.shape[0], itemsize, options):
+        mesh = fit_mesh(grid.shape[0], fitted_rows, itemsize, options, devices, screening)
+        if screening is None or not row_blocked(fitted_rows, grid.shape[0], itemsize, options):
             static = dict(options=options, law=law, keep_starts=True, mesh=mesh)
             return run("fit", _fit_jit, args, dict(static, screening=screening))
         # Two programs: the finishing stage sums every row block on one device alone.

@@ -20,6 +20,8 @@ from scalinglaw_jax.approaches.parametric import (
     DEFAULT_DELTA,
     TEMPORARIES_PER_ROW,
     fit_parametric,
+    pad_rows,
+    padded_rows,
     parametric_arrays,
     parametric_objective,
     resample_derivatives,
@@ -78,9 +80,12 @@ def fast_starts(
     if k == 0:
         return theta_hat
     grid = law.grid() + loss_unit_offset(np.exp(arrays.log_loss), law.theta_names)
-    ones = jnp.ones_like(arrays.log_loss)
+    # Rows padded to their bucket with weight 0 (adding nothing): one program for nearby sizes.
+    n_rows = arrays.log_loss.shape[-1]
+    padded = pad_rows(arrays, padded_rows(n_rows, None))
+    weights = (jnp.arange(padded.log_loss.shape[-1]) < n_rows).astype(arrays.log_loss.dtype)
     values = np.asarray(
-        _grid_objectives(law)(jnp.asarray(grid, arrays.log_loss.dtype), arrays, ones, delta)
+        _grid_objectives(law)(jnp.asarray(grid, arrays.log_loss.dtype), padded, weights, delta)
     )
     order = np.argsort(np.where(np.isfinite(values), values, np.inf), kind="stable")[:k]
     return np.vstack([theta_hat, grid[order]])
@@ -231,6 +236,8 @@ def sweep_plan(
         default_options = DEFAULT_OPTIONS
     options = default_options if options.solver is None else options.solver
     itemsize = jnp.dtype(dtype).itemsize
+    # Padded rows (weight 0) change nothing but the program's shape (``padded_rows``).
+    pads = padded_rows(len(runs), screening) > len(runs)
     return SweepPlan(
         point=point,
         fit_chunk=parametric_chunk_fit(options, law, screening),
@@ -253,7 +260,15 @@ def sweep_plan(
         + len(runs) * itemsize,
         # In full mode the jackknife would cost n full-grid fits.
         jackknife_affordable=mode == "fast",
+        pad_rows=pad_parametric_rows if pads else None,
     )
+
+
+def pad_parametric_rows(data, n_rows: int):
+    """The sweep data ``(arrays, starts, delta)`` with its rows padded to ``n_rows``
+    (``SweepPlan.pad_rows``; ``parametric.pad_rows``)."""
+    arrays, starts, delta = data
+    return pad_rows(arrays, n_rows), starts, delta
 
 
 def final_losses(runs: Runs) -> tuple[Runs, str | None]:

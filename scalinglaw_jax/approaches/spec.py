@@ -98,6 +98,10 @@ class SweepPlan(NamedTuple):
     the units are the rows. ``quantities`` are the outputs a bootstrap reports;
     ``jackknife_affordable`` says whether n_units more fits (BCa) are cheap enough to run by
     default. ``bytes_per_resample`` estimates one resample's working memory.
+    ``pad_rows(data, n_rows)``, when given, returns ``data`` with its rows padded to ``n_rows``
+    by copies of a real row: the engine pads tables to size buckets (``row_bucket``)
+    and gives padded rows weight 0, which must add exactly nothing to the fit; None: the rows
+    are not padded.
     """
 
     point: object
@@ -110,6 +114,7 @@ class SweepPlan(NamedTuple):
     config: dict
     bytes_per_resample: float
     jackknife_affordable: bool = True
+    pad_rows: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,20 @@ class ApproachSpec:
     plan: Callable
     columns: Mapping[str, str] = field(default_factory=dict)
     bootstrap_defaults: Mapping = field(default_factory=dict)
+
+
+ROW_BUCKET_EXACT = 256
+"""Tables up to this many rows are padded to a power of two (``row_bucket``)."""
+
+
+def row_bucket(n_rows: int) -> int:
+    """The rows a sweep fits for a table of ``n_rows``: the next power of two (at least 16) up
+    to ``ROW_BUCKET_EXACT``, above it the next multiple of an eighth of the power of two below
+    (4 steps an octave: at most 25% padding, as fitting padded rows costs time)."""
+    if n_rows <= ROW_BUCKET_EXACT:
+        return max(16, 1 << (n_rows - 1).bit_length())
+    step = 1 << ((n_rows - 1).bit_length() - 3)
+    return -(-n_rows // step) * step
 
 
 def all_rows(runs):

@@ -28,9 +28,9 @@ import math
 import sys
 import textwrap
 from dataclasses import dataclass, field
+from functools import cache
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from scalinglaw_jax.approaches.isoflop import fit_isoflop
@@ -39,6 +39,7 @@ from scalinglaw_jax.approaches.parametric import (
     parametric_arrays,
     placed_starts,
 )
+from scalinglaw_jax.approaches.spec import row_bucket
 from scalinglaw_jax.core.data import DataError, Runs, exclude_rows
 from scalinglaw_jax.core.intervals import percentile_interval, tail_percents
 from scalinglaw_jax.core.law import Law
@@ -194,6 +195,31 @@ def _training_fit(runs: Runs, train_runs: Runs, split: Split, law, seed: int, st
     return fit_parametric(runs, split.train.astype(np.float64), starts=grid, law=law)
 
 
+@cache
+def _predictor(law):
+    """``law.log_loss`` of every row for each of a batch of parameter vectors, jitted once per
+    law (``_log_losses`` pads its shapes to buckets, so every cutoff shares its programs)."""
+    return jax.jit(jax.vmap(law.log_loss, in_axes=(0, None)))
+
+
+def _log_losses(law, thetas, runs: Runs, rows) -> np.ndarray:
+    """Predicted log-losses ``(len(thetas), rows.sum())`` of the rows of mask ``rows`` under
+    each parameter vector (NaN rows give NaN). Rows and parameter vectors are padded to their
+    buckets (``spec.row_bucket``) by copies, and the padding dropped: one compiled program
+    serves every cutoff of a table and every number of kept resamples."""
+    thetas = np.asarray(thetas, dtype=np.float64)
+    index = np.flatnonzero(rows)
+    # Selected and padded on the host: eager gathers and pads would compile per shape.
+    picks = np.concatenate([index, np.repeat(index[-1:], row_bucket(index.size) - index.size)])
+    arrays = jax.tree_util.tree_map(
+        lambda leaf: np.asarray(leaf)[picks], parametric_arrays(runs, law=law)
+    )
+    extra = row_bucket(len(thetas)) - len(thetas)
+    batch = np.concatenate([thetas, np.repeat(thetas[-1:], extra, axis=0)])
+    values = _predictor(law)(batch, arrays)
+    return np.asarray(values)[: len(thetas), : index.size]
+
+
 def _law_bootstrap(runs: Runs, law, n_resamples: int, seed: int, starts, point=None):
     """Approach 3 of ``law``: the point fit from ``starts`` (or ``point``, a fit of ``runs``
     by ``law``), then refits on row resamples warm-started from it (no BCa). Returns
@@ -237,18 +263,13 @@ def backtest_law(
     train_runs = exclude_rows(runs, held_out, f"held out (FLOPs >= {split.cutoff_flops:.3g})")
     point = _training_fit(runs, train_runs, split, law, seed, starts)
     point, boot = _law_bootstrap(train_runs, law, n_resamples, seed, starts, point)
-    arrays = parametric_arrays(runs, law=law)
     test = np.flatnonzero(split.test)
-    test_arrays = jax.tree_util.tree_map(lambda leaf: leaf[test], arrays)
-    predict = jax.jit(jax.vmap(lambda theta: law.log_loss(theta, test_arrays)))
-    predicted = np.asarray(law.log_loss(jnp.asarray(point.theta), test_arrays))
+    predicted = _log_losses(law, point.theta[None], runs, split.test)[0]
     thetas = _theta_draws(law, boot.sweep.outputs)
     kept = np.all(np.isfinite(thetas), axis=1) & (boot.sweep.outputs["status"] == Status.OK)
-    draws = np.asarray(predict(jnp.asarray(thetas[kept])))
-    train_arrays = parametric_arrays(train_runs, law=law)
-    residuals = np.asarray(
-        law.log_loss(jnp.asarray(point.theta), train_arrays) - train_arrays.log_loss
-    )
+    draws = _log_losses(law, thetas, runs, split.test)[kept]
+    train_log_loss = np.log(runs.loss[split.train])
+    residuals = _log_losses(law, point.theta[None], runs, split.train)[0] - train_log_loss
     rng = np.random.default_rng(seed)
     noisy = draws + rng.choice(residuals, size=draws.shape, replace=True)
     observed = np.log(runs.loss[test])

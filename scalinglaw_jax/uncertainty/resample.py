@@ -1,9 +1,10 @@
 """Bootstrap sweeps: resampling schemes as weight vectors, chunked, sharded and resumable.
 
 Every approach is a pure fit of ``(arrays, weights)``; a resample is only a weight vector
-(DESIGN.md). Resample ``i`` draws its weights from ``fold_in(key, i)`` inside the compiled
-program, so results do not depend on the chunk size, the number of devices or on where a sweep
-was interrupted. A sweep fits one chunk of resamples at a time (peak memory is one chunk's,
+(DESIGN.md). Resample ``i`` draws its weights from ``fold_in(key, i)`` in a small compiled
+program of its own, so results do not depend on the chunk size, the number of devices or on
+where a sweep was interrupted, and the fit, compiled apart, serves every scheme and the
+jackknife alike. A sweep fits one chunk of resamples at a time (peak memory is one chunk's,
 whatever the number of resamples), splits each chunk over the devices with ``shard_map`` (each
 device runs the single-device program on its slice, so sharded and unsharded results agree bit
 for bit), and can write every finished chunk to disk atomically so that a killed sweep resumes
@@ -48,6 +49,7 @@ from scalinglaw_jax.approaches.spec import (
     ApproachOptions,
     ApproachSpec,
     SweepPlan,
+    row_bucket,
 )
 from scalinglaw_jax.core.compile_cache import mesh_identity, output_shapes, stored_program
 from scalinglaw_jax.core.data import DataError, Runs, as_runs
@@ -63,8 +65,9 @@ JACKKNIFE_SCHEMES = ("nonparametric", "block")
 """BCa intervals need the jackknife over the resampled units; defined for these schemes."""
 CPU_CHUNK_CAP = 1024
 """Most resamples per device and chunk on CPU: enough to amortise dispatch, small checkpoints."""
-TRACE_COUNTS = {"sweep": 0}
-"""Traces of the sweep's chunk programs (tests check that studies of one shape share one)."""
+TRACE_COUNTS = {"sweep": 0, "draw": 0}
+"""Traces of the sweep's chunk fit programs and of its weight draws (tests check that
+studies of one shape share one)."""
 MEMORY_FRACTION = 0.25
 """Share of the free memory one chunk may use (the estimate is rough; --chunk-size overrides)."""
 
@@ -107,6 +110,9 @@ class Problem(NamedTuple):
     a dict of ``(chunk,)`` outputs (pure, jit-able, holding no arrays itself);
     ``bytes_per_resample`` estimates its working memory. ``quantities`` are the outputs a
     bootstrap reports; ``jackknife_affordable`` whether BCa's jackknife runs by default.
+    ``weight_columns`` (at least ``n_units``) is the width of the weight matrix the compiled
+    fit takes: units beyond ``n_units`` get weight 0 (padded rows, ``row_bucket``), so tables
+    of nearby sizes share one program. ``fit_chunk`` takes either width.
     """
 
     approach: str
@@ -121,6 +127,7 @@ class Problem(NamedTuple):
     config: dict
     bytes_per_resample: float
     jackknife_affordable: bool
+    weight_columns: int
 
 
 def _data_hash(runs: Runs, extra: dict) -> str:
@@ -182,11 +189,22 @@ def problem_from_plan(
     """A sweepable ``Problem`` from an approach's ``SweepPlan`` (``prepare`` uses it; so can a
     caller that supplies its own chunk fit, as the replication's variable projection does).
     ``hash_extra`` joins the table in the data hash that checkpoints are checked against."""
-    unit_index = None
-    if plan.row_of_unit is not None:
-        # Block bootstrap: a row takes its unit's weight; rows outside every unit get 0.
-        row_of_unit = np.asarray(plan.row_of_unit)
-        unit_index = jnp.asarray(np.where(row_of_unit >= 0, row_of_unit, plan.n_units))
+    unit_index, data, columns = None, plan.data, int(plan.n_units)
+    row_of_unit = None if plan.row_of_unit is None else np.asarray(plan.row_of_unit)
+    if plan.pad_rows is not None:
+        # Rows and units padded to their buckets (``row_bucket``) with weight 0: tables of
+        # nearby sizes (a backtest's every cutoff) share one compiled fit.
+        if row_of_unit is None:
+            row_of_unit = np.arange(plan.n_units)
+        n_rows = row_of_unit.size
+        columns = row_bucket(columns)
+        if row_bucket(n_rows) > n_rows:
+            data = plan.pad_rows(data, row_bucket(n_rows))
+            row_of_unit = np.concatenate([row_of_unit, np.full(row_bucket(n_rows) - n_rows, -1)])
+    if row_of_unit is not None:
+        # A row takes its unit's weight (block bootstrap, padded rows); rows outside every
+        # unit take the zero column ``_unit_chunk_fit`` appends (index -1, whatever the width).
+        unit_index = jnp.asarray(np.where(row_of_unit >= 0, row_of_unit, -1))
     config = {
         "approach": approach,
         "scheme": scheme,
@@ -199,7 +217,7 @@ def problem_from_plan(
         scheme=scheme,
         n_units=int(plan.n_units),
         fit_chunk=_unit_chunk_fit(plan.fit_chunk, jnp.dtype(dtype).name),
-        data=(plan.data, unit_index),
+        data=(data, unit_index),
         point=plan.point,
         estimate={k: float(v) for k, v in plan.estimate.items()},
         quantities=tuple(plan.quantities),
@@ -207,6 +225,7 @@ def problem_from_plan(
         config=config,
         bytes_per_resample=float(plan.bytes_per_resample),
         jackknife_affordable=bool(plan.jackknife_affordable),
+        weight_columns=columns,
     )
 
 
@@ -419,14 +438,23 @@ def sweep_mesh() -> Mesh:
     return Mesh(np.array(jax.devices()), ("resample",))
 
 
-@lru_cache(maxsize=16)
 def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
-    """Jitted chunk programs (cached, so repeated sweeps of one approach compile once for
-    tables of one shape: the data are an argument, replicated on every device).
+    """The sweep's two jitted programs (each cached, so repeated sweeps of one approach compile
+    once for tables of one shape: the data are an argument, replicated on every device).
 
-    ``by_index(data, rows)`` takes ``(seed, resample index)`` rows and draws each resample's
-    weights inside; ``by_weights(data, weights)`` takes explicit weight vectors.
+    ``draw(seed_and_index)`` (``_draw_program``) draws the weights of ``(seed, resample
+    index)`` rows and their sums, in a small program of its own; ``by_weights(data,
+    weights)`` (``_fit_program``) fits weight vectors, sharded over ``mesh``. The fit does not
+    depend on the scheme or on how the weights were drawn, so the sweep, the jackknife and
+    every scheme share its compilations for one shape of data and weights.
     """
+    return _draw_program(scheme, n_units), _fit_program(fit_chunk, mesh)
+
+
+@lru_cache(maxsize=16)
+def _fit_program(fit_chunk: Callable, mesh: Mesh):
+    """``by_weights(data, weights)``: ``fit_chunk`` split over ``mesh`` on the resample axis
+    (each device runs the single-device program on its slice)."""
     spec = PartitionSpec("resample")
     shard = partial(
         jax.shard_map,
@@ -436,39 +464,62 @@ def _programs(fit_chunk: Callable, scheme: str, n_units: int, mesh: Mesh):
         check_vma=False,
     )
 
+    def by_weights(data, weights):
+        TRACE_COUNTS["sweep"] += 1
+        return fit_chunk(data, weights)
+
+    return jax.jit(shard(by_weights))
+
+
+@lru_cache(maxsize=16)
+def _draw_program(scheme: str, n_units: int):
+    """``draw(seed_and_index, columns) -> (weights, weight sums)`` for a chunk of ``(seed,
+    index)`` rows: each row's weights are ``draw_unit_weights(key(seed), index, ...)``, the same
+    bits whatever the chunk, the device or the program that fits them, followed by zeros up to
+    ``columns`` (``Problem.weight_columns``)."""
+
     def draw_one(seed_and_index):
         key = jax.random.key(seed_and_index[0])
         weights = draw_unit_weights(key, seed_and_index[1], scheme, n_units)
         return weights, jnp.sum(weights)
 
-    def by_index(data, seed_and_index):
-        TRACE_COUNTS["sweep"] += 1
+    def draw(seed_and_index, columns):
+        TRACE_COUNTS["draw"] += 1
         # Counts and masks are integers in floating point, exact however they are batched, so
         # those draws are vmapped. Dirichlet draws go one resample at a time: vmapped, their
-        # normalisation would round differently for different chunk sizes or device counts.
+        # normalisation would round differently for different chunk sizes.
         if scheme == "bayesian":
-            weights, weight_sum = jax.lax.map(draw_one, seed_and_index)
+            weights, sums = jax.lax.map(draw_one, seed_and_index)
         else:
-            weights, weight_sum = jax.vmap(draw_one)(seed_and_index)
-        out = fit_chunk(data, weights)
-        out["weight_sum"] = weight_sum
-        return out
+            weights, sums = jax.vmap(draw_one)(seed_and_index)
+        return jnp.pad(weights, ((0, 0), (0, columns - n_units))), sums
 
-    def by_weights(data, weights):
-        TRACE_COUNTS["sweep"] += 1
-        return fit_chunk(data, weights)
-
-    return jax.jit(shard(by_index)), jax.jit(shard(by_weights))
+    return jax.jit(draw, static_argnames="columns")
 
 
 def _stored(program, which: str, problem: Problem, host_array: np.ndarray, mesh: Mesh):
-    """``program`` (one of ``_programs``) through ``compile_cache.stored_program``, when the
-    chunk fit has a ``program_identity``: a command's second run reads it back whole."""
+    """``program`` (the fit of ``_programs``) through ``compile_cache.stored_program``, when
+    the chunk fit has a ``program_identity``: a command's second run reads it back whole. The
+    scheme does not enter the fit (the weights' shape, in the key, holds the units)."""
     fit_identity = getattr(problem.fit_chunk, "program_identity", None)
     identity = None
     if fit_identity is not None:
-        identity = (which, problem.scheme, problem.n_units, mesh_identity(mesh), fit_identity)
+        identity = (which, mesh_identity(mesh), fit_identity)
     return stored_program(program, (problem.data, host_array), {}, identity)
+
+
+def program_chunk(chunk_size: int, n_devices: int) -> int:
+    """Resamples one compiled fit takes for chunks of ``chunk_size``: the chunk per device
+    rounded up to its bucket (``row_bucket``), so that the sweeps and jackknives of nearby
+    sizes share one program. Results do not depend on it (chunk fits treat resamples apart)."""
+    return row_bucket(-(-chunk_size // n_devices)) * n_devices
+
+
+def _pad_chunk(weights: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``weights`` padded to ``shape``: its last row repeated (their outputs are dropped), then
+    columns of zeros (padded units, ``Problem.weight_columns``)."""
+    rows = np.concatenate([weights, np.repeat(weights[-1:], shape[0] - len(weights), axis=0)])
+    return np.pad(rows, ((0, 0), (0, shape[1] - rows.shape[1])))
 
 
 def _run_global(program, data, host_array: np.ndarray, mesh: Mesh) -> dict:
@@ -516,10 +567,14 @@ def run_sweep(
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
-    by_index, _ = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
-    rows_like = np.zeros((chunk_size, 2), np.int64)
-    by_index = _stored(by_index, "by_index", problem, rows_like, mesh)
-    shapes = output_shapes(by_index, problem.data, rows_like)
+    draw, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
+    weights_like = np.zeros((program_chunk(chunk_size, n_devices), problem.weight_columns))
+    draw = partial(draw, columns=problem.weight_columns)
+    by_weights = _stored(by_weights, "by_weights", problem, weights_like, mesh)
+    shapes = {
+        **output_shapes(by_weights, problem.data, weights_like),
+        "weight_sum": jax.ShapeDtypeStruct((chunk_size,), weights_like.dtype),
+    }
     n_chunks = -(-n_resamples // chunk_size)
     chunks, resumed, recomputed = [], 0, 0
     started = time.perf_counter()
@@ -543,10 +598,14 @@ def run_sweep(
             resumed += 1
             arrays = stored
         else:
-            # Pad the last chunk to full size so one compiled program serves every chunk.
-            index = np.minimum(np.arange(c * chunk_size, (c + 1) * chunk_size), n_resamples - 1)
+            # Pad the chunk to the program's size (``program_chunk``) with its last resample, so
+            # one compiled program serves every chunk.
+            last = min((c + 1) * chunk_size, n_resamples) - 1
+            index = np.minimum(np.arange(c * chunk_size, c * chunk_size + len(weights_like)), last)
             rows = np.stack([np.full_like(index, seed), index], axis=1).astype(np.int64)
-            result = _run_global(by_index, problem.data, rows, mesh)
+            weights, weight_sum = jax.device_get(draw(rows))
+            result = _run_global(by_weights, problem.data, weights, mesh)
+            result["weight_sum"] = weight_sum
             arrays = {name: value[:size] for name, value in result.items()}
             if path is not None and writer:
                 _save_chunk(path, arrays, binding)
@@ -571,13 +630,13 @@ def fit_weights(problem: Problem, unit_weights, *, chunk_size: int = 256, mesh=N
     chunk_size = -(-min(chunk_size, len(unit_weights)) // n_devices) * n_devices
     _, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
     unit_weights = np.asarray(unit_weights, dtype=np.float64)
-    weights_like = np.zeros((chunk_size, unit_weights.shape[1]))
+    columns = max(unit_weights.shape[1], problem.weight_columns)
+    weights_like = np.zeros((program_chunk(chunk_size, n_devices), columns))
     by_weights = _stored(by_weights, "by_weights", problem, weights_like, mesh)
     parts = []
     for start in range(0, len(unit_weights), chunk_size):
         block = unit_weights[start : start + chunk_size]
-        padded = np.concatenate([block, np.repeat(block[-1:], chunk_size - len(block), axis=0)])
-        result = _run_global(by_weights, problem.data, padded, mesh)
+        result = _run_global(by_weights, problem.data, _pad_chunk(block, weights_like.shape), mesh)
         parts.append({name: value[: len(block)] for name, value in result.items()})
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
