@@ -110,9 +110,10 @@ class Problem(NamedTuple):
     a dict of ``(chunk,)`` outputs (pure, jit-able, holding no arrays itself);
     ``bytes_per_resample`` estimates its working memory. ``quantities`` are the outputs a
     bootstrap reports; ``jackknife_affordable`` whether BCa's jackknife runs by default.
-    ``weight_columns`` (at least ``n_units``) is the width of the weight matrix the compiled
-    fit takes: units beyond ``n_units`` get weight 0 (padded rows, ``row_bucket``), so tables
-    of nearby sizes share one program. ``fit_chunk`` takes either width.
+    ``weight_columns`` (at least ``n_units``; None: ``n_units``) is the width of the weight
+    matrix the compiled fit takes: units beyond ``n_units`` get weight 0 (padded rows,
+    ``row_bucket``), so tables of nearby sizes share one program. ``fit_chunk`` takes either
+    width.
     """
 
     approach: str
@@ -127,7 +128,12 @@ class Problem(NamedTuple):
     config: dict
     bytes_per_resample: float
     jackknife_affordable: bool
-    weight_columns: int
+    weight_columns: int | None = None
+
+    @property
+    def columns(self) -> int:
+        """The weight matrix's width in the compiled fit (``weight_columns``)."""
+        return self.n_units if self.weight_columns is None else self.weight_columns
 
 
 def _data_hash(runs: Runs, extra: dict) -> str:
@@ -568,8 +574,8 @@ def run_sweep(
         checkpoint_dir = Path(checkpoint_dir)
         _open_checkpoints(checkpoint_dir, manifest, resume, writer)
     draw, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
-    weights_like = np.zeros((program_chunk(chunk_size, n_devices), problem.weight_columns))
-    draw = partial(draw, columns=problem.weight_columns)
+    weights_like = np.zeros((program_chunk(chunk_size, n_devices), problem.columns))
+    draw = partial(draw, columns=problem.columns)
     by_weights = _stored(by_weights, "by_weights", problem, weights_like, mesh)
     shapes = {
         **output_shapes(by_weights, problem.data, weights_like),
@@ -630,7 +636,7 @@ def fit_weights(problem: Problem, unit_weights, *, chunk_size: int = 256, mesh=N
     chunk_size = -(-min(chunk_size, len(unit_weights)) // n_devices) * n_devices
     _, by_weights = _programs(problem.fit_chunk, problem.scheme, problem.n_units, mesh)
     unit_weights = np.asarray(unit_weights, dtype=np.float64)
-    columns = max(unit_weights.shape[1], problem.weight_columns)
+    columns = max(unit_weights.shape[1], problem.columns)
     weights_like = np.zeros((program_chunk(chunk_size, n_devices), columns))
     by_weights = _stored(by_weights, "by_weights", problem, weights_like, mesh)
     parts = []
