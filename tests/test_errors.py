@@ -274,12 +274,23 @@ def test_a_bug_exits_1_with_the_traceback_only_under_debug(
     assert code == 1 and "Traceback" in output and "simulated bug" in output
 
 
+INTERRUPTIBLE_CLI = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'scalinglaw'; runpy.run_module('scalinglaw_jax.cli', run_name='__main__')"
+)
+"""``python -m scalinglaw_jax.cli`` with Ctrl-C raising KeyboardInterrupt whatever the parent
+did with SIGINT."""
+
+
 def test_ctrl_c_exits_130_naming_resume(simulated_csv, tmp_path):
     out = tmp_path / "sweep"
     command = [sys.executable, "-m", "scalinglaw_jax.cli", "bootstrap", str(simulated_csv)]
     command += ["--approach", "2", "--resamples", "200000", "--chunk-size", "16"]
     command += ["--no-progress", "--no-bca", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), JAX_PLATFORMS="cpu")
+    # A shell's background job starts with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: the command gets Python's own, as a user's terminal gives it.
+    command[1:3] = ["-c", INTERRUPTIBLE_CLI]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -19,6 +19,7 @@ from scipy.stats import kurtosis
 from scalinglaw_jax.approaches import parametric_spec
 from scalinglaw_jax.approaches.parametric import ParametricArrays, fit_parametric
 from scalinglaw_jax.approaches.parametric_spec import fast_starts, parametric_chunk_fit
+from scalinglaw_jax.approaches.spec import ApproachOptions
 from scalinglaw_jax.core import intervals
 from scalinglaw_jax.core.data import DataError, exclude_rows, load_runs
 from scalinglaw_jax.core.solvers import WARM_START_OPTIONS, chinchilla_grid
@@ -154,7 +155,7 @@ def test_padded_rows_change_nothing_and_nearby_tables_share_one_program(runs, po
     size in that bucket runs the same compiled fit, as does the jackknife of a chunk the size
     of the sweep's."""
     assert fast.data[0][0].log_loss.shape == (128,) and fast.n_units == len(runs)
-    plan = parametric_spec.sweep_plan(runs, "row", point=point, k_starts=2)
+    plan = parametric_spec.sweep_plan(runs, "row", ApproachOptions(k_starts=2), point)
     unpadded = resample.problem_from_plan(runs, "3", "nonparametric", plan._replace(pad_rows=None))
     assert unpadded.data[0][0].log_loss.shape == (len(runs),)
     padded = resample.run_sweep(fast, 24, seed=8, chunk_size=24, progress=False).outputs
