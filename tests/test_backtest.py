@@ -124,6 +124,21 @@ def test_repeated_epochs_rank_the_true_law_first(repeated_epochs):
         assert comparison["backtests"][name].law == name
 
 
+def _comparison_entry(backtest_metrics: dict, **extra) -> dict:
+    """One law's entry of a comparison, as ``compare_laws`` writes it, for the table tests."""
+    return {
+        "n_params": 5,
+        "objective": 1e-3,
+        "elpd_loo": 10.0,
+        "elpd_loo_se": 1.0,
+        "pareto_k_over_0.7": 0,
+        "a": 0.5,
+        "a_interval_95": [0.49, 0.51],
+        "backtest": backtest_metrics,
+        **extra,
+    }
+
+
 def test_comparison_flags_a_failed_posterior_in_table_words():
     """A law whose posterior fails its checks is marked in the table and followed by a
     WARNING line in the same words as its summary.json flags; the ranking line wraps."""
@@ -138,17 +153,7 @@ def test_comparison_flags_a_failed_posterior_in_table_words():
         "posterior failed its checks (r_hat 1.31 > 1.01; 2 divergences): elpd_loo is not reliable"
     )
     assert flags[1] == "1 of 10 bootstrap resamples failed (a interval)"
-    entry = {
-        "n_params": 5,
-        "objective": 1e-3,
-        "elpd_loo": 10.0,
-        "elpd_loo_se": 1.0,
-        "pareto_k_over_0.7": 0,
-        "a": 0.5,
-        "a_interval_95": [0.49, 0.51],
-        "backtest": {"median_abs_log_error": 0.01, "coverage_90": 0.9},
-        "rank": 1,
-    }
+    entry = _comparison_entry({"median_abs_log_error": 0.01, "coverage_90": 0.9}, rank=1)
     comparison = {
         "laws": {
             "good": {**entry, "ok": True, "flags": []},
@@ -253,16 +258,7 @@ def test_cli_compare_flags_a_failed_posterior_everywhere(study, tmp_path, monkey
     }
     failed = type("D", (), {"ok": False, "reasons": ("R-hat 1.0167 >= 1.01",)})()
     flags = backtest.comparison_flags(failed, tested["kaplan"], 0, 10, 0)
-    entry = {
-        "n_params": 5,
-        "objective": 1e-3,
-        "elpd_loo": 10.0,
-        "elpd_loo_se": 1.0,
-        "pareto_k_over_0.7": 0,
-        "a": 0.5,
-        "a_interval_95": [0.49, 0.51],
-        "backtest": tested["kaplan"].metrics,
-    }
+    entry = _comparison_entry(tested["kaplan"].metrics)
     comparison = {
         "laws": {
             "chinchilla": {**entry, "rank": 1, "posterior_ok": True, "ok": True, "flags": []},
